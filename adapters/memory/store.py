@@ -1,0 +1,168 @@
+"""The reference store: everything in a dict behind one lock.
+
+It is a real adapter, shipped in the wheel and held to the same contract suite as the
+SQL stores; the contract's state machine uses it as the oracle the others must match.
+Each method holds the lock for its whole duration, which is what makes claim, apply and
+heartbeat atomic here (a transaction is the lock).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from qrun.core import Adopt, Claim, Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
+from qrun.core.claim import pick
+from qrun.core.ports import Applied, ApplyResult, Conflict, DuplicateJob, JobFilter, UnknownDependency
+from returns.result import Success
+
+
+class MemoryStore:
+    """A thread-safe, in-process JobStore. Nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._open: dict[str, None] = {}  # queued or running ids, in insertion order
+
+    # -- writes ----------------------------------------------------------------------
+    def submit(self, jobs: Sequence[Job]) -> list[str]:
+        with self._lock:
+            ids = [j.id for j in jobs]
+            seen: set[str] = set()
+            for job_id in ids:
+                if job_id in self._jobs or job_id in seen:
+                    raise DuplicateJob(f"job id {job_id!r} exists already; submit it under a new id")
+                seen.add(job_id)
+            for job in jobs:
+                missing = [d for d in job.depends_on if d not in self._jobs and d not in seen]
+                if missing:
+                    raise UnknownDependency(
+                        f"job {job.id!r} depends on unknown job(s) {', '.join(missing)}; "
+                        "submit those first or in the same batch"
+                    )
+            for job in jobs:
+                self._put(job)
+            return ids
+
+    def claim(
+        self,
+        worker: str,
+        *,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        queues: Sequence[str] | None = None,
+    ) -> list[Decision]:
+        with self._lock:
+            live = [self._jobs[i] for i in self._open]
+            running = Counter(
+                j.concurrency_key
+                for j in live
+                if j.status is Status.RUNNING and j.concurrency_key is not None
+            )
+            chosen = pick(
+                live,
+                now=now,
+                limit=limit,
+                running_per_key={k: n for k, n in running.items() if k is not None},
+                is_done=self._is_done,
+                queues=frozenset(queues) if queues is not None else None,
+            )
+            out: list[Decision] = []
+            for job in chosen:
+                event = (
+                    Adopt(worker, lease_until)
+                    if job.adoptable
+                    else Claim(worker, uuid.uuid4().hex, lease_until)
+                )
+                result = decide(job, event, now, policy)
+                if isinstance(result, Success):
+                    decision = result.unwrap()
+                    self._write(decision)
+                    out.append(decision)
+            return out
+
+    def apply(self, decision: Decision) -> ApplyResult:
+        with self._lock:
+            current = self._jobs.get(decision.job.id)
+            if current is None or current.version != decision.expected_version:
+                return Conflict(current)
+            self._write(decision)
+            return Applied(decision.job)
+
+    def heartbeat(
+        self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
+    ) -> frozenset[str]:
+        with self._lock:
+            kept: set[str] = set()
+            for job_id in job_ids:
+                job = self._jobs.get(job_id)
+                if job is None:
+                    continue
+                result = decide(job, Heartbeat(worker, lease_until), now)
+                if isinstance(result, Success):
+                    self._write(result.unwrap())
+                    kept.add(job_id)
+            return frozenset(kept)
+
+    def sweep_stale_leases(self, now: datetime) -> int:
+        with self._lock:
+            cleared = 0
+            for job_id in list(self._open):
+                job = self._jobs[job_id]
+                if job.status is Status.RUNNING and job.lease is not None and job.lease.until <= now:
+                    result = decide(job, LeaseExpired(), now)
+                    if isinstance(result, Success):
+                        self._write(result.unwrap())
+                        cleared += 1
+            return cleared
+
+    # -- reads -----------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def list(self, where: JobFilter = JobFilter()) -> list[Job]:
+        with self._lock:
+            found = sorted(
+                (
+                    j
+                    for j in self._jobs.values()
+                    if (where.status is None or j.status is where.status)
+                    and (where.queue is None or j.queue == where.queue)
+                    and (where.kind is None or j.kind == where.kind)
+                    and (where.after is None or j.id > where.after)
+                ),
+                key=lambda j: j.id,
+            )
+            return found[: where.limit]
+
+    def counts(self) -> Mapping[tuple[str, Status], int]:
+        with self._lock:
+            return dict(Counter((j.queue, j.status) for j in self._jobs.values()))
+
+    def close(self) -> None:
+        """Nothing to release; present for the port."""
+
+    # -- internals -------------------------------------------------------------------
+    def _is_done(self, job_id: str) -> bool:
+        job = self._jobs.get(job_id)
+        return job is not None and job.status is Status.DONE
+
+    def _put(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        if job.status.terminal:
+            self._open.pop(job.id, None)
+        else:
+            self._open[job.id] = None
+
+    def _write(self, decision: Decision) -> None:
+        self._put(decision.job)
+        for effect in decision.durable:
+            if isinstance(effect, EnqueueJob) and effect.job.id not in self._jobs:
+                self._put(effect.job)

@@ -1,0 +1,1 @@
+"""Composition root: config, wiring, runtime loops, the qrun CLI."""

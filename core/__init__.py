@@ -1,0 +1,87 @@
+"""qrun's pure core: the job, its events and effects, and `decide`.
+
+Nothing here reads a clock, performs I/O, logs or starts a thread; time is an argument
+and effects are data. Adapters store what `decide` decided and carry out what it asked.
+"""
+
+from .claim import pick
+from .decide import TABLE, decide
+from .decision import Decision, Rejection
+from .effects import AdoptRun, DeleteInputs, Effect, EnqueueJob, Kill, Notify, Spawn, is_durable
+from .events import (
+    EVENT_TYPES,
+    Adopt,
+    Cancel,
+    Claim,
+    Event,
+    Exited,
+    Failed,
+    Finished,
+    Heartbeat,
+    LeaseExpired,
+    NothingToAdopt,
+    Reap,
+    ReapReason,
+    Recover,
+    Release,
+    Retry,
+    Sanitize,
+    Spawned,
+    SpawnFailed,
+)
+from .invariants import violations
+from .job import TERMINAL, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status
+from .policy import Backoff, Policy
+from .reaper import Assessment, Gate, Liveness, Observation, assess, needs_gate
+
+__all__ = [
+    "EVENT_TYPES",
+    "TABLE",
+    "TERMINAL",
+    "Adopt",
+    "AdoptRun",
+    "Assessment",
+    "Backoff",
+    "Cancel",
+    "Claim",
+    "Decision",
+    "DeleteInputs",
+    "Effect",
+    "EnqueueJob",
+    "Event",
+    "Exited",
+    "Failed",
+    "Finished",
+    "FollowUp",
+    "Gate",
+    "Handle",
+    "Heartbeat",
+    "Job",
+    "Kill",
+    "Lease",
+    "LeaseExpired",
+    "Liveness",
+    "NothingToAdopt",
+    "Notify",
+    "Observation",
+    "OrphanPolicy",
+    "Policy",
+    "Reap",
+    "ReapReason",
+    "Recover",
+    "Rejection",
+    "Release",
+    "Retry",
+    "Run",
+    "Sanitize",
+    "Spawn",
+    "SpawnFailed",
+    "Spawned",
+    "Status",
+    "assess",
+    "decide",
+    "is_durable",
+    "needs_gate",
+    "pick",
+    "violations",
+]

@@ -1,0 +1,61 @@
+"""Which jobs a claim hands out, decided purely (R-A3, R-F1).
+
+Adoptable jobs (running, lease cleared) come first: their executions may still be
+alive and are cheaper to adopt than to re-run. Then queued jobs that are available,
+whose dependencies are all done and whose concurrency key has room, by priority
+(higher first), `available_at`, `requested_at` and id. SQL stores express the same
+order in their queries; the contract suite holds them to this function's answers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+
+from .job import Job, Status
+
+
+def queue_order(job: Job) -> tuple[int, datetime, datetime, str]:
+    return (-job.priority, job.available_at, job.requested_at, job.id)
+
+
+def adopt_order(job: Job) -> tuple[int, datetime, str]:
+    assert job.started_at is not None
+    return (-job.priority, job.started_at, job.id)
+
+
+def ready(job: Job, now: datetime, is_done: Callable[[str], bool]) -> bool:
+    """A queued job that may start now, concurrency aside."""
+    return (
+        job.status is Status.QUEUED
+        and job.available_at <= now
+        and all(is_done(dep) for dep in job.depends_on)
+    )
+
+
+def pick(
+    jobs: Iterable[Job],
+    *,
+    now: datetime,
+    limit: int,
+    running_per_key: Mapping[str, int],
+    is_done: Callable[[str], bool],
+    queues: frozenset[str] | None = None,
+) -> list[Job]:
+    """Up to `limit` jobs to claim, in the order they are handed out."""
+    if limit <= 0:
+        return []
+    pool = [j for j in jobs if queues is None or j.queue in queues]
+    chosen = sorted((j for j in pool if j.adoptable), key=adopt_order)[:limit]
+    used: Counter[str] = Counter(running_per_key)
+    for job in sorted((j for j in pool if ready(j, now, is_done)), key=queue_order):
+        if len(chosen) >= limit:
+            break
+        key = job.concurrency_key
+        if key is not None:
+            if used[key] >= job.concurrency_limit:
+                continue
+            used[key] += 1
+        chosen.append(job)
+    return chosen

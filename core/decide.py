@@ -1,0 +1,345 @@
+"""The transition function: every change to a job is decided here.
+
+Theory of operation
+-------------------
+A job is `queued` (waiting, perhaps until `available_at`), `running` (a run exists; its
+lease is held by one worker, or cleared so that any worker may adopt it), or terminal:
+`done`, `failed`, `cancelled`.
+
+`decide(job, event, now, policy)` looks up `(job.status, type(event))` in `TABLE`. A
+missing entry is a rejection; a present entry is a handler that checks the event's
+guards (who holds the lease, whether a handle was stamped, whether an exit code is old
+enough, ...) and returns either the next job with the effects to carry out, or a
+rejection naming the job, its status, the event and why. `decide` never raises, never
+reads a clock and never performs I/O: the time is an argument, effects are data.
+
+Ownership is the thread running through the table. A queued job is always clean: no
+run, no handle, no lease, no `started_at` (R-C1). Every path back to `queued` goes
+through `_requeue`, which clears all four, so no phantom run can survive a retry. A
+claim starts a run without a handle; the handle is stamped only by `Spawned` (R-C2), so
+"no handle" reliably means "nothing was started" (R-C3, R-C5). Terminal states keep the
+run and `started_at` and stamp `finished_at` (R-C6).
+
+Attempts are spent at claim. Paths that did not really run the job give the attempt
+back: a spawn that failed before a handle existed (R-C5) and a transient failure (R-C8),
+which instead spends from its own counter. Every other failure requeues with backoff
+while attempts remain and fails for good (with an alert) when they are spent.
+
+Every decision bumps the job's version; a store writes it only if the stored version is
+the one the decision was made from, so of two actors racing on one job exactly one wins
+and the loser drops its effects (R-B6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from . import events as ev
+from .decision import Decision, Rejection
+from .effects import AdoptRun, DeleteInputs, Effect, EnqueueJob, Kill, Notify, Spawn
+from .invariants import violations
+from .job import Job, Lease, OrphanPolicy, Run, Status
+from .policy import Policy
+
+Outcome = Result[Decision, Rejection]
+Handler = Callable[[Job, Any, datetime, Policy], Outcome]
+
+
+class _Reject(Exception):
+    """Raised inside a handler to leave it early; `decide` turns it into a Rejection."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _ok(job: Job, *effects: Effect, **changes: Any) -> Outcome:
+    return Success(Decision(attrs.evolve(job, version=job.version + 1, **changes), effects))
+
+
+def _run(job: Job) -> Run:
+    if job.run is None:  # only an impossible state gets here; Sanitize heals it
+        raise _Reject("running job has no run record")
+    return job.run
+
+
+def _requeue(job: Job, now: datetime, delay: timedelta, *effects: Effect, **changes: Any) -> Outcome:
+    """Back to `queued` with clean ownership (R-C1)."""
+    return _ok(
+        job,
+        *effects,
+        status=Status.QUEUED,
+        available_at=now + delay,
+        run=None,
+        lease=None,
+        started_at=None,
+        cancel_requested=False,
+        **changes,
+    )
+
+
+def _finalize(job: Job, status: Status, now: datetime, *effects: Effect, **changes: Any) -> Outcome:
+    """A terminal state keeps the run and `started_at`, stamps `finished_at` (R-C6)."""
+    return _ok(job, *effects, status=status, finished_at=now, lease=None, **changes)
+
+
+def _succeed(job: Job, now: datetime, result: Any, *, follow_up: bool) -> Outcome:
+    effects: list[Effect] = [DeleteInputs(job.id), Notify(job.id, "done", f"job {job.id} done")]
+    if follow_up and job.follow_up is not None:
+        nxt = Job.new(
+            id=f"{job.id}.next",
+            kind=job.follow_up.kind,
+            payload=job.follow_up.payload,
+            queue=job.follow_up.queue,
+            now=now,
+        )
+        effects.insert(0, EnqueueJob(nxt))
+    return _finalize(job, Status.DONE, now, *effects, result=result, error=None)
+
+
+def _fail_or_retry(job: Job, now: datetime, policy: Policy, error: str, *effects: Effect) -> Outcome:
+    """Requeue with backoff while attempts remain; else `failed` with an alert."""
+    if job.cancel_requested:
+        return _finalize(job, Status.CANCELLED, now, *effects, DeleteInputs(job.id), error=error)
+    if job.attempts < job.max_attempts:
+        return _requeue(job, now, policy.backoff.delay(job.id, job.attempts), *effects, error=error)
+    alert = Notify(
+        job.id, "failed", f"job {job.id} failed after {job.attempts} attempts: {error}", alert=True
+    )
+    return _finalize(job, Status.FAILED, now, *effects, alert, DeleteInputs(job.id), error=error)
+
+
+def _kill(job: Job) -> tuple[Effect, ...]:
+    run = job.run
+    return (Kill(job.id, run.id, run.handle),) if run is not None and run.handle is not None else ()
+
+
+# -- queued ----------------------------------------------------------------------------
+def _claim(job: Job, e: ev.Claim, now: datetime, policy: Policy) -> Outcome:
+    if job.available_at > now:
+        raise _Reject(f"not available until {job.available_at.isoformat()}")
+    if not job.clean:
+        raise _Reject("ownership is not clean; sanitize first (R-C1)")
+    if e.lease_until <= now:
+        raise _Reject("lease would already be expired")
+    return _ok(
+        job,
+        Spawn(job.id, e.run_id),
+        status=Status.RUNNING,
+        attempts=job.attempts + 1,
+        lease=Lease(e.worker, e.lease_until),
+        started_at=now,
+        run=Run(e.run_id),
+    )
+
+
+def _cancel_queued(job: Job, e: ev.Cancel, now: datetime, policy: Policy) -> Outcome:
+    note = Notify(job.id, "cancelled", f"job {job.id} cancelled before it started")
+    return _finalize(job, Status.CANCELLED, now, DeleteInputs(job.id), note)
+
+
+# -- running ---------------------------------------------------------------------------
+def _adopt(job: Job, e: ev.Adopt, now: datetime, policy: Policy) -> Outcome:
+    run = _run(job)
+    if job.lease is not None:
+        raise _Reject(f"lease is held by {job.lease.worker}; only a cleared lease is adoptable")
+    if e.lease_until <= now:
+        raise _Reject("lease would already be expired")
+    if job.orphan_policy is OrphanPolicy.RETRY or (
+        job.orphan_policy is OrphanPolicy.ADOPT and run.handle is None
+    ):
+        # Nothing was started (R-C3) or the job asks to be re-run: do not adopt.
+        return _fail_or_retry(job, now, policy, "worker lost; retried by orphan policy", *_kill(job))
+    if job.orphan_policy is OrphanPolicy.FAIL:
+        alert = Notify(job.id, "failed", f"job {job.id} failed: worker lost", alert=True)
+        return _finalize(
+            job, Status.FAILED, now, *_kill(job), alert, DeleteInputs(job.id), error="worker lost"
+        )
+    return _ok(
+        job,
+        AdoptRun(job.id, run.id, run.handle),
+        lease=Lease(e.worker, e.lease_until),
+        run=attrs.evolve(run, epoch=run.epoch + 1),
+        adoptions=job.adoptions + 1,
+    )
+
+
+def _spawned(job: Job, e: ev.Spawned, now: datetime, policy: Policy) -> Outcome:
+    run = _run(job)
+    if run.handle is not None:
+        raise _Reject(f"handle already stamped ({run.handle.runner}:{run.handle.ref})")
+    return _ok(job, run=attrs.evolve(run, handle=e.handle))
+
+
+def _spawn_failed(job: Job, e: ev.SpawnFailed, now: datetime, policy: Policy) -> Outcome:
+    if _run(job).handle is not None:
+        raise _Reject("a handle was stamped, so the spawn did happen")
+    # Nothing ran: give the attempt back and make the job claimable at once (R-C5).
+    return _requeue(job, now, timedelta(0), attempts=job.attempts - 1, error=e.error)
+
+
+def _heartbeat(job: Job, e: ev.Heartbeat, now: datetime, policy: Policy) -> Outcome:
+    if not job.holds(e.worker):
+        holder = job.lease.worker if job.lease else "nobody"
+        raise _Reject(f"lease is held by {holder}, not {e.worker}")
+    assert job.lease is not None
+    return _ok(job, lease=Lease(e.worker, max(job.lease.until, e.lease_until)))
+
+
+def _lease_expired(job: Job, e: ev.LeaseExpired, now: datetime, policy: Policy) -> Outcome:
+    if job.lease is None:
+        raise _Reject("lease already cleared")
+    if job.lease.until > now:
+        raise _Reject(f"lease is valid until {job.lease.until.isoformat()}")
+    return _ok(job, lease=None)
+
+
+def _release(job: Job, e: ev.Release, now: datetime, policy: Policy) -> Outcome:
+    if not job.holds(e.worker):
+        raise _Reject(f"{e.worker} does not hold the lease")
+    return _ok(job, lease=None)
+
+
+def _recover(job: Job, e: ev.Recover, now: datetime, policy: Policy) -> Outcome:
+    if not job.holds(e.previous_worker):
+        raise _Reject(f"lease is not held by {e.previous_worker}")
+    return _ok(job, lease=None)
+
+
+def _exited(job: Job, e: ev.Exited, now: datetime, policy: Policy) -> Outcome:
+    run = _run(job)
+    if run.exit_code is not None:
+        raise _Reject(f"exit code {run.exit_code} already recorded")
+    return _ok(job, run=attrs.evolve(run, exit_code=e.code, exit_recorded_at=now))
+
+
+def _finished(job: Job, e: ev.Finished, now: datetime, policy: Policy) -> Outcome:
+    return _succeed(job, now, e.result, follow_up=True)
+
+
+def _failed(job: Job, e: ev.Failed, now: datetime, policy: Policy) -> Outcome:
+    if e.transient and not job.cancel_requested and job.transient_attempts < policy.max_transient_attempts:
+        n = job.transient_attempts + 1
+        return _requeue(
+            job,
+            now,
+            policy.transient_backoff.delay(job.id, n),
+            attempts=job.attempts - 1,  # R-C8: a transient failure spends no attempt
+            transient_attempts=n,
+            error=e.error,
+        )
+    return _fail_or_retry(job, now, policy, e.error)
+
+
+def _nothing_to_adopt(job: Job, e: ev.NothingToAdopt, now: datetime, policy: Policy) -> Outcome:
+    if job.adoptions == 0:
+        raise _Reject("the job was never adopted")
+    return _fail_or_retry(job, now, policy, "nothing to adopt: the execution is gone")
+
+
+def _reap(job: Job, e: ev.Reap, now: datetime, policy: Policy) -> Outcome:
+    run = _run(job)
+    r = ev.ReapReason
+    if e.reason is r.DEAD:
+        if run.handle is None:
+            raise _Reject("no handle yet: only the ceiling can reap it (R-C3)")
+        return _fail_or_retry(job, now, policy, "reaped: process dead")
+    if e.reason is r.CEILING:
+        assert job.started_at is not None
+        if now - job.started_at < timedelta(seconds=policy.max_running_s):
+            raise _Reject("younger than the ceiling")
+        return _fail_or_retry(job, now, policy, "reaped: running past the ceiling", *_kill(job))
+    # Tier 2: the exit code must be recorded and older than the finalize grace (R-B5).
+    if run.exit_code is None or run.exit_recorded_at is None:
+        raise _Reject("no exit code recorded")
+    if now - run.exit_recorded_at < timedelta(seconds=policy.finalize_grace_s):
+        raise _Reject("still within the finalize grace")
+    if (run.exit_code == 0) != (e.reason is not r.EXIT_FAILED):
+        raise _Reject(f"verdict {e.reason.value} contradicts exit code {run.exit_code}")
+    if e.reason is r.EXIT_OK:
+        return _succeed(job, now, job.result, follow_up=True)
+    if e.reason is r.EXIT_OK_ADVANCED:
+        return _succeed(job, now, job.result, follow_up=False)
+    if e.reason is r.EXIT_OK_GATE_RED:
+        return _fail_or_retry(job, now, policy, "reaped: exit 0 but the success gate is red")
+    return _fail_or_retry(job, now, policy, f"reaped: exit code {run.exit_code}")
+
+
+def _cancel_running(job: Job, e: ev.Cancel, now: datetime, policy: Policy) -> Outcome:
+    if job.cancel_requested:
+        raise _Reject("cancel already requested")
+    kill = _kill(job)
+    if not kill:
+        # Nothing started yet; a racing Spawned will lose its write and kill its process.
+        return _finalize(job, Status.CANCELLED, now, DeleteInputs(job.id), error="cancelled")
+    return _ok(job, *kill, cancel_requested=True)
+
+
+# -- any status ------------------------------------------------------------------------
+def _sanitize(job: Job, e: ev.Sanitize, now: datetime, policy: Policy) -> Outcome:
+    found = violations(job)
+    if not found:
+        raise _Reject("nothing to heal")
+    why = "; ".join(found)
+    if job.status is Status.QUEUED and job.attempts >= job.max_attempts:
+        return _finalize(job, Status.FAILED, now, run=None, started_at=None, error=f"healed: {why}")
+    if job.status in (Status.QUEUED, Status.RUNNING):
+        # A running job without a coherent run cannot be adopted: requeue it cleanly.
+        attempts = min(job.attempts, job.max_attempts - 1)
+        return _requeue(job, now, timedelta(0), attempts=attempts, error=f"healed: {why}")
+    return _ok(job, finished_at=job.finished_at or now, lease=None)
+
+
+def _retry(job: Job, e: ev.Retry, now: datetime, policy: Policy) -> Outcome:
+    return _requeue(
+        job, now, timedelta(0), attempts=0, transient_attempts=0, finished_at=None, error=None, result=None
+    )
+
+
+TABLE: dict[Status, dict[type, Handler]] = {
+    Status.QUEUED: {
+        ev.Claim: _claim,
+        ev.Cancel: _cancel_queued,
+        ev.Sanitize: _sanitize,
+    },
+    Status.RUNNING: {
+        ev.Adopt: _adopt,
+        ev.Spawned: _spawned,
+        ev.SpawnFailed: _spawn_failed,
+        ev.Heartbeat: _heartbeat,
+        ev.LeaseExpired: _lease_expired,
+        ev.Release: _release,
+        ev.Recover: _recover,
+        ev.Exited: _exited,
+        ev.Finished: _finished,
+        ev.Failed: _failed,
+        ev.NothingToAdopt: _nothing_to_adopt,
+        ev.Reap: _reap,
+        ev.Cancel: _cancel_running,
+        ev.Sanitize: _sanitize,
+    },
+    Status.DONE: {ev.Sanitize: _sanitize},
+    Status.FAILED: {ev.Retry: _retry, ev.Sanitize: _sanitize},
+    Status.CANCELLED: {ev.Retry: _retry, ev.Sanitize: _sanitize},
+}
+"""`{status: {event type: handler}}`: the one place a transition is allowed."""
+
+
+def decide(job: Job, event: ev.Event, now: datetime, policy: Policy = Policy()) -> Outcome:
+    """The next state of `job` after `event` at `now`, or why the event does not apply."""
+    name = type(event).__name__
+    handler = TABLE.get(job.status, {}).get(type(event))
+    if handler is None:
+        return Failure(Rejection(job.id, job.status, name, f"no transition from {job.status.value}"))
+    try:
+        return handler(job, event, now, policy)
+    except _Reject as stop:
+        return Failure(Rejection(job.id, job.status, name, stop.reason))
+    except (ValueError, TypeError, OverflowError) as bad:
+        # A validator refused the next state (e.g. a date out of range): reject, do not raise.
+        return Failure(Rejection(job.id, job.status, name, f"invalid next state: {bad}"))

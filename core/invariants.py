@@ -1,0 +1,54 @@
+"""What must hold for a job in every status. `violations` names each broken rule; an
+empty tuple means the job is coherent. The sanitizer heals what this finds (R-C4)."""
+
+from __future__ import annotations
+
+from .job import Job, Status
+
+
+def violations(job: Job) -> tuple[str, ...]:
+    found: list[str] = []
+    if job.attempts > job.max_attempts:
+        found.append(f"attempts {job.attempts} exceed max_attempts {job.max_attempts}")
+    if job.started_at is not None and job.started_at < job.requested_at:
+        found.append("started before it was requested")
+    if job.finished_at is not None and job.started_at is not None and job.finished_at < job.started_at:
+        found.append("finished before it started")
+    if job.status is Status.QUEUED:
+        # R-C1: queued means clean ownership.
+        if job.run is not None:
+            found.append("queued with a run id")
+        if job.lease is not None:
+            found.append("queued with a lease")
+        if job.started_at is not None:
+            found.append("queued with started_at")
+        if job.finished_at is not None:
+            found.append("queued with finished_at")
+        if job.cancel_requested:
+            found.append("queued with a cancel request")
+        if job.attempts >= job.max_attempts:
+            found.append("queued with no attempts left")
+    elif job.status is Status.RUNNING:
+        if job.run is None:
+            found.append("running without a run")
+        elif job.run.exit_recorded_at is not None and job.run.exit_code is None:
+            found.append("exit time recorded without an exit code")
+        if job.started_at is None:
+            found.append("running without started_at")
+        if job.finished_at is not None:
+            found.append("running with finished_at")
+        if job.attempts < 1:
+            found.append("running with no attempt spent")
+    else:
+        # R-C6: terminal keeps the run and started_at, stamps finished_at.
+        if job.finished_at is None:
+            found.append(f"{job.status.value} without finished_at")
+        if job.lease is not None:
+            found.append(f"{job.status.value} with a lease")
+        if job.status is Status.DONE and (job.run is None or job.started_at is None):
+            found.append("done without a run")
+    return tuple(found)
+
+
+def holds(job: Job) -> bool:
+    return not violations(job)

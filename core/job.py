@@ -1,0 +1,177 @@
+"""The job and its parts: plain frozen data, changed only through `decide`."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+
+class Status(enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+
+
+class OrphanPolicy(enum.Enum):
+    """What recovery does with a run whose worker died (R-G4)."""
+
+    ADOPT = "adopt"  # hand the live execution to a new worker
+    RETRY = "retry"  # run it again (spends an attempt)
+    FAIL = "fail"  # end it failed
+
+
+@attrs.frozen
+class Lease:
+    """Who holds a running job, and until when (R-A3, R-A4)."""
+
+    worker: str
+    until: datetime
+
+
+@attrs.frozen
+class Handle:
+    """Where a run's execution lives, as its runner names it (a pid and start time, a
+    container id). Opaque to the core; only the runner that made it reads `ref`."""
+
+    runner: str
+    ref: str
+
+
+@attrs.frozen
+class Run:
+    """One attempt's execution. `epoch` is the fencing token's second half (R-G2): it
+    grows on every adoption, so a write from a holder that lost the run is refused."""
+
+    id: str
+    epoch: int = 1
+    handle: Handle | None = None
+    exit_code: int | None = None
+    exit_recorded_at: datetime | None = None
+
+
+@attrs.frozen
+class FollowUp:
+    """The next stage to enqueue, exactly once, when this job succeeds (R-B4)."""
+
+    kind: str
+    payload: Mapping[str, Any] = attrs.field(factory=dict)
+    queue: str = "default"
+
+
+def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name} must not be empty")
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
+
+
+def _not_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+
+
+def _aware(instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Job:
+    """A unit of work. Structural rules live in validators (they re-run on every
+    `attrs.evolve`); the rules of each status live in `invariants`."""
+
+    id: str = attrs.field(validator=_non_empty)
+    kind: str = attrs.field(validator=_non_empty)
+    queue: str = attrs.field(default="default", validator=_non_empty)
+    payload: Mapping[str, Any] = attrs.field(factory=dict)
+    status: Status = Status.QUEUED
+    priority: int = 0
+    attempts: int = attrs.field(default=0, validator=_not_negative)
+    max_attempts: int = attrs.field(default=3, validator=_positive)
+    transient_attempts: int = attrs.field(default=0, validator=_not_negative)
+    requested_at: datetime = attrs.field(validator=_aware)
+    available_at: datetime = attrs.field(validator=_aware)
+    started_at: datetime | None = attrs.field(default=None, validator=_aware)
+    finished_at: datetime | None = attrs.field(default=None, validator=_aware)
+    lease: Lease | None = None
+    run: Run | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int = attrs.field(default=1, validator=_positive)
+    depends_on: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    follow_up: FollowUp | None = None
+    orphan_policy: OrphanPolicy = OrphanPolicy.ADOPT
+    cancel_requested: bool = False
+    error: str | None = None
+    result: Any = None
+    adoptions: int = attrs.field(default=0, validator=_not_negative)
+    version: int = attrs.field(default=1, validator=_positive)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: str,
+        kind: str,
+        now: datetime,
+        payload: Mapping[str, Any] | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        max_attempts: int = 3,
+        available_at: datetime | None = None,
+        concurrency_key: str | None = None,
+        concurrency_limit: int = 1,
+        depends_on: tuple[str, ...] = (),
+        follow_up: FollowUp | None = None,
+        orphan_policy: OrphanPolicy = OrphanPolicy.ADOPT,
+    ) -> Job:
+        """A freshly submitted job: `queued`, clean, `requested_at` stamped (R-A1, R-A9)."""
+        if id in depends_on:
+            raise ValueError(f"job {id} cannot depend on itself")
+        return cls(
+            id=id,
+            kind=kind,
+            queue=queue,
+            payload=dict(payload or {}),
+            priority=priority,
+            max_attempts=max_attempts,
+            requested_at=now,
+            available_at=max(now, available_at) if available_at is not None else now,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
+            depends_on=depends_on,
+            follow_up=follow_up,
+            orphan_policy=orphan_policy,
+        )
+
+    @property
+    def adoptable(self) -> bool:
+        """Running with its lease cleared: the next claim hands it out first (R-A3)."""
+        return self.status is Status.RUNNING and self.lease is None
+
+    @property
+    def clean(self) -> bool:
+        """No run, no handle, no lease, no start stamp (R-C1)."""
+        return self.run is None and self.lease is None and self.started_at is None
+
+    def holds(self, worker: str) -> bool:
+        return self.lease is not None and self.lease.worker == worker

@@ -1,0 +1,161 @@
+"""The Protocols adapters implement. Results are plain attrs types, so a third-party
+adapter needs nothing but attrs (no `returns`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from .decision import Decision
+from .effects import Notify
+from .job import Handle, Job, Run, Status
+from .policy import Policy
+from .reaper import Liveness
+
+
+# -- store results ---------------------------------------------------------------------
+@attrs.frozen
+class Applied:
+    """The decision was written; `job` is what is stored now."""
+
+    job: Job
+
+
+@attrs.frozen
+class Conflict:
+    """The stored version was not the expected one; `current` is what is stored (None if
+    the job does not exist). The caller drops the decision's effects (R-B6)."""
+
+    current: Job | None
+
+
+ApplyResult = Applied | Conflict
+
+
+@attrs.frozen
+class JobFilter:
+    status: Status | None = None
+    queue: str | None = None
+    kind: str | None = None
+    limit: int = 100
+    after: str | None = None  # the last id of the previous page
+
+
+class StoreError(Exception):
+    """A store could not do what was asked; the message says what and how to fix it."""
+
+
+class SchemaVersionError(StoreError):
+    """The stored schema is not the version this code knows."""
+
+
+class UnknownDependency(StoreError):
+    """A submitted job depends on a job that does not exist."""
+
+
+class DuplicateJob(StoreError):
+    """A submitted job id exists already."""
+
+
+@runtime_checkable
+class JobStore(Protocol):
+    """Durable home of jobs. Every write is a compare-and-set on the job's version, with
+    the decision's durable effects in the same transaction. Time is always passed in."""
+
+    def submit(self, jobs: Sequence[Job]) -> list[str]:
+        """Insert all of `jobs` atomically, or none (DuplicateJob, UnknownDependency)."""
+
+    def claim(
+        self,
+        worker: str,
+        *,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        queues: Sequence[str] | None = None,
+    ) -> list[Decision]:
+        """Take up to `limit` jobs for `worker`, as `core.claim.pick` orders them, each
+        through `decide` (Claim or Adopt) in the same transaction; returns the applied
+        decisions, whose external effects the caller carries out."""
+
+    def apply(self, decision: Decision) -> ApplyResult:
+        """Write `decision.job` if the stored version is `decision.expected_version`,
+        with its durable effects, atomically."""
+
+    def heartbeat(
+        self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
+    ) -> frozenset[str]:
+        """Extend the leases `worker` still holds among `job_ids` (R-A4); the rest are lost."""
+
+    def sweep_stale_leases(self, now: datetime) -> int:
+        """Clear the leases of running jobs that expired by `now` (R-A5)."""
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def list(self, where: JobFilter = JobFilter()) -> list[Job]:
+        """Jobs matching `where`, ordered by id, at most `where.limit`, after `where.after`."""
+
+    def counts(self) -> Mapping[tuple[str, Status], int]:
+        """How many jobs per (queue, status)."""
+
+    def close(self) -> None: ...
+
+
+# -- runners ---------------------------------------------------------------------------
+@attrs.frozen
+class Exit:
+    """How an execution ended."""
+
+    code: int
+    result: object = None
+    error: str | None = None
+    transient: bool = False
+
+
+@attrs.frozen
+class Adopted:
+    """The runner took over a live (or finished) execution."""
+
+    handle: Handle
+
+
+@attrs.frozen
+class Gone:
+    """Nothing left to adopt (R-A6)."""
+
+
+class Runner(Protocol):
+    name: str
+
+    def spawn(self, job: Job, run: Run) -> Handle: ...
+
+    def adopt(self, job: Job, run: Run) -> Adopted | Gone: ...
+
+    def observe(self, handle: Handle) -> Liveness: ...
+
+    def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
+        """The exit, or None if it has not ended within `timeout_s`."""
+
+    def kill(self, handle: Handle) -> None: ...
+
+
+class InputStore(Protocol):
+    def put(self, job_id: str, name: str, data: bytes) -> None: ...
+
+    def get(self, job_id: str, name: str) -> bytes: ...
+
+    def names(self, job_id: str) -> list[str]: ...
+
+    def delete(self, job_id: str) -> None: ...
+
+
+class Notifier(Protocol):
+    def notify(self, note: Notify) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

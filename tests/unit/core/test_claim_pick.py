@@ -1,0 +1,72 @@
+"""The pure claim order: adopt first, then priority, availability, age; keys and deps."""
+
+import attrs
+from qrun.contract.builders import T0, at, new_job
+from qrun.core import Handle, Lease, Run, Status, pick
+
+
+def running(job, leased=True):
+    return attrs.evolve(
+        job,
+        status=Status.RUNNING,
+        attempts=1,
+        started_at=T0,
+        run=Run("r", handle=Handle("subprocess", "1:1")),
+        lease=Lease("w", at(30)) if leased else None,
+    )
+
+
+def ids(jobs):
+    return [j.id for j in jobs]
+
+
+def test_adoptable_jobs_come_before_any_queued_job():
+    """R-A3: a running job with a cleared lease is handed out first."""
+    q = new_job(id="q", priority=100)
+    a = running(new_job(id="a", priority=-5), leased=False)
+    held = running(new_job(id="h"))
+    assert ids(pick([q, a, held], now=T0, limit=2, running_per_key={}, is_done=lambda _: False)) == ["a", "q"]
+
+
+def test_queued_order_is_priority_then_availability_then_age():
+    a = new_job(id="a", priority=1, now=at(0))
+    b = new_job(id="b", priority=5, now=at(3))
+    c = new_job(id="c", priority=1, now=at(0), available_at=at(1))
+    d = new_job(id="d", priority=1, now=at(2))
+    got = pick([a, b, c, d], now=at(5), limit=10, running_per_key={}, is_done=lambda _: False)
+    assert ids(got) == ["b", "a", "c", "d"]
+
+
+def test_jobs_not_yet_available_are_not_picked():
+    later = new_job(id="l", available_at=at(60))
+    assert pick([later], now=at(59), limit=1, running_per_key={}, is_done=lambda _: True) == []
+
+
+def test_concurrency_key_limit_counts_running_and_picked_jobs():
+    """R-F1: per-key limits hold across what is running and what this claim takes."""
+    jobs = [new_job(id=f"k{i}", concurrency_key="k", concurrency_limit=2) for i in range(5)]
+    assert len(pick(jobs, now=T0, limit=5, running_per_key={}, is_done=lambda _: False)) == 2
+    assert len(pick(jobs, now=T0, limit=5, running_per_key={"k": 1}, is_done=lambda _: False)) == 1
+    assert pick(jobs, now=T0, limit=5, running_per_key={"k": 2}, is_done=lambda _: False) == []
+
+
+def test_a_blocked_key_does_not_block_other_jobs():
+    blocked = new_job(id="a", concurrency_key="k", priority=9)
+    free = new_job(id="b")
+    assert ids(pick([blocked, free], now=T0, limit=2, running_per_key={"k": 1}, is_done=lambda _: False)) == [
+        "b"
+    ]
+
+
+def test_dependencies_must_all_be_done():
+    """R-F1: a job waits for every job it depends on to be done."""
+    child = new_job(id="c", depends_on=("p1", "p2"))
+    assert pick([child], now=T0, limit=1, running_per_key={}, is_done=lambda i: i == "p1") == []
+    assert ids(pick([child], now=T0, limit=1, running_per_key={}, is_done=lambda _: True)) == ["c"]
+
+
+def test_queue_filter_and_limit():
+    jobs = [new_job(id=f"{q}{i}", queue=q) for q in "ab" for i in range(3)]
+    got = pick(jobs, now=T0, limit=2, running_per_key={}, is_done=lambda _: False, queues=frozenset("b"))
+    assert ids(got) == ["b0", "b1"]
+    assert pick(jobs, now=T0, limit=0, running_per_key={}, is_done=lambda _: False) == []

@@ -1,0 +1,41 @@
+"""Random event sequences through `decide`: it never raises, and what must hold holds."""
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from qrun.contract.strategies import gaps, new_jobs, next_event
+from qrun.core import Job, Policy, Status, decide, violations
+from qrun.core.effects import EnqueueJob, Spawn
+from returns.result import Success
+
+POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600)
+
+
+@settings(max_examples=300, deadline=None)
+@given(job=new_jobs(), data=st.data(), length=st.integers(1, 60))
+def test_random_walks_keep_every_invariant(job: Job, data: st.DataObject, length: int):
+    """decide never raises; after every Success the invariants hold, attempts stay within
+    the maximum, queued means clean ownership, and a follow-up is enqueued at most once."""
+    now = job.requested_at
+    assert violations(job) == ()
+    follow_ups = 0
+    for _ in range(length):
+        now += timedelta(seconds=data.draw(gaps))
+        event = next_event(data.draw, job, now)
+        result = decide(job, event, now, POLICY)
+        if not isinstance(result, Success):
+            continue
+        decision = result.unwrap()
+        nxt = decision.job
+        assert violations(nxt) == (), f"{event} broke {violations(nxt)}"
+        assert nxt.version == job.version + 1
+        assert 0 <= nxt.attempts <= nxt.max_attempts
+        if nxt.status is Status.QUEUED:
+            assert nxt.clean and nxt.attempts < nxt.max_attempts
+        if any(isinstance(e, Spawn) for e in decision.effects):
+            assert nxt.status is Status.RUNNING and nxt.run is not None and nxt.run.handle is None
+        follow_ups += sum(isinstance(e, EnqueueJob) for e in decision.effects)
+        job = nxt
+    # Success is terminal and `done` has no Retry, so a follow-up happens at most once.
+    assert follow_ups <= 1

@@ -1,0 +1,129 @@
+"""Section A of REQUIREMENTS.md, as far as `decide` decides it."""
+
+from datetime import timedelta
+
+import attrs
+from qrun.contract.builders import T0, at, new_job, ok, rejected
+from qrun.core import (
+    Adopt,
+    AdoptRun,
+    Claim,
+    DeleteInputs,
+    Finished,
+    Handle,
+    NothingToAdopt,
+    Notify,
+    Policy,
+    Spawn,
+    Spawned,
+    Status,
+    decide,
+)
+from qrun.core.effects import Kill
+from qrun.core.job import OrphanPolicy
+
+H = Handle("subprocess", "123:456")
+
+
+def claimed(job=None, now=T0, worker="w1"):
+    job = job or new_job()
+    return ok(job, Claim(worker, "run-1", now + timedelta(seconds=30)), now).job
+
+
+def adopted(job):
+    lease_cleared = attrs.evolve(job, lease=None)
+    return ok(lease_cleared, Adopt("w2", at(100)), at(50)).job
+
+
+def test_r_a2_invalid_move_is_a_typed_rejection_naming_job_status_event():
+    """R-A2: finishing a queued job is refused with a rejection that says what and why."""
+    job = new_job()
+    r = rejected(job, Finished("x"))
+    assert (r.job_id, r.status, r.event) == (job.id, Status.QUEUED, "Finished")
+    assert job.id in str(r) and "queued" in str(r) and "Finished" in str(r)
+
+
+def test_r_a2_enqueue_start_finish_requeue_are_pure():
+    """R-A2: the same inputs give the same decision, and the input job is untouched."""
+    job = new_job()
+    before = attrs.evolve(job)
+    first = decide(job, Claim("w1", "r", at(30)), T0)
+    second = decide(job, Claim("w1", "r", at(30)), T0)
+    assert first == second and job == before
+
+
+def test_r_a3_claim_makes_running_with_lease_start_stamp_and_attempt():
+    """R-A3: claiming sets running, lease, started_at, attempts+1, in one decision."""
+    job = new_job()
+    d = ok(job, Claim("w1", "run-1", at(30)), at(5))
+    j = d.job
+    assert j.status is Status.RUNNING
+    assert (j.lease.worker, j.lease.until) == ("w1", at(30))
+    assert j.started_at == at(5) and j.attempts == 1
+    assert j.version == job.version + 1
+    assert d.effects == (Spawn(job.id, "run-1"),)
+
+
+def test_r_a3_claim_refuses_job_not_yet_available():
+    """R-A3: a delayed job cannot be claimed before `available_at`."""
+    job = new_job(available_at=at(60))
+    assert "not available" in rejected(job, Claim("w1", "r", at(90)), at(10)).reason
+    ok(job, Claim("w1", "r", at(90)), at(60))
+
+
+def test_r_a3_adopt_takes_a_cleared_lease_and_bumps_epoch():
+    """R-A3/R-G2: adopting a running job with a cleared lease keeps the run, bumps the epoch."""
+    job = ok(claimed(), Spawned(H)).job
+    cleared = attrs.evolve(job, lease=None)
+    d = ok(cleared, Adopt("w2", at(100)), at(50))
+    assert d.job.lease.worker == "w2" and d.job.run.id == job.run.id
+    assert d.job.run.epoch == job.run.epoch + 1 and d.job.adoptions == 1
+    assert d.effects == (AdoptRun(job.id, job.run.id, H),)
+
+
+def test_r_a3_adopt_refuses_a_held_lease():
+    """R-A3: a running job whose lease is held is not adoptable."""
+    assert "held by w1" in rejected(claimed(), Adopt("w2", at(100)), at(10)).reason
+
+
+def test_r_a6_nothing_to_adopt_with_attempts_left_requeues_without_finalize():
+    """R-A6: nothing to adopt and attempts left: queued with backoff, no finalize."""
+    job = adopted(ok(claimed(new_job(max_attempts=3)), Spawned(H)).job)
+    d = ok(job, NothingToAdopt(), at(60))
+    assert d.job.status is Status.QUEUED and d.job.available_at > at(60)
+    assert d.job.finished_at is None
+    assert not any(isinstance(e, DeleteInputs) for e in d.effects)
+
+
+def test_r_a6_nothing_to_adopt_with_attempts_spent_finalizes_failed():
+    """R-A6: nothing to adopt and attempts spent: failed, finalized, alert."""
+    job = adopted(ok(claimed(new_job(max_attempts=1)), Spawned(H)).job)
+    d = ok(job, NothingToAdopt(), at(60))
+    assert d.job.status is Status.FAILED and d.job.finished_at == at(60)
+    assert any(isinstance(e, Notify) and e.alert for e in d.effects)
+
+
+def test_r_a6_success_finalizes_and_deletes_inputs():
+    """R-A6: a normal run that succeeds is finalized and its inputs deleted."""
+    d = ok(ok(claimed(), Spawned(H)).job, Finished({"ok": 1}), at(20))
+    assert d.job.status is Status.DONE and d.job.result == {"ok": 1}
+    assert DeleteInputs(d.job.id) in d.effects
+
+
+def test_r_a6_orphan_policy_retry_reruns_instead_of_adopting():
+    """R-A6/R-G4: a job that asks to be retried on orphaning is requeued and its old run killed."""
+    job = ok(claimed(new_job(orphan_policy=OrphanPolicy.RETRY)), Spawned(H)).job
+    d = ok(attrs.evolve(job, lease=None), Adopt("w2", at(100)), at(50))
+    assert d.job.status is Status.QUEUED and d.job.clean
+    assert Kill(job.id, job.run.id, H) in d.effects
+
+
+def test_r_a9_requested_at_at_submit_started_at_only_on_start():
+    """R-A9: `requested_at` is stamped at submit; `started_at` stays empty until a start."""
+    job = new_job(now=at(7))
+    assert job.requested_at == at(7) and job.started_at is None
+    assert claimed(job, now=at(9)).started_at == at(9)
+
+
+def test_policy_defaults_are_valid():
+    assert Policy().dead_ticks == 2 and Policy().finalize_grace_s == 300
