@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 from hypothesis import strategies as st
@@ -99,7 +101,7 @@ def at_now(event: Event, now: datetime, lease_s: int) -> Event:
     return event
 
 
-def next_event(draw: st.DrawFn, job: Job, now: datetime) -> Event:
+def next_event(draw: Callable[[st.SearchStrategy[Any]], Any], job: Job, now: datetime) -> Event:
     """Mostly an event the job's status accepts, sometimes any event, so random walks
     reach deep states and still probe the rejections."""
     from qrun.core import TABLE

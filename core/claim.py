@@ -9,11 +9,18 @@ order in their queries; the contract suite holds them to this function's answers
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from .job import Job, Status
+
+
+def run_id_for(job: Job) -> str:
+    """The id of the run a claim of `job` starts: unique because versions only grow, and
+    deterministic, so every store names the same run the same way."""
+    return f"{job.id}/{job.version + 1}"
 
 
 def queue_order(job: Job) -> tuple[int, datetime, datetime, str]:
@@ -47,11 +54,13 @@ def pick(
     if limit <= 0:
         return []
     pool = [j for j in jobs if queues is None or j.queue in queues]
-    chosen = sorted((j for j in pool if j.adoptable), key=adopt_order)[:limit]
+    chosen = heapq.nsmallest(limit, (j for j in pool if j.adoptable), key=adopt_order)
     used: Counter[str] = Counter(running_per_key)
-    for job in sorted((j for j in pool if ready(j, now, is_done)), key=queue_order):
-        if len(chosen) >= limit:
-            break
+    # A heap, not a sort: a claim usually takes a few jobs out of many.
+    heap = [(queue_order(j), j) for j in pool if ready(j, now, is_done)]
+    heapq.heapify(heap)
+    while heap and len(chosen) < limit:
+        _, job = heapq.heappop(heap)
         key = job.concurrency_key
         if key is not None:
             if used[key] >= job.concurrency_limit:

@@ -9,13 +9,12 @@ heartbeat atomic here (a transaction is the lock).
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from qrun.core import Adopt, Claim, Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
-from qrun.core.claim import pick
+from qrun.core.claim import pick, run_id_for
 from qrun.core.ports import Applied, ApplyResult, Conflict, DuplicateJob, JobFilter, UnknownDependency
 from returns.result import Success
 
@@ -78,7 +77,7 @@ class MemoryStore:
                 event = (
                     Adopt(worker, lease_until)
                     if job.adoptable
-                    else Claim(worker, uuid.uuid4().hex, lease_until)
+                    else Claim(worker, run_id_for(job), lease_until)
                 )
                 result = decide(job, event, now, policy)
                 if isinstance(result, Success):

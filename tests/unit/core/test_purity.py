@@ -14,6 +14,7 @@ ALLOWED = {
     "enum",
     "typing",
     "hashlib",
+    "heapq",
     "itertools",
     "functools",
     "dataclasses",

@@ -1,0 +1,51 @@
+"""The fixture a store's test class provides, and helpers the contract tests share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from qrun.core import Decision, Event, Job, Policy
+from qrun.core.ports import Applied, JobStore
+
+from .builders import T0, ok
+
+MakeStore = Callable[[], JobStore]
+POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600)
+
+
+class StoreFixtures:
+    """Subclass and override `make_store` to return a factory of fresh, empty stores."""
+
+    #: Examples for the stateful comparison with the memory store; lower it for slow stores.
+    state_machine_examples: int = 60
+    #: Threads in the race tests.
+    race_threads: int = 8
+
+    @pytest.fixture
+    def make_store(self) -> Iterator[MakeStore]:
+        raise NotImplementedError(
+            "override the make_store fixture: yield a callable that returns a fresh, empty store"
+        )
+
+    @pytest.fixture
+    def store(self, make_store: MakeStore) -> JobStore:
+        return make_store()
+
+
+def lease(now: datetime = T0, seconds: float = 30) -> datetime:
+    return now + timedelta(seconds=seconds)
+
+
+def claim_one(store: JobStore, worker: str = "w1", now: datetime = T0, **kw: object) -> Decision:
+    got = store.claim(worker, limit=1, now=now, lease_until=lease(now), policy=POLICY, **kw)  # type: ignore[arg-type]
+    assert len(got) == 1, f"expected one claimed job, got {len(got)}"
+    return got[0]
+
+
+def step(store: JobStore, job: Job, event: Event, now: datetime = T0) -> Job:
+    """Decide `event` on the stored `job` and apply it, expecting both to succeed."""
+    result = store.apply(ok(job, event, now, POLICY))
+    assert isinstance(result, Applied), f"apply of {event} conflicted: {result}"
+    return result.job

@@ -1,0 +1,158 @@
+"""A hypothesis state machine that drives a store and the memory reference with the same
+operations under one injected clock, and checks they agree after every step."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from qrun.core import Job, decide
+from qrun.core.ports import Applied, Conflict, JobFilter, JobStore, StoreError
+from returns.result import Success
+
+from .base import POLICY, MakeStore
+from .builders import T0
+from .strategies import WORKERS, gaps, next_event
+
+ALL = JobFilter(limit=100_000)
+
+
+def _outcome(call: Any) -> Any:
+    try:
+        return ("ok", call())
+    except StoreError as exc:
+        return ("error", type(exc).__name__)
+
+
+def _shape(result: Any) -> Any:
+    return (type(result).__name__, result.job if isinstance(result, Applied) else result.current)
+
+
+def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
+    from qrun.adapters.memory import MemoryStore
+
+    class Agreement(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.store: JobStore = make_store()
+            self.ref = MemoryStore()
+            self.now = T0
+            self.ids: list[str] = []
+            self.seen: dict[str, Job] = {}  # an older version of each job, for stale writes
+
+        @initialize()
+        def start(self) -> None:
+            assert self.store.list(ALL) == [], "make_store must return an empty store"
+
+        @rule(data=st.data(), n=st.integers(1, 4))
+        def submit(self, data: st.DataObject, n: int) -> None:
+            jobs: list[Job] = []
+            for _ in range(n):
+                job_id = f"j{len(self.ids) + len(jobs):03d}"
+                deps = (
+                    data.draw(st.lists(st.sampled_from(self.ids), max_size=2, unique=True))
+                    if self.ids
+                    else []
+                )
+                if data.draw(st.integers(0, 19)) == 0:
+                    deps.append("missing")
+                jobs.append(
+                    Job.new(
+                        id=job_id,
+                        kind="k",
+                        now=self.now,
+                        queue=data.draw(st.sampled_from(["a", "b"])),
+                        priority=data.draw(st.integers(-2, 2)),
+                        max_attempts=data.draw(st.integers(1, 3)),
+                        available_at=self.now + timedelta(seconds=data.draw(st.integers(0, 30))),
+                        concurrency_key=data.draw(st.none() | st.just("key")),
+                        depends_on=tuple(deps),
+                    )
+                )
+            if data.draw(st.integers(0, 9)) == 0 and self.ids:
+                jobs.append(Job.new(id=self.ids[0], kind="k", now=self.now))  # a duplicate id
+            got, want = _outcome(lambda: self.store.submit(jobs)), _outcome(lambda: self.ref.submit(jobs))
+            assert got == want
+            if want[0] == "ok":
+                self.ids += [j.id for j in jobs]
+
+        @rule(seconds=gaps)
+        def tick(self, seconds: int) -> None:
+            self.now += timedelta(seconds=seconds)
+
+        @rule(
+            worker=st.sampled_from(WORKERS),
+            limit=st.integers(1, 4),
+            lease_s=st.integers(1, 120),
+            queues=st.none() | st.sampled_from([("a",), ("b",), ("a", "b")]),
+        )
+        def claim(self, worker: str, limit: int, lease_s: int, queues: tuple[str, ...] | None) -> None:
+            until = self.now + timedelta(seconds=lease_s)
+            kw: dict[str, Any] = {"limit": limit, "now": self.now, "lease_until": until, "policy": POLICY}
+            got = self.store.claim(worker, queues=queues, **kw)
+            want = self.ref.claim(worker, queues=queues, **kw)
+            assert got == want
+
+        @precondition(lambda self: self.ids)
+        @rule(data=st.data())
+        def act(self, data: st.DataObject) -> None:
+            job_id = data.draw(st.sampled_from(self.ids))
+            job = self.ref.get(job_id)
+            assert job is not None and self.store.get(job_id) == job
+            event = next_event(data.draw, job, self.now)
+            result = decide(job, event, self.now, POLICY)
+            if isinstance(result, Success):
+                decision = result.unwrap()
+                assert _shape(self.store.apply(decision)) == _shape(self.ref.apply(decision))
+                self.seen.setdefault(job_id, job)
+
+        @precondition(lambda self: self.seen)
+        @rule(data=st.data())
+        def stale_write(self, data: st.DataObject) -> None:
+            """R-B6: a decision made from an old version is refused by both."""
+            job = self.seen[data.draw(st.sampled_from(sorted(self.seen)))]
+            result = decide(job, next_event(data.draw, job, self.now), self.now, POLICY)
+            if isinstance(result, Success):
+                got, want = self.store.apply(result.unwrap()), self.ref.apply(result.unwrap())
+                assert _shape(got) == _shape(want)
+                assert isinstance(want, Conflict) or want.job.version == job.version + 1
+
+        @precondition(lambda self: self.ids)
+        @rule(worker=st.sampled_from(WORKERS), data=st.data(), lease_s=st.integers(1, 120))
+        def heartbeat(self, worker: str, data: st.DataObject, lease_s: int) -> None:
+            ids = data.draw(st.lists(st.sampled_from(self.ids), max_size=4, unique=True))
+            until = self.now + timedelta(seconds=lease_s)
+            got = self.store.heartbeat(worker, ids, lease_until=until, now=self.now)
+            assert got == self.ref.heartbeat(worker, ids, lease_until=until, now=self.now)
+
+        @rule()
+        def sweep(self) -> None:
+            assert self.store.sweep_stale_leases(self.now) == self.ref.sweep_stale_leases(self.now)
+
+        @invariant()
+        def same_jobs(self) -> None:
+            assert self.store.list(ALL) == self.ref.list(ALL)
+            assert dict(self.store.counts()) == dict(self.ref.counts())
+
+        def teardown(self) -> None:
+            self.store.close()
+
+    run_state_machine_as_test(
+        Agreement,
+        settings=settings(
+            max_examples=max_examples,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )

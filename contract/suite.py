@@ -1,0 +1,16 @@
+"""`JobStoreContract`: the one class a store's tests subclass."""
+
+from __future__ import annotations
+
+from .base import MakeStore
+from .obligations import StoreObligations
+from .races import StoreRaces
+from .stateful import run_against_reference
+
+
+class JobStoreContract(StoreObligations, StoreRaces):
+    """Every obligation of the JobStore port, the races, and a stateful comparison with
+    the in-memory reference. Subclass it and override the `make_store` fixture."""
+
+    def test_agrees_with_the_reference_under_random_operations(self, make_store: MakeStore) -> None:
+        run_against_reference(make_store, self.state_machine_examples)

@@ -1,0 +1,14 @@
+"""The README's transition table is the one in the code."""
+
+import pathlib
+
+from qrun.core.diagram import markdown_table
+
+README = pathlib.Path(__file__).resolve().parents[3] / "README.md"
+
+
+def test_readme_transition_table_matches_the_code():
+    text = README.read_text()
+    start = text.index("<!-- transitions:start -->") + len("<!-- transitions:start -->")
+    end = text.index("<!-- transitions:end -->")
+    assert text[start:end].strip() == markdown_table(), "regenerate with qrun.core.diagram.markdown_table()"
