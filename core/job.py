@@ -67,7 +67,7 @@ class FollowUp:
     """The next stage to enqueue, exactly once, when this job succeeds (R-B4)."""
 
     kind: str
-    payload: Mapping[str, Any] = attrs.field(factory=dict)
+    payload: Mapping[str, Any] = attrs.field(factory=dict, validator=lambda i, a, v: _json(i, a, v))
     queue: str = "default"
 
 
@@ -91,6 +91,33 @@ def _aware(instance: object, attribute: attrs.Attribute[Any], value: datetime | 
         raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
 
 
+def json_problem(value: Any, path: str = "$") -> str | None:
+    """Where `value` stops being plain JSON (str, int, float, bool, None, lists, dicts with
+    string keys), or None if it is JSON all through. Every store can hold exactly this."""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if value == value and value not in (float("inf"), float("-inf")) else f"{path} is {value}"
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if problem := json_problem(item, f"{path}[{i}]"):
+                return problem
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} has a non-string key {key!r}"
+            if problem := json_problem(item, f"{path}.{key}"):
+                return problem
+        return None
+    return f"{path} is a {type(value).__name__}, not JSON"
+
+
+def _json(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if problem := json_problem(value):
+        raise ValueError(f"{attribute.name} must be plain JSON: {problem}")
+
+
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
@@ -103,7 +130,7 @@ class Job:
     id: str = attrs.field(validator=_non_empty)
     kind: str = attrs.field(validator=_non_empty)
     queue: str = attrs.field(default="default", validator=_non_empty)
-    payload: Mapping[str, Any] = attrs.field(factory=dict)
+    payload: Mapping[str, Any] = attrs.field(factory=dict, validator=_json)
     status: Status = Status.QUEUED
     priority: int = 0
     attempts: int = attrs.field(default=0, validator=_not_negative)
@@ -122,7 +149,7 @@ class Job:
     orphan_policy: OrphanPolicy = OrphanPolicy.ADOPT
     cancel_requested: bool = False
     error: str | None = None
-    result: Any = None
+    result: Any = attrs.field(default=None, validator=_json)
     adoptions: int = attrs.field(default=0, validator=_not_negative)
     version: int = attrs.field(default=1, validator=_positive)
 

@@ -127,3 +127,20 @@ def test_r_a9_requested_at_at_submit_started_at_only_on_start():
 
 def test_policy_defaults_are_valid():
     assert Policy().dead_ticks == 2 and Policy().finalize_grace_s == 300
+
+
+def test_a_payload_that_is_not_json_is_refused_with_where_it_breaks():
+    """Bad input: the error says which part of the payload is not JSON."""
+    import pytest
+
+    with pytest.raises(ValueError, match=r"payload must be plain JSON: \$\.files\[1\] is a bytes"):
+        new_job(payload={"files": ["a", b"raw"]})
+    with pytest.raises(ValueError, match="non-string key"):
+        new_job(payload={1: "x"})
+
+
+def test_a_result_that_is_not_json_is_a_rejection_not_a_crash():
+    """A task returning something a store cannot hold is refused as data, not raised."""
+    job = ok(claimed(), Spawned(H)).job
+    r = rejected(job, Finished(object()))
+    assert "result must be plain JSON" in r.reason

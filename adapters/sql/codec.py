@@ -1,0 +1,154 @@
+"""Job <-> row. One flat row per job; nested values (follow-up, payload, result) as JSON
+through one private cattrs converter. Times are converted by the store's dialect."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import cattrs
+
+from qrun.core import FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status
+
+_converter = cattrs.Converter()
+
+COLUMNS: tuple[str, ...] = (
+    "id",
+    "kind",
+    "queue",
+    "payload",
+    "status",
+    "priority",
+    "attempts",
+    "max_attempts",
+    "transient_attempts",
+    "requested_at",
+    "available_at",
+    "started_at",
+    "finished_at",
+    "lease_worker",
+    "lease_until",
+    "run_id",
+    "run_epoch",
+    "handle_runner",
+    "handle_ref",
+    "exit_code",
+    "exit_recorded_at",
+    "concurrency_key",
+    "concurrency_limit",
+    "depends_on",
+    "follow_up",
+    "orphan_policy",
+    "cancel_requested",
+    "error",
+    "result",
+    "adoptions",
+    "version",
+)
+TIME_COLUMNS = frozenset(
+    {"requested_at", "available_at", "started_at", "finished_at", "lease_until", "exit_recorded_at"}
+)
+JSON_COLUMNS = frozenset({"payload", "depends_on", "follow_up", "result"})
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+class Codec:
+    """Rows for one dialect: `time_out`/`time_in` convert datetimes; `json_in` decodes a
+    JSON column as the driver returns it (text for SQLite, already parsed for jsonb)."""
+
+    def __init__(
+        self,
+        time_out: Callable[[datetime], Any],
+        time_in: Callable[[Any], datetime],
+        json_out: Callable[[Any], Any] = dumps,
+        json_in: Callable[[Any], Any] = json.loads,
+    ) -> None:
+        self._tout, self._tin, self._jout, self._jin = time_out, time_in, json_out, json_in
+
+    def row(self, job: Job) -> tuple[Any, ...]:
+        t, j = self._t, self._jout
+        run, lease = job.run, job.lease
+        handle = run.handle if run else None
+        return (
+            job.id,
+            job.kind,
+            job.queue,
+            j(dict(job.payload)),
+            job.status.value,
+            job.priority,
+            job.attempts,
+            job.max_attempts,
+            job.transient_attempts,
+            t(job.requested_at),
+            t(job.available_at),
+            t(job.started_at),
+            t(job.finished_at),
+            lease.worker if lease else None,
+            t(lease.until) if lease else None,
+            run.id if run else None,
+            run.epoch if run else None,
+            handle.runner if handle else None,
+            handle.ref if handle else None,
+            run.exit_code if run else None,
+            t(run.exit_recorded_at) if run else None,
+            job.concurrency_key,
+            job.concurrency_limit,
+            j(list(job.depends_on)),
+            j(_converter.unstructure(job.follow_up)) if job.follow_up else None,
+            job.orphan_policy.value,
+            job.cancel_requested,
+            job.error,
+            j(job.result),
+            job.adoptions,
+            job.version,
+        )
+
+    def job(self, row: Sequence[Any]) -> Job:
+        r = dict(zip(COLUMNS, row, strict=True))
+        t = self._t_in
+        run = None
+        if r["run_id"] is not None:
+            handle = Handle(r["handle_runner"], r["handle_ref"]) if r["handle_runner"] is not None else None
+            run = Run(r["run_id"], r["run_epoch"], handle, r["exit_code"], t(r["exit_recorded_at"]))
+        lease = (
+            Lease(r["lease_worker"], self._tin(r["lease_until"])) if r["lease_worker"] is not None else None
+        )
+        follow = self._jin(r["follow_up"]) if r["follow_up"] is not None else None
+        return Job(
+            id=r["id"],
+            kind=r["kind"],
+            queue=r["queue"],
+            payload=self._jin(r["payload"]),
+            status=Status(r["status"]),
+            priority=r["priority"],
+            attempts=r["attempts"],
+            max_attempts=r["max_attempts"],
+            transient_attempts=r["transient_attempts"],
+            requested_at=self._tin(r["requested_at"]),
+            available_at=self._tin(r["available_at"]),
+            started_at=t(r["started_at"]),
+            finished_at=t(r["finished_at"]),
+            lease=lease,
+            run=run,
+            concurrency_key=r["concurrency_key"],
+            concurrency_limit=r["concurrency_limit"],
+            depends_on=tuple(self._jin(r["depends_on"])),
+            follow_up=_converter.structure(follow, FollowUp) if follow is not None else None,
+            orphan_policy=OrphanPolicy(r["orphan_policy"]),
+            cancel_requested=bool(r["cancel_requested"]),
+            error=r["error"],
+            result=self._jin(r["result"]) if r["result"] is not None else None,
+            adoptions=r["adoptions"],
+            version=r["version"],
+        )
+
+    def _t(self, value: datetime | None) -> Any:
+        return None if value is None else self._tout(value)
+
+    def _t_in(self, value: Any) -> datetime | None:
+        return None if value is None else self._tin(value)

@@ -1,0 +1,58 @@
+"""SQLite schema, as numbered migrations. Times are integer microseconds since the epoch
+(UTC), so they sort and compare as numbers."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: jobs, their dependencies, and the schema version
+    """
+    CREATE TABLE {p}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE {p}jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        transient_attempts INTEGER NOT NULL,
+        requested_at INTEGER NOT NULL,
+        available_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER,
+        lease_worker TEXT,
+        lease_until INTEGER,
+        run_id TEXT,
+        run_epoch INTEGER,
+        handle_runner TEXT,
+        handle_ref TEXT,
+        exit_code INTEGER,
+        exit_recorded_at INTEGER,
+        concurrency_key TEXT,
+        concurrency_limit INTEGER NOT NULL,
+        depends_on TEXT NOT NULL,
+        follow_up TEXT,
+        orphan_policy TEXT NOT NULL,
+        cancel_requested INTEGER NOT NULL,
+        error TEXT,
+        result TEXT,
+        adoptions INTEGER NOT NULL,
+        version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE {p}job_deps (
+        job_id TEXT NOT NULL,
+        dep_id TEXT NOT NULL,
+        PRIMARY KEY (job_id, dep_id)
+    ) WITHOUT ROWID;
+    -- claim: ready queued jobs in hand-out order (finished jobs stay out of these indexes)
+    CREATE INDEX {p}jobs_queued ON {p}jobs (priority DESC, available_at, requested_at, id)
+        WHERE status = 'queued';
+    CREATE INDEX {p}jobs_running ON {p}jobs (lease_worker, lease_until)
+        WHERE status = 'running';
+    CREATE INDEX {p}jobs_running_key ON {p}jobs (concurrency_key)
+        WHERE status = 'running' AND concurrency_key IS NOT NULL;
+    CREATE INDEX {p}jobs_queue_status ON {p}jobs (queue, status);
+    """,
+)
+VERSION = len(MIGRATIONS)

@@ -1,0 +1,348 @@
+"""The SQLite store: one file, safe for several threads and processes.
+
+Every write runs in `BEGIN IMMEDIATE`, which takes the database's write lock up front:
+a claim reads the candidates and writes the claims under that one lock, so per-key
+concurrency limits and "exactly one claimer wins" hold across processes without any
+check-then-act window. WAL lets readers proceed while a writer holds the lock, and the
+busy timeout makes a second writer wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from returns.result import Success
+
+from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core.claim import run_id_for
+from qrun.core.ports import Applied, ApplyResult, Conflict, DuplicateJob, JobFilter, UnknownDependency
+
+from ..sql.codec import COLUMNS, Codec
+from ..sql.names import identifier
+from ..sql.versioning import check_version
+from .schema import MIGRATIONS, VERSION
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_CHUNK = 500
+
+
+def _micros(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: qrun stores only timezone-aware times")
+    return (value - _EPOCH) // _US
+
+
+def _from_micros(value: int) -> datetime:
+    return _EPOCH + value * _US
+
+
+_codec = Codec(_micros, _from_micros)
+_COLS = ", ".join(COLUMNS)
+_SETS = ", ".join(f"{c} = ?" for c in COLUMNS)
+_MARKS = ", ".join("?" for _ in COLUMNS)
+
+
+class SqliteStore:
+    """A JobStore on one SQLite file. Create the schema first with `SqliteStore.migrate`."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, prefix: str = "qrun_", busy_timeout_s: float = 30.0
+    ) -> None:
+        if str(path) in ("", ":memory:") or str(path).startswith("file::memory:"):
+            raise ValueError(
+                "SqliteStore needs a file: every thread and process opens its own connection, and "
+                "an in-memory database is private to one connection (use MemoryStore instead)"
+            )
+        self.path = Path(path)
+        self.prefix = identifier(prefix, "table prefix")
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        p = self.prefix
+        self._t, self._d, self._m = f"{p}jobs", f"{p}job_deps", f"{p}meta"
+        check_version(
+            self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"
+        )
+
+    # -- schema ------------------------------------------------------------------------
+    @classmethod
+    def migrate(cls, path: str | os.PathLike[str], *, prefix: str = "qrun_") -> int:
+        """Apply the migrations this file lacks; returns the version now in the file."""
+        prefix = identifier(prefix, "table prefix")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(Path(path), 30.0)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            found = _read_version(conn, prefix)
+            if found is not None and found > VERSION:
+                conn.execute("ROLLBACK")
+                check_version(found, VERSION, str(path), "")
+            for number in range((found or 0) + 1, VERSION + 1):
+                for statement in MIGRATIONS[number - 1].format(p=prefix).split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(
+                f"INSERT INTO {prefix}meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(VERSION),),
+            )
+            conn.execute("COMMIT")
+            return VERSION
+        finally:
+            conn.close()
+
+    def _found_version(self) -> int | None:
+        return _read_version(self._conn(), self.prefix)
+
+    # -- connections -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, self._busy_timeout_s)
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- writes --------------------------------------------------------------------------
+    def submit(self, jobs: Sequence[Job]) -> list[str]:
+        ids = [j.id for j in jobs]
+        dups = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+        if dups:
+            raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
+        with self._tx() as c:
+            existing = self._existing(c, ids)
+            if existing:
+                raise DuplicateJob(
+                    f"job id(s) {', '.join(sorted(existing))} exist already; submit under new ids"
+                )
+            batch = set(ids)
+            deps = {d for j in jobs for d in j.depends_on} - batch
+            missing = deps - self._existing(c, list(deps))
+            if missing:
+                raise UnknownDependency(
+                    f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
+                    "submit those first or in the same batch"
+                )
+            c.executemany(f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in jobs])
+            c.executemany(
+                f"INSERT INTO {self._d} (job_id, dep_id) VALUES (?, ?)",
+                [(j.id, d) for j in jobs for d in j.depends_on],
+            )
+        return ids
+
+    def claim(
+        self,
+        worker: str,
+        *,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        queues: Sequence[str] | None = None,
+    ) -> list[Decision]:
+        if limit <= 0:
+            return []
+        qsql, qargs = _queue_filter(queues)
+        t, d = self._t, self._d
+        out: list[Decision] = []
+        with self._tx() as c:
+            rows = c.execute(
+                f"SELECT {_COLS} FROM {t} WHERE status = 'running' AND lease_worker IS NULL{qsql} "
+                "ORDER BY priority DESC, started_at, id LIMIT ?",
+                (*qargs, limit),
+            ).fetchall()
+            chosen = [_codec.job(r) for r in rows]
+            if len(chosen) < limit:
+                chosen += self._ready(c, now, qsql, qargs, limit - len(chosen))
+            for job in chosen:
+                event = (
+                    Adopt(worker, lease_until)
+                    if job.adoptable
+                    else Claim(worker, run_id_for(job), lease_until)
+                )
+                result = decide(job, event, now, policy)
+                if isinstance(result, Success):
+                    self._write(c, result.unwrap())
+                    out.append(result.unwrap())
+        del d
+        return out
+
+    def _ready(
+        self, c: sqlite3.Connection, now: datetime, qsql: str, qargs: tuple[str, ...], need: int
+    ) -> list[Job]:
+        """Queued jobs that may start now, in hand-out order, within their key's limit."""
+        t, d = self._t, self._d
+        cursor = c.execute(
+            f"SELECT {_COLS} FROM {t} j WHERE status = 'queued' AND available_at <= ?{qsql} "
+            f"AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id "
+            "WHERE x.job_id = j.id AND (p.status IS NULL OR p.status != 'done')) "
+            "ORDER BY priority DESC, available_at, requested_at, id",
+            (_micros(now), *qargs),
+        )
+        taken: list[Job] = []
+        used: dict[str, int] = {}
+        try:
+            for row in cursor:
+                job = _codec.job(row)
+                key = job.concurrency_key
+                if key is not None:
+                    if key not in used:
+                        used[key] = self._running_with_key(c, key)
+                    if used[key] >= job.concurrency_limit:
+                        continue
+                    used[key] += 1
+                taken.append(job)
+                if len(taken) >= need:
+                    break
+        finally:
+            cursor.close()
+        return taken
+
+    def _running_with_key(self, c: sqlite3.Connection, key: str) -> int:
+        row = c.execute(
+            f"SELECT count(*) FROM {self._t} WHERE status = 'running' AND concurrency_key = ?", (key,)
+        ).fetchone()
+        return int(row[0])
+
+    def apply(self, decision: Decision) -> ApplyResult:
+        with self._tx() as c:
+            if self._write(c, decision):
+                return Applied(decision.job)
+            row = c.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = ?", (decision.job.id,)).fetchone()
+            return Conflict(_codec.job(row) if row else None)
+
+    def _write(self, c: sqlite3.Connection, decision: Decision) -> bool:
+        job = decision.job
+        cur = c.execute(
+            f"UPDATE {self._t} SET {_SETS} WHERE id = ? AND version = ?",
+            (*_codec.row(job), job.id, decision.expected_version),
+        )
+        if cur.rowcount != 1:
+            return False
+        for effect in decision.durable:
+            if isinstance(effect, EnqueueJob):
+                c.execute(
+                    f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING",
+                    _codec.row(effect.job),
+                )
+        return True
+
+    def heartbeat(
+        self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
+    ) -> frozenset[str]:
+        kept: set[str] = set()
+        until = _micros(lease_until)
+        with self._tx() as c:
+            for chunk in _chunks(list(job_ids)):
+                marks = ", ".join("?" for _ in chunk)
+                rows = c.execute(
+                    f"UPDATE {self._t} SET lease_until = max(lease_until, ?), version = version + 1 "
+                    f"WHERE status = 'running' AND lease_worker = ? AND id IN ({marks}) RETURNING id",
+                    (until, worker, *chunk),
+                ).fetchall()
+                kept.update(r[0] for r in rows)
+        return frozenset(kept)
+
+    def sweep_stale_leases(self, now: datetime) -> int:
+        with self._tx() as c:
+            cur = c.execute(
+                f"UPDATE {self._t} SET lease_worker = NULL, lease_until = NULL, version = version + 1 "
+                "WHERE status = 'running' AND lease_worker IS NOT NULL AND lease_until <= ?",
+                (_micros(now),),
+            )
+            return int(cur.rowcount)
+
+    # -- reads ---------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        row = self._conn().execute(f"SELECT {_COLS} FROM {self._t} WHERE id = ?", (job_id,)).fetchone()
+        return _codec.job(row) if row else None
+
+    def list(self, where: JobFilter = JobFilter()) -> list[Job]:
+        sql, args = [], []
+        for column, value in (
+            ("status", where.status.value if where.status else None),
+            ("queue", where.queue),
+            ("kind", where.kind),
+        ):
+            if value is not None:
+                sql.append(f"{column} = ?")
+                args.append(value)
+        if where.after is not None:
+            sql.append("id > ?")
+            args.append(where.after)
+        clause = f"WHERE {' AND '.join(sql)}" if sql else ""
+        rows = (
+            self._conn()
+            .execute(f"SELECT {_COLS} FROM {self._t} {clause} ORDER BY id LIMIT ?", (*args, where.limit))
+            .fetchall()
+        )
+        return [_codec.job(r) for r in rows]
+
+    def counts(self) -> Mapping[tuple[str, Status], int]:
+        rows = self._conn().execute(f"SELECT queue, status, count(*) FROM {self._t} GROUP BY queue, status")
+        return {(q, Status(s)): n for q, s, n in rows}
+
+    def _existing(self, c: sqlite3.Connection, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" for _ in chunk)
+            found.update(r[0] for r in c.execute(f"SELECT id FROM {self._t} WHERE id IN ({marks})", chunk))
+        return found
+
+
+def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+    return conn
+
+
+def _read_version(conn: sqlite3.Connection, prefix: str) -> int | None:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (f"{prefix}meta",)
+    ).fetchone()
+    if not exists:
+        return None
+    row = conn.execute(f"SELECT value FROM {prefix}meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    if queues is None:
+        return "", ()
+    if not queues:
+        return " AND 0", ()
+    return f" AND queue IN ({', '.join('?' for _ in queues)})", tuple(queues)
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
