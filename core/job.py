@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -62,12 +63,39 @@ class Run:
     exit_recorded_at: datetime | None = None
 
 
+def json_problem(value: Any, path: str = "$") -> str | None:
+    """Where `value` stops being plain JSON (str, int, float, bool, None, lists, dicts with
+    string keys), or None if it is JSON all through. Every store can hold exactly this."""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} is {value}"
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if problem := json_problem(item, f"{path}[{i}]"):
+                return problem
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} has a non-string key {key!r}"
+            if problem := json_problem(item, f"{path}.{key}"):
+                return problem
+        return None
+    return f"{path} is a {type(value).__name__}, not JSON"
+
+
+def _json(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if problem := json_problem(value):
+        raise ValueError(f"{attribute.name} must be plain JSON: {problem}")
+
+
 @attrs.frozen
 class FollowUp:
     """The next stage to enqueue, exactly once, when this job succeeds (R-B4)."""
 
     kind: str
-    payload: Mapping[str, Any] = attrs.field(factory=dict, validator=lambda i, a, v: _json(i, a, v))
+    payload: Mapping[str, Any] = attrs.field(factory=dict, validator=_json)
     queue: str = "default"
 
 
@@ -89,33 +117,6 @@ def _not_negative(instance: object, attribute: attrs.Attribute[int], value: int)
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
     if value is not None and value.tzinfo is None:
         raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
-
-
-def json_problem(value: Any, path: str = "$") -> str | None:
-    """Where `value` stops being plain JSON (str, int, float, bool, None, lists, dicts with
-    string keys), or None if it is JSON all through. Every store can hold exactly this."""
-    if value is None or isinstance(value, str | bool | int):
-        return None
-    if isinstance(value, float):
-        return None if value == value and value not in (float("inf"), float("-inf")) else f"{path} is {value}"
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            if problem := json_problem(item, f"{path}[{i}]"):
-                return problem
-        return None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{path} has a non-string key {key!r}"
-            if problem := json_problem(item, f"{path}.{key}"):
-                return problem
-        return None
-    return f"{path} is a {type(value).__name__}, not JSON"
-
-
-def _json(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if problem := json_problem(value):
-        raise ValueError(f"{attribute.name} must be plain JSON: {problem}")
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:

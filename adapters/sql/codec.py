@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import cattrs
-
 from qrun.core import FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status
 
 _converter = cattrs.Converter()

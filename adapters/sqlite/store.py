@@ -17,11 +17,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from returns.result import Success
-
 from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
 from qrun.core.claim import run_id_for
 from qrun.core.ports import Applied, ApplyResult, Conflict, DuplicateJob, JobFilter, UnknownDependency
+from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
 from ..sql.names import identifier
@@ -144,7 +143,7 @@ class SqliteStore:
                 )
             batch = set(ids)
             deps = {d for j in jobs for d in j.depends_on} - batch
-            missing = deps - self._existing(c, list(deps))
+            missing = deps - self._existing(c, sorted(deps))
             if missing:
                 raise UnknownDependency(
                     f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
@@ -170,7 +169,7 @@ class SqliteStore:
         if limit <= 0:
             return []
         qsql, qargs = _queue_filter(queues)
-        t, d = self._t, self._d
+        t = self._t
         out: list[Decision] = []
         with self._tx() as c:
             rows = c.execute(
@@ -191,7 +190,6 @@ class SqliteStore:
                 if isinstance(result, Success):
                     self._write(c, result.unwrap())
                     out.append(result.unwrap())
-        del d
         return out
 
     def _ready(
@@ -260,7 +258,7 @@ class SqliteStore:
         kept: set[str] = set()
         until = _micros(lease_until)
         with self._tx() as c:
-            for chunk in _chunks(list(job_ids)):
+            for chunk in _chunks(job_ids):
                 marks = ", ".join("?" for _ in chunk)
                 rows = c.execute(
                     f"UPDATE {self._t} SET lease_until = max(lease_until, ?), version = version + 1 "
@@ -309,7 +307,7 @@ class SqliteStore:
         rows = self._conn().execute(f"SELECT queue, status, count(*) FROM {self._t} GROUP BY queue, status")
         return {(q, Status(s)): n for q, s, n in rows}
 
-    def _existing(self, c: sqlite3.Connection, ids: list[str]) -> set[str]:
+    def _existing(self, c: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for chunk in _chunks(ids):
             marks = ", ".join("?" for _ in chunk)
@@ -343,6 +341,6 @@ def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
     return f" AND queue IN ({', '.join('?' for _ in queues)})", tuple(queues)
 
 
-def _chunks(items: list[str]) -> Iterator[list[str]]:
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]

@@ -3,7 +3,6 @@
 import itertools
 
 import pytest
-
 from qrun.adapters.sqlite import SqliteStore
 from qrun.contract import JobStoreContract
 
