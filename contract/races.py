@@ -85,6 +85,27 @@ class StoreRaces(StoreFixtures):
         assert sum(len(c) for c in got) == 2
         assert len(store.list(JobFilter(status=Status.RUNNING, limit=100))) == 2
 
+    def test_key_limits_hold_while_claimers_and_finishers_churn(self, store: JobStore) -> None:
+        """R-F1: with claims and finishes interleaving, a key never has more running jobs
+        than its limit, at any moment a claimer looks, and every job runs once."""
+        jobs = [new_job(concurrency_key=f"k{i % 3}", concurrency_limit=2) for i in range(45)]
+        store.submit(jobs)
+
+        def churn(i: int) -> list[tuple[str, int]]:
+            seen: list[tuple[str, int]] = []
+            while batch := store.claim(f"w{i}", limit=2, now=T0, lease_until=lease(), policy=POLICY):
+                running = store.list(JobFilter(status=Status.RUNNING, limit=1000))
+                for d in batch:
+                    key = d.job.concurrency_key
+                    seen.append((d.job.id, sum(j.concurrency_key == key for j in running)))
+                    assert isinstance(store.apply(ok(d.job, Finished(None), T0, POLICY)), Applied)
+            return seen
+
+        seen = [x for part in together(self.race_threads, churn) for x in part]
+        assert Counter(job_id for job_id, _ in seen) == Counter(j.id for j in jobs)
+        assert max(n for _, n in seen) <= 2
+        assert store.counts() == {("default", Status.DONE): 45}
+
     def test_reaper_finisher_and_canceller_race_exactly_one_wins(self, store: JobStore) -> None:
         """R-B6: all decide from the same version; one write lands, the rest conflict, and
         the follow-up exists once."""

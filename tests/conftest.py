@@ -1,6 +1,8 @@
 """Suite-wide settings: hypothesis profiles and CI's rule that a skip is a failure."""
 
+import contextlib
 import os
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -23,3 +25,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter and reporter.stats.get("skipped") and os.environ.get("QRUN_FAIL_ON_SKIP"):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server's URL, or a skip that says which routes were tried."""
+    from postgres_server import postgres_url as find
+
+    with contextlib.ExitStack() as stack:
+        url, tried = stack.enter_context(find())
+        if url is None:
+            pytest.skip("no PostgreSQL server: tried " + "; ".join(tried))
+        yield url
+
+
+@pytest.fixture
+def pg_schemas(postgres_url):
+    """Makes uniquely named schemas for one test and drops them after it."""
+    import psycopg
+
+    made = []
+
+    def make():
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        made.append(name)
+        return name
+
+    yield make
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")

@@ -1,0 +1,63 @@
+"""PostgreSQL schema, as numbered migrations, inside one schema (namespace) per app.
+
+Ids use the "C" collation so that ordering and paging by id agree with Python's string
+order (and with every other store). The claim indexes are partial: finished jobs are in
+none of them, so claim cost stays flat however many finished jobs pile up.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: jobs, their dependencies, and the schema version
+    """
+    CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+    CREATE TABLE {s}.jobs (
+        id text COLLATE "C" PRIMARY KEY,
+        kind text NOT NULL,
+        queue text NOT NULL,
+        payload jsonb NOT NULL,
+        status text NOT NULL,
+        priority integer NOT NULL,
+        attempts integer NOT NULL,
+        max_attempts integer NOT NULL,
+        transient_attempts integer NOT NULL,
+        requested_at timestamptz NOT NULL,
+        available_at timestamptz NOT NULL,
+        started_at timestamptz,
+        finished_at timestamptz,
+        lease_worker text,
+        lease_until timestamptz,
+        run_id text,
+        run_epoch integer,
+        handle_runner text,
+        handle_ref text,
+        exit_code integer,
+        exit_recorded_at timestamptz,
+        concurrency_key text,
+        concurrency_limit integer NOT NULL,
+        depends_on jsonb NOT NULL,
+        follow_up jsonb,
+        orphan_policy text NOT NULL,
+        cancel_requested boolean NOT NULL,
+        error text,
+        result jsonb,
+        adoptions integer NOT NULL,
+        version integer NOT NULL
+    );
+    CREATE TABLE {s}.job_deps (
+        job_id text COLLATE "C" NOT NULL,
+        dep_id text COLLATE "C" NOT NULL,
+        PRIMARY KEY (job_id, dep_id)
+    );
+    CREATE INDEX jobs_queued ON {s}.jobs (priority DESC, available_at, requested_at, id)
+        WHERE status = 'queued';
+    CREATE INDEX jobs_adoptable ON {s}.jobs (priority DESC, started_at, id)
+        WHERE status = 'running' AND lease_worker IS NULL;
+    CREATE INDEX jobs_leases ON {s}.jobs (lease_until)
+        WHERE status = 'running' AND lease_worker IS NOT NULL;
+    CREATE INDEX jobs_running_key ON {s}.jobs (concurrency_key)
+        WHERE status = 'running' AND concurrency_key IS NOT NULL;
+    CREATE INDEX jobs_queue_status ON {s}.jobs (queue, status);
+    """,
+)
+VERSION = len(MIGRATIONS)

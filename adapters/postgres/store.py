@@ -1,0 +1,365 @@
+"""The PostgreSQL store: psycopg 3 with a connection pool.
+
+Claims lock their rows with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait
+on each other's candidates. A per-key concurrency limit cannot be checked row by row
+(two claimers would each see room for one more), so a claim first takes a transaction-
+scoped advisory lock on the key, then counts the key's running jobs: the count sees every
+claim of that key committed before the lock was granted, and a claimer that cannot get
+the lock treats the key as busy for this claim (try-lock, so claimers never deadlock).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core.claim import run_id_for
+from qrun.core.ports import Applied, ApplyResult, Conflict, DuplicateJob, JobFilter, UnknownDependency
+from returns.result import Success
+
+from ..sql.codec import COLUMNS, Codec
+from ..sql.names import identifier
+from ..sql.versioning import check_version
+from .schema import MIGRATIONS, VERSION
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_codec = Codec(_same, _same, json_out=Jsonb, json_in=_same)
+_COLS = ", ".join(COLUMNS)
+_SETS = ", ".join(f"{c} = %s" for c in COLUMNS)
+_MARKS = ", ".join("%s" for _ in COLUMNS)
+_COPY_FROM = 64  # batches at least this big are written with COPY
+_DUP = re.compile(r"\(id\)=\((.*)\)")
+
+
+class PostgresStore:
+    """A JobStore in one PostgreSQL schema. Create it first with `PostgresStore.migrate`."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = "qrun",
+        min_size: int = 1,
+        max_size: int = 10,
+        pool: ConnectionPool | None = None,
+    ) -> None:
+        self.schema = identifier(schema, "schema name")
+        self.channel = f"{self.schema}_jobs"
+        self._conninfo = conninfo
+        self._owns_pool = pool is None
+        self._pool = pool or ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"options": "-c TimeZone=UTC"},
+            open=True,
+            name=f"qrun-{self.schema}",
+        )
+        s = self.schema
+        self._t, self._d = f"{s}.jobs", f"{s}.job_deps"
+        try:
+            with self._pool.connection() as conn:
+                found = _read_version(conn, s)
+            check_version(
+                found,
+                VERSION,
+                f"schema {s!r}",
+                "PostgresStore.migrate(conninfo, schema=...) or `qrun migrate`",
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    # -- schema --------------------------------------------------------------------------
+    @classmethod
+    def migrate(cls, conninfo: str, *, schema: str = "qrun") -> int:
+        """Apply the migrations the schema lacks (serialized across hosts); returns its version."""
+        s = identifier(schema, "schema name")
+        with psycopg.connect(conninfo) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"qrun-migrate:{s}",))
+            found = _read_version(conn, s)
+            check_newer = found is not None and found > VERSION
+            if check_newer:
+                check_version(found, VERSION, f"schema {s!r}", "")
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+            for number in range((found or 0) + 1, VERSION + 1):
+                conn.execute(MIGRATIONS[number - 1].format(s=s))  # type: ignore[arg-type]
+            conn.execute(
+                f"INSERT INTO {s}.meta (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(VERSION),),
+            )
+        return VERSION
+
+    def close(self) -> None:
+        if self._owns_pool:
+            self._pool.close()
+
+    @contextmanager
+    def _cursor(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in a transaction: the pool's (committed on exit) or the caller's (left open)."""
+        if connection is not None:
+            with connection.cursor() as cur:
+                yield cur
+            return
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            yield cur
+
+    # -- writes ----------------------------------------------------------------------------
+    def submit(self, jobs: Sequence[Job], *, connection: psycopg.Connection[Any] | None = None) -> list[str]:
+        """Insert `jobs` atomically. With `connection`, the insert joins the caller's open
+        transaction: the jobs exist only if the caller commits it (R-F5)."""
+        ids = [j.id for j in jobs]
+        if len(set(ids)) != len(ids):
+            dups = sorted({i for i in ids if ids.count(i) > 1})
+            raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
+        if not jobs:
+            return []
+        with self._cursor(connection) as cur:
+            existing = self._existing(cur, ids)
+            if existing:
+                raise DuplicateJob(
+                    f"job id(s) {', '.join(sorted(existing))} exist already; submit under new ids"
+                )
+            deps = sorted({d for j in jobs for d in j.depends_on} - set(ids))
+            missing = set(deps) - self._existing(cur, deps)
+            if missing:
+                raise UnknownDependency(
+                    f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
+                    "submit those first or in the same batch"
+                )
+            try:
+                self._insert(cur, jobs)
+            except psycopg.errors.UniqueViolation as exc:
+                found = _DUP.search(str(exc))
+                which = found.group(1) if found else "?"
+                raise DuplicateJob(f"job id {which} was submitted concurrently; use a new id") from exc
+            cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+        return ids
+
+    def _insert(self, cur: psycopg.Cursor[Any], jobs: Sequence[Job]) -> None:
+        deps = [(j.id, d) for j in jobs for d in j.depends_on]
+        if len(jobs) >= _COPY_FROM:
+            with cur.copy(f"COPY {self._t} ({_COLS}) FROM STDIN") as copy:
+                for job in jobs:
+                    copy.write_row(_codec.row(job))
+        else:
+            cur.executemany(
+                f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in jobs]
+            )
+        if deps:
+            cur.executemany(f"INSERT INTO {self._d} (job_id, dep_id) VALUES (%s, %s)", deps)
+
+    def claim(
+        self,
+        worker: str,
+        *,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        queues: Sequence[str] | None = None,
+    ) -> list[Decision]:
+        if limit <= 0:
+            return []
+        qsql, qargs = _queue_filter(queues)
+        out: list[Decision] = []
+        with self._cursor() as cur:
+            rows = cur.execute(
+                f"SELECT {_COLS} FROM {self._t} WHERE status = 'running' AND lease_worker IS NULL{qsql} "
+                "ORDER BY priority DESC, started_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (*qargs, limit),
+            ).fetchall()
+            chosen = [_codec.job(r) for r in rows]
+            if len(chosen) < limit:
+                chosen += self._ready(cur, now, qsql, qargs, limit - len(chosen))
+            for job in chosen:
+                event = (
+                    Adopt(worker, lease_until)
+                    if job.adoptable
+                    else Claim(worker, run_id_for(job), lease_until)
+                )
+                result = decide(job, event, now, policy)
+                if isinstance(result, Success):
+                    out.append(result.unwrap())
+            if out:
+                cur.executemany(
+                    f"UPDATE {self._t} SET {_SETS} WHERE id = %s AND version = %s",
+                    [(*_codec.row(d.job), d.job.id, d.expected_version) for d in out],
+                )
+        return out
+
+    def _ready(
+        self, cur: psycopg.Cursor[Any], now: datetime, qsql: str, qargs: tuple[Any, ...], need: int
+    ) -> list[Job]:
+        """Queued jobs that may start now, in hand-out order, within their key's limit."""
+        taken: list[Job] = []
+        seen: list[str] = []
+        used: dict[str, float] = {}
+        batch = need
+        while True:
+            rows = cur.execute(
+                f"SELECT {_COLS} FROM {self._t} j WHERE status = 'queued' AND available_at <= %s{qsql} "
+                "AND id <> ALL(%s) "
+                f"AND NOT EXISTS (SELECT 1 FROM {self._d} x LEFT JOIN {self._t} p ON p.id = x.dep_id "
+                "WHERE x.job_id = j.id AND p.status IS DISTINCT FROM 'done') "
+                "ORDER BY priority DESC, available_at, requested_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (now, *qargs, seen, batch),
+            ).fetchall()
+            for row in rows:
+                job = _codec.job(row)
+                seen.append(job.id)
+                key = job.concurrency_key
+                if key is not None:
+                    if key not in used:
+                        used[key] = self._running_with_key(cur, key)
+                    if used[key] >= job.concurrency_limit:
+                        continue
+                    used[key] += 1
+                taken.append(job)
+                if len(taken) >= need:
+                    return taken
+            if len(rows) < batch:
+                return taken
+            batch = max(4 * need, 32)
+
+    def _running_with_key(self, cur: psycopg.Cursor[Any], key: str) -> float:
+        """Running jobs of `key`, counted under the key's advisory lock; a key another
+        claimer is working on counts as full."""
+        locked = cur.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (f"qrun-key:{self.schema}:{key}",)
+        ).fetchone()
+        if not (locked and locked[0]):
+            return float("inf")
+        row = cur.execute(
+            f"SELECT count(*) FROM {self._t} WHERE status = 'running' AND concurrency_key = %s", (key,)
+        ).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def apply(self, decision: Decision) -> ApplyResult:
+        job = decision.job
+        with self._cursor() as cur:
+            cur.execute(
+                f"UPDATE {self._t} SET {_SETS} WHERE id = %s AND version = %s",
+                (*_codec.row(job), job.id, decision.expected_version),
+            )
+            if cur.rowcount != 1:
+                row = cur.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = %s", (job.id,)).fetchone()
+                return Conflict(_codec.job(row) if row else None)
+            follow = [e.job for e in decision.durable if isinstance(e, EnqueueJob)]
+            if follow:
+                cur.executemany(
+                    f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING",
+                    [_codec.row(j) for j in follow],
+                )
+                cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+        return Applied(job)
+
+    def heartbeat(
+        self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
+    ) -> frozenset[str]:
+        if not job_ids:
+            return frozenset()
+        with self._cursor() as cur:
+            rows = cur.execute(
+                f"UPDATE {self._t} SET lease_until = GREATEST(lease_until, %s), version = version + 1 "
+                "WHERE status = 'running' AND lease_worker = %s AND id = ANY(%s) RETURNING id",
+                (lease_until, worker, list(job_ids)),
+            ).fetchall()
+        return frozenset(r[0] for r in rows)
+
+    def sweep_stale_leases(self, now: datetime) -> int:
+        with self._cursor() as cur:
+            cur.execute(
+                f"UPDATE {self._t} SET lease_worker = NULL, lease_until = NULL, version = version + 1 "
+                "WHERE status = 'running' AND lease_worker IS NOT NULL AND lease_until <= %s",
+                (now,),
+            )
+            return int(cur.rowcount)
+
+    # -- wake-up -----------------------------------------------------------------------------
+    @contextmanager
+    def listen(self) -> Iterator[Listener]:
+        """A LISTEN connection: `wait(timeout)` returns when jobs may have been submitted.
+        A poller must still poll: a pooler in transaction mode drops LISTEN (R-G6)."""
+        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+            conn.execute(f"LISTEN {self.channel}")
+            yield Listener(conn)
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        with self._cursor() as cur:
+            row = cur.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = %s", (job_id,)).fetchone()
+        return _codec.job(row) if row else None
+
+    def list(self, where: JobFilter = JobFilter()) -> list[Job]:
+        sql, args = [], []
+        for column, value in (
+            ("status", where.status.value if where.status else None),
+            ("queue", where.queue),
+            ("kind", where.kind),
+        ):
+            if value is not None:
+                sql.append(f"{column} = %s")
+                args.append(value)
+        if where.after is not None:
+            sql.append("id > %s")
+            args.append(where.after)
+        clause = f"WHERE {' AND '.join(sql)}" if sql else ""
+        with self._cursor() as cur:
+            rows = cur.execute(
+                f"SELECT {_COLS} FROM {self._t} {clause} ORDER BY id LIMIT %s", (*args, where.limit)
+            ).fetchall()
+        return [_codec.job(r) for r in rows]
+
+    def counts(self) -> Mapping[tuple[str, Status], int]:
+        with self._cursor() as cur:
+            rows = cur.execute(
+                f"SELECT queue, status, count(*) FROM {self._t} GROUP BY queue, status"
+            ).fetchall()
+        return {(q, Status(s)): int(n) for q, s, n in rows}
+
+    def _existing(self, cur: psycopg.Cursor[Any], ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {r[0] for r in cur.execute(f"SELECT id FROM {self._t} WHERE id = ANY(%s)", (list(ids),))}
+
+
+class Listener:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def wait(self, timeout_s: float) -> bool:
+        """True if a notification arrived within `timeout_s`; drains any others queued."""
+        got = False
+        for _ in self._conn.notifies(timeout=timeout_s, stop_after=1):
+            got = True
+        if got:
+            for _ in self._conn.notifies(timeout=0):
+                pass
+        return got
+
+
+def _read_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
+    row = conn.execute("SELECT to_regclass(%s)", (f"{schema}.meta",)).fetchone()
+    if not row or row[0] is None:
+        return None
+    found = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'").fetchone()
+    return int(found[0]) if found else None
+
+
+def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
+    if queues is None:
+        return "", ()
+    return " AND queue = ANY(%s)", (list(queues),)

@@ -1,0 +1,152 @@
+"""PostgreSQL-only behaviour: transactional submit, LISTEN/NOTIFY, schema versions,
+schemas shared by apps, and real processes claiming from one database."""
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from processes import run_workers
+from qrun.adapters.postgres import VERSION, PostgresStore
+from qrun.contract.builders import new_job
+from qrun.core import Job, Status
+from qrun.core.ports import DuplicateJob, SchemaVersionError
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def store(postgres_url, pg_schemas):
+    schema = pg_schemas()
+    PostgresStore.migrate(postgres_url, schema=schema)
+    s = PostgresStore(postgres_url, schema=schema)
+    yield s
+    s.close()
+
+
+def test_r_f5_submit_in_the_callers_transaction_exists_only_if_it_commits(store, postgres_url):
+    """R-F5: a job submitted on the caller's connection commits or rolls back with it."""
+    kept, dropped = new_job(), new_job()
+    with psycopg.connect(postgres_url) as conn:
+        with conn.transaction():
+            store.submit([kept], connection=conn)
+            assert store.get(kept.id) is None  # not visible before the caller commits
+        assert store.get(kept.id) == kept
+        with contextlib.suppress(RuntimeError), conn.transaction():
+            store.submit([dropped], connection=conn)
+            raise RuntimeError("the caller's own work failed after submitting")
+    assert store.get(dropped.id) is None
+
+
+def test_r_f2_an_idle_listener_wakes_on_submit(store):
+    """R-F2: a worker waiting on LISTEN wakes when a job is submitted, not at its next poll."""
+    with store.listen() as listener:
+        assert listener.wait(0.05) is False
+        threading.Timer(0.2, lambda: store.submit([new_job()])).start()
+        start = time.monotonic()
+        assert listener.wait(10.0) is True
+        assert time.monotonic() - start < 5.0
+
+
+def test_a_follow_up_also_wakes_listeners(store):
+    from qrun.contract.base import claim_one, step
+    from qrun.core import Finished, FollowUp
+
+    store.submit([new_job(follow_up=FollowUp("next"))])
+    job = claim_one(store).job
+    with store.listen() as listener:
+        step(store, job, Finished(None))
+        assert listener.wait(5.0) is True
+
+
+def test_concurrent_submitters_of_one_id_get_one_job_and_a_clear_error(store):
+    job = new_job()
+    errors, barrier = [], threading.Barrier(6)
+
+    def submit():
+        barrier.wait()
+        try:
+            store.submit([job])
+        except DuplicateJob as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 5 and all(job.id in e for e in errors)
+    assert store.get(job.id) == job
+
+
+def test_a_missing_schema_is_refused_with_how_to_create_it(postgres_url, pg_schemas):
+    with pytest.raises(SchemaVersionError, match=r"no qrun schema .* PostgresStore\.migrate"):
+        PostgresStore(postgres_url, schema=pg_schemas())
+
+
+def test_a_newer_schema_is_refused_naming_both_versions(postgres_url, pg_schemas):
+    schema = pg_schemas()
+    PostgresStore.migrate(postgres_url, schema=schema)
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute(f"UPDATE {schema}.meta SET value = %s", (str(VERSION + 1),))
+    with pytest.raises(SchemaVersionError, match=f"version {VERSION + 1}, newer than version {VERSION}"):
+        PostgresStore(postgres_url, schema=schema)
+
+
+def test_concurrent_migrations_serialize(postgres_url, pg_schemas):
+    schema = pg_schemas()
+    results, barrier = [], threading.Barrier(4)
+
+    def migrate():
+        barrier.wait()
+        results.append(PostgresStore.migrate(postgres_url, schema=schema))
+
+    threads = [threading.Thread(target=migrate) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [VERSION] * 4
+
+
+def test_two_apps_share_a_database_through_schemas(postgres_url, pg_schemas):
+    a_schema, b_schema = pg_schemas(), pg_schemas()
+    for s in (a_schema, b_schema):
+        PostgresStore.migrate(postgres_url, schema=s)
+    a, b = PostgresStore(postgres_url, schema=a_schema), PostgresStore(postgres_url, schema=b_schema)
+    job = new_job()
+    a.submit([job])
+    assert a.get(job.id) == job and b.get(job.id) is None
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("bad", ["public; DROP", "Caps", "a-b", ""])
+def test_an_unsafe_schema_name_is_refused(postgres_url, bad):
+    with pytest.raises(ValueError, match="schema name"):
+        PostgresStore.migrate(postgres_url, schema=bad)
+
+
+def test_ids_page_in_code_point_order_whatever_the_database_collation(store):
+    ids = ["B", "a", "_", "Z", "é", "z", "0"]
+    store.submit([new_job(id=i) for i in ids])
+    assert [j.id for j in store.list()] == sorted(ids)
+
+
+@pytest.mark.slow
+def test_processes_sharing_one_database_run_each_job_exactly_once(postgres_url, pg_schemas):
+    schema = pg_schemas()
+    PostgresStore.migrate(postgres_url, schema=schema)
+    store = PostgresStore(postgres_url, schema=schema)
+    now = datetime.now(UTC)
+    plain = [Job.new(id=f"p{i:03d}", kind="k", now=now) for i in range(150)]
+    keyed = [Job.new(id=f"k{i:03d}", kind="k", now=now, concurrency_key="one") for i in range(30)]
+    store.submit(plain + keyed)
+    ran = run_workers("postgres", f"{postgres_url}#{schema}", 4)
+    assert Counter(r["id"] for r in ran) == Counter(j.id for j in plain + keyed)
+    assert all(r["key_running"] <= r["limit"] for r in ran if r["id"].startswith("k"))
+    assert store.counts() == {("default", Status.DONE): 180}
+    store.close()

@@ -1,0 +1,52 @@
+"""SQLite schema versioning, prefixes, and refusing what cannot work."""
+
+import sqlite3
+
+import pytest
+from qrun.adapters.sqlite import VERSION, SqliteStore
+from qrun.contract.builders import new_job
+from qrun.core.ports import SchemaVersionError
+
+
+def test_a_file_without_the_schema_is_refused_with_how_to_create_it(tmp_path):
+    with pytest.raises(SchemaVersionError, match=r"no qrun schema .* SqliteStore\.migrate"):
+        SqliteStore(tmp_path / "empty.db")
+
+
+def test_a_newer_schema_is_refused_naming_both_versions(tmp_path):
+    path = tmp_path / "newer.db"
+    SqliteStore.migrate(path)
+    with sqlite3.connect(path) as c:
+        c.execute("UPDATE qrun_meta SET value = ? WHERE key = 'schema_version'", (str(VERSION + 1),))
+    with pytest.raises(SchemaVersionError, match=f"version {VERSION + 1}, newer than version {VERSION}"):
+        SqliteStore(path)
+    with pytest.raises(SchemaVersionError, match=f"version {VERSION + 1}"):
+        SqliteStore.migrate(path)
+
+
+def test_migrate_is_idempotent(tmp_path):
+    path = tmp_path / "twice.db"
+    assert SqliteStore.migrate(path) == SqliteStore.migrate(path) == VERSION
+
+
+def test_two_apps_share_a_file_through_prefixes(tmp_path):
+    path = tmp_path / "shared.db"
+    SqliteStore.migrate(path, prefix="app_a_")
+    SqliteStore.migrate(path, prefix="app_b_")
+    a, b = SqliteStore(path, prefix="app_a_"), SqliteStore(path, prefix="app_b_")
+    job = new_job()
+    a.submit([job])
+    assert a.get(job.id) == job and b.get(job.id) is None
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("bad", ["Robert'); DROP TABLE x;--", "1abc", "a-b", ""])
+def test_an_unsafe_prefix_is_refused(tmp_path, bad):
+    with pytest.raises(ValueError, match="table prefix"):
+        SqliteStore.migrate(tmp_path / "x.db", prefix=bad)
+
+
+def test_an_in_memory_database_is_refused_with_the_alternative():
+    with pytest.raises(ValueError, match="MemoryStore"):
+        SqliteStore(":memory:")

@@ -1,0 +1,23 @@
+"""Running real worker processes (tests/integration/claim_worker.py) against one store."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+WORKER = pathlib.Path(__file__).parent / "integration" / "claim_worker.py"
+
+
+def run_workers(kind: str, target: str, n: int) -> list[dict]:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), kind, target, f"proc-{i}"], stdout=subprocess.PIPE, text=True
+        )
+        for i in range(n)
+    ]
+    ran: list[dict] = []
+    for p in procs:
+        out, _ = p.communicate(timeout=180)
+        assert p.returncode == 0, f"worker exited {p.returncode}"
+        ran += json.loads(out)
+    return ran
