@@ -94,7 +94,7 @@ class PostgresStore:
                 check_version(found, VERSION, f"schema {s!r}", "")
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
             for number in range((found or 0) + 1, VERSION + 1):
-                conn.execute(MIGRATIONS[number - 1].format(s=s))  # type: ignore[arg-type]
+                conn.execute(MIGRATIONS[number - 1].format(s=s))
             conn.execute(
                 f"INSERT INTO {s}.meta (key, value) VALUES ('schema_version', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
