@@ -59,7 +59,9 @@ class _Reject(Exception):
 
 
 def _ok(job: Job, *effects: Effect, **changes: Any) -> Outcome:
-    return Success(Decision(attrs.evolve(job, version=job.version + 1, **changes), effects))
+    nxt = attrs.evolve(job, version=job.version + 1, **changes)
+    changed = frozenset(name for name in changes if getattr(job, name) != getattr(nxt, name))
+    return Success(Decision(nxt, effects, changed))
 
 
 def _run(job: Job) -> Run:

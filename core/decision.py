@@ -15,6 +15,9 @@ class Decision:
 
     job: Job
     effects: tuple[Effect, ...] = ()
+    #: The Job fields this decision changed (besides `version`), so a store may write
+    #: only those; None means "any of them" (write the whole job).
+    changed: frozenset[str] | None = None
 
     @property
     def expected_version(self) -> int:

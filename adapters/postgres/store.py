@@ -20,8 +20,16 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
-from qrun.core.claim import run_id_for
-from qrun.core.ports import Applied, ApplyResult, Conflict, DuplicateJob, JobFilter, UnknownDependency
+from qrun.core.claim import queue_order, run_id_for
+from qrun.core.ports import (
+    Applied,
+    ApplyResult,
+    Conflict,
+    DuplicateJob,
+    JobFilter,
+    StoreError,
+    UnknownDependency,
+)
 from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
@@ -62,7 +70,12 @@ class PostgresStore:
             conninfo,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"options": "-c TimeZone=UTC"},
+            # Autocommit: a single-statement write is one round trip, not BEGIN/.../COMMIT;
+            # multi-statement writes open `conn.transaction()` explicitly.
+            # enable_sort=off: every ordered query here has an index in its order. Without
+            # it, a table bulk-filled since its last ANALYZE gets a plan that sorts every
+            # queued job on each claim (O(n) instead of O(limit)).
+            kwargs={"options": "-c TimeZone=UTC -c enable_sort=off", "autocommit": True},
             open=True,
             name=f"qrun-{self.schema}",
         )
@@ -113,7 +126,7 @@ class PostgresStore:
             with connection.cursor() as cur:
                 yield cur
             return
-        with self._pool.connection() as conn, conn.cursor() as cur:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield cur
 
     # -- writes ----------------------------------------------------------------------------
@@ -126,26 +139,40 @@ class PostgresStore:
             raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
         if not jobs:
             return []
-        with self._cursor(connection) as cur:
-            existing = self._existing(cur, ids)
-            if existing:
-                raise DuplicateJob(
-                    f"job id(s) {', '.join(sorted(existing))} exist already; submit under new ids"
-                )
-            deps = sorted({d for j in jobs for d in j.depends_on} - set(ids))
-            missing = set(deps) - self._existing(cur, deps)
-            if missing:
-                raise UnknownDependency(
-                    f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
-                    "submit those first or in the same batch"
-                )
-            try:
+        try:
+            if connection is None and len(jobs) == 1 and not jobs[0].depends_on:
+                # The common case, one statement: insert and wake the listeners.
+                with self._pool.connection() as conn:
+                    conn.execute(
+                        f"WITH ins AS (INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})) "
+                        "SELECT pg_notify(%s, '')",
+                        (*_codec.row(jobs[0]), self.channel),
+                    )
+                return ids
+            with self._cursor(connection) as cur:
+                if connection is not None:
+                    # In the caller's transaction a failed insert would abort their work:
+                    # check first, so the usual mistake gets a clean error instead.
+                    existing = self._existing(cur, ids)
+                    if existing:
+                        raise DuplicateJob(
+                            f"job id(s) {', '.join(sorted(existing))} exist already; use new ids"
+                        )
+                # Insert first: a duplicate id is reported before an unknown dependency,
+                # as every store does; either error rolls the whole batch back.
                 self._insert(cur, jobs)
-            except psycopg.errors.UniqueViolation as exc:
-                found = _DUP.search(str(exc))
-                which = found.group(1) if found else "?"
-                raise DuplicateJob(f"job id {which} was submitted concurrently; use a new id") from exc
-            cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+                deps = sorted({d for j in jobs for d in j.depends_on} - set(ids))
+                missing = set(deps) - self._existing(cur, deps)
+                if missing:
+                    raise UnknownDependency(
+                        f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
+                        "submit those first or in the same batch"
+                    )
+                cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+        except psycopg.errors.UniqueViolation as exc:
+            found = _DUP.search(str(exc))
+            which = found.group(1) if found else "?"
+            raise DuplicateJob(f"job id {which} exists already; submit it under a new id") from exc
         return ids
 
     def _insert(self, cur: psycopg.Cursor[Any], jobs: Sequence[Job]) -> None:
@@ -174,16 +201,115 @@ class PostgresStore:
         if limit <= 0:
             return []
         qsql, qargs = _queue_filter(queues)
+        if lease_until > now:
+            fast = self._claim_fast(worker, limit, now, lease_until, policy, qsql, qargs)
+            if fast is not None:
+                return fast
+        return self._claim_general(worker, limit, now, lease_until, policy, qsql, qargs)
+
+    def _claim_fast(
+        self,
+        worker: str,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        qsql: str,
+        qargs: tuple[Any, ...],
+    ) -> list[Decision] | None:
+        """The common case in one statement: nothing to adopt, and no concurrency key among
+        the candidates. The statement writes the Claim transition (the same columns
+        `decide` sets) and returns each row before and after; every row is then checked
+        against `decide(before, Claim)`, so the SQL can never silently drift from the
+        core. Returns None (nothing written) when the general path is needed."""
+        rows = self._pool_execute(
+            self._fast_sql(qsql),
+            {
+                "now": now,
+                "limit": limit,
+                "worker": worker,
+                "until": lease_until,
+                "q": qargs[0] if qargs else None,
+            },
+        )
+        if rows and rows[0][0] == "fallback":
+            return None
         out: list[Decision] = []
-        with self._cursor() as cur:
-            rows = cur.execute(
-                f"SELECT {_COLS} FROM {self._t} WHERE status = 'running' AND lease_worker IS NULL{qsql} "
-                "ORDER BY priority DESC, started_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (*qargs, limit),
-            ).fetchall()
-            chosen = [_codec.job(r) for r in rows]
+        width = len(COLUMNS)
+        for row in rows:
+            before, after = _codec.job(row[1 : 1 + width]), _codec.job(row[1 + width :])
+            expected = decide(before, Claim(worker, run_id_for(before), lease_until), now, policy)
+            if not isinstance(expected, Success) or expected.unwrap().job != after:
+                raise StoreError(
+                    f"claim of job {before.id} wrote {after!r}, but decide says {expected!r}; "
+                    "this is a bug in the PostgreSQL store, please report it"
+                )
+            out.append(expected.unwrap())
+        out.sort(key=lambda d: queue_order(d.job))  # claiming changes none of the order fields
+        return out
+
+    def _fast_sql(self, qsql: str) -> str:
+        t, d = self._t, self._d
+        q = " AND queue = ANY(%(q)s)" if qsql else ""
+        old = ", ".join(f"c.{c}" for c in COLUMNS)
+        new = ", ".join(f"u.{c}" for c in COLUMNS)
+        return f"""
+            WITH adoptable AS (
+                SELECT 1 FROM {t} WHERE status = 'running' AND lease_worker IS NULL{q} LIMIT 1
+            ), c AS (
+                SELECT {_COLS} FROM {t} j
+                WHERE NOT EXISTS (SELECT 1 FROM adoptable)
+                  AND status = 'queued' AND available_at <= %(now)s{q}
+                  AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id
+                                  WHERE x.job_id = j.id AND p.status IS DISTINCT FROM 'done')
+                ORDER BY priority DESC, available_at, requested_at, id
+                LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+            ), keyed AS (
+                SELECT 1 FROM c WHERE concurrency_key IS NOT NULL
+            ), u AS (
+                UPDATE {t} j SET status = 'running', attempts = j.attempts + 1,
+                    lease_worker = %(worker)s, lease_until = %(until)s, started_at = %(now)s,
+                    run_id = j.id || '/' || (j.version + 1), run_epoch = 1, handle_runner = NULL,
+                    handle_ref = NULL, exit_code = NULL, exit_recorded_at = NULL, version = j.version + 1
+                FROM c WHERE j.id = c.id AND NOT EXISTS (SELECT 1 FROM keyed)
+                RETURNING j.*
+            )
+            SELECT 'claimed', {old}, {new} FROM c JOIN u ON u.id = c.id
+            UNION ALL
+            SELECT 'fallback', {", ".join("NULL" for _ in range(2 * len(COLUMNS)))}
+            WHERE EXISTS (SELECT 1 FROM adoptable) OR EXISTS (SELECT 1 FROM keyed)
+        """
+
+    def _pool_execute(self, sql: str, args: Mapping[str, Any]) -> list[Any]:
+        with self._pool.connection() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def _claim_general(
+        self,
+        worker: str,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        qsql: str,
+        qargs: tuple[Any, ...],
+    ) -> list[Decision]:
+        """Adoption first, concurrency keys and everything else, each claim through `decide`."""
+        out: list[Decision] = []
+        with self._pool.connection() as conn, conn.transaction():
+            # Round trip 1: both candidate lists at once (pipeline). Round trip 2: the
+            # writes. Only keyed jobs cost more (their key's lock and count).
+            with conn.pipeline():
+                adopt = conn.execute(
+                    f"SELECT {_COLS} FROM {self._t} WHERE status = 'running' AND lease_worker IS NULL{qsql} "
+                    "ORDER BY priority DESC, started_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (*qargs, limit),
+                )
+                ready = conn.execute(self._ready_sql(qsql), (now, *qargs, [], limit))
+            chosen = [_codec.job(r) for r in adopt.fetchall()][:limit]
             if len(chosen) < limit:
-                chosen += self._ready(cur, now, qsql, qargs, limit - len(chosen))
+                with conn.cursor() as cur:
+                    chosen += self._ready(cur, ready.fetchall(), now, qsql, qargs, limit - len(chosen), limit)
             for job in chosen:
                 event = (
                     Adopt(worker, lease_until)
@@ -194,29 +320,38 @@ class PostgresStore:
                 if isinstance(result, Success):
                     out.append(result.unwrap())
             if out:
-                cur.executemany(
-                    f"UPDATE {self._t} SET {_SETS} WHERE id = %s AND version = %s",
-                    [(*_codec.row(d.job), d.job.id, d.expected_version) for d in out],
-                )
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"UPDATE {self._t} SET {_SETS} WHERE id = %s AND version = %s",
+                        [(*_codec.row(d.job), d.job.id, d.expected_version) for d in out],
+                    )
         return out
 
+    def _ready_sql(self, qsql: str) -> str:
+        return (
+            f"SELECT {_COLS} FROM {self._t} j WHERE status = 'queued' AND available_at <= %s{qsql} "
+            "AND id <> ALL(%s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {self._d} x LEFT JOIN {self._t} p ON p.id = x.dep_id "
+            "WHERE x.job_id = j.id AND p.status IS DISTINCT FROM 'done') "
+            "ORDER BY priority DESC, available_at, requested_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
+        )
+
     def _ready(
-        self, cur: psycopg.Cursor[Any], now: datetime, qsql: str, qargs: tuple[Any, ...], need: int
+        self,
+        cur: psycopg.Cursor[Any],
+        rows: list[Any],
+        now: datetime,
+        qsql: str,
+        qargs: tuple[Any, ...],
+        need: int,
+        fetched: int,
     ) -> list[Job]:
-        """Queued jobs that may start now, in hand-out order, within their key's limit."""
+        """Queued jobs that may start now, in hand-out order, within their key's limit:
+        `rows` first (the first `fetched` candidates), then more if keys skipped some."""
         taken: list[Job] = []
         seen: list[str] = []
         used: dict[str, float] = {}
-        batch = need
         while True:
-            rows = cur.execute(
-                f"SELECT {_COLS} FROM {self._t} j WHERE status = 'queued' AND available_at <= %s{qsql} "
-                "AND id <> ALL(%s) "
-                f"AND NOT EXISTS (SELECT 1 FROM {self._d} x LEFT JOIN {self._t} p ON p.id = x.dep_id "
-                "WHERE x.job_id = j.id AND p.status IS DISTINCT FROM 'done') "
-                "ORDER BY priority DESC, available_at, requested_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (now, *qargs, seen, batch),
-            ).fetchall()
             for row in rows:
                 job = _codec.job(row)
                 seen.append(job.id)
@@ -230,9 +365,10 @@ class PostgresStore:
                 taken.append(job)
                 if len(taken) >= need:
                     return taken
-            if len(rows) < batch:
+            if len(rows) < fetched:
                 return taken
-            batch = max(4 * need, 32)
+            fetched = max(4 * need, 32)
+            rows = cur.execute(self._ready_sql(qsql), (now, *qargs, seen, fetched)).fetchall()
 
     def _running_with_key(self, cur: psycopg.Cursor[Any], key: str) -> float:
         """Running jobs of `key`, counted under the key's advisory lock; a key another
@@ -249,22 +385,29 @@ class PostgresStore:
 
     def apply(self, decision: Decision) -> ApplyResult:
         job = decision.job
-        with self._cursor() as cur:
-            cur.execute(
-                f"UPDATE {self._t} SET {_SETS} WHERE id = %s AND version = %s",
-                (*_codec.row(job), job.id, decision.expected_version),
-            )
-            if cur.rowcount != 1:
-                row = cur.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = %s", (job.id,)).fetchone()
-                return Conflict(_codec.job(row) if row else None)
-            follow = [e.job for e in decision.durable if isinstance(e, EnqueueJob)]
-            if follow:
-                cur.executemany(
-                    f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING",
-                    [_codec.row(j) for j in follow],
-                )
-                cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
-        return Applied(job)
+        columns, values = _codec.changes(decision)
+        update = (
+            f"UPDATE {self._t} SET {', '.join(f'{c} = %s' for c in columns)} WHERE id = %s AND version = %s"
+        )
+        args = (*values, job.id, decision.expected_version)
+        follow = [e.job for e in decision.durable if isinstance(e, EnqueueJob)]
+        with self._pool.connection() as conn:
+            if not follow:
+                applied = conn.execute(update, args).rowcount == 1  # one autocommit statement
+            else:
+                with conn.transaction():
+                    applied = conn.execute(update, args).rowcount == 1
+                    if applied:
+                        insert = (
+                            f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING"
+                        )
+                        with conn.cursor() as c:
+                            c.executemany(insert, [_codec.row(j) for j in follow])
+                            c.execute("SELECT pg_notify(%s, '')", (self.channel,))
+            if applied:
+                return Applied(job)
+            row = conn.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = %s", (job.id,)).fetchone()
+            return Conflict(_codec.job(row) if row else None)
 
     def heartbeat(
         self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime

@@ -4,52 +4,45 @@ through one private cattrs converter. Times are converted by the store's dialect
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import cattrs
-from qrun.core import FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status
+from qrun.core import Decision, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status
 
 _converter = cattrs.Converter()
 
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "kind",
-    "queue",
-    "payload",
-    "status",
-    "priority",
-    "attempts",
-    "max_attempts",
-    "transient_attempts",
-    "requested_at",
-    "available_at",
-    "started_at",
-    "finished_at",
-    "lease_worker",
-    "lease_until",
-    "run_id",
-    "run_epoch",
-    "handle_runner",
-    "handle_ref",
-    "exit_code",
-    "exit_recorded_at",
-    "concurrency_key",
-    "concurrency_limit",
-    "depends_on",
-    "follow_up",
-    "orphan_policy",
-    "cancel_requested",
-    "error",
-    "result",
-    "adoptions",
-    "version",
-)
-TIME_COLUMNS = frozenset(
-    {"requested_at", "available_at", "started_at", "finished_at", "lease_until", "exit_recorded_at"}
-)
-JSON_COLUMNS = frozenset({"payload", "depends_on", "follow_up", "result"})
+FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    "kind": ("kind",),
+    "queue": ("queue",),
+    "payload": ("payload",),
+    "status": ("status",),
+    "priority": ("priority",),
+    "attempts": ("attempts",),
+    "max_attempts": ("max_attempts",),
+    "transient_attempts": ("transient_attempts",),
+    "requested_at": ("requested_at",),
+    "available_at": ("available_at",),
+    "started_at": ("started_at",),
+    "finished_at": ("finished_at",),
+    "lease": ("lease_worker", "lease_until"),
+    "run": ("run_id", "run_epoch", "handle_runner", "handle_ref", "exit_code", "exit_recorded_at"),
+    "concurrency_key": ("concurrency_key",),
+    "concurrency_limit": ("concurrency_limit",),
+    "depends_on": ("depends_on",),
+    "follow_up": ("follow_up",),
+    "orphan_policy": ("orphan_policy",),
+    "cancel_requested": ("cancel_requested",),
+    "error": ("error",),
+    "result": ("result",),
+    "adoptions": ("adoptions",),
+    "version": ("version",),
+}
+"""Each Job field and the columns that hold it, in table order."""
+COLUMNS: tuple[str, ...] = tuple(c for cols in FIELD_COLUMNS.values() for c in cols)
+_TIMES = frozenset({"requested_at", "available_at", "started_at", "finished_at"})
 
 
 def dumps(value: Any) -> str:
@@ -70,42 +63,58 @@ class Codec:
         self._tout, self._tin, self._jout, self._jin = time_out, time_in, json_out, json_in
 
     def row(self, job: Job) -> tuple[Any, ...]:
+        return self.values(job, FIELD_COLUMNS)
+
+    def values(self, job: Job, fields: Iterable[str]) -> tuple[Any, ...]:
+        """The column values of `fields`, in the order of `columns(fields)`."""
+        out: list[Any] = []
+        for name in fields:
+            out.extend(self._field(job, name))
+        return tuple(out)
+
+    def changes(self, decision: Decision) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """The columns a compare-and-set write of `decision` must set, and their values:
+        only what the decision changed (and the version), or everything if unknown."""
+        changed = decision.changed
+        fields = [f for f in FIELD_COLUMNS if changed is None or f in changed or f == "version"]
+        return self.columns(fields), self.values(decision.job, fields)
+
+    @staticmethod
+    def columns(fields: Iterable[str]) -> tuple[str, ...]:
+        return tuple(c for name in fields for c in FIELD_COLUMNS[name])
+
+    def _field(self, job: Job, name: str) -> tuple[Any, ...]:
         t, j = self._t, self._jout
-        run, lease = job.run, job.lease
-        handle = run.handle if run else None
-        return (
-            job.id,
-            job.kind,
-            job.queue,
-            j(dict(job.payload)),
-            job.status.value,
-            job.priority,
-            job.attempts,
-            job.max_attempts,
-            job.transient_attempts,
-            t(job.requested_at),
-            t(job.available_at),
-            t(job.started_at),
-            t(job.finished_at),
-            lease.worker if lease else None,
-            t(lease.until) if lease else None,
-            run.id if run else None,
-            run.epoch if run else None,
-            handle.runner if handle else None,
-            handle.ref if handle else None,
-            run.exit_code if run else None,
-            t(run.exit_recorded_at) if run else None,
-            job.concurrency_key,
-            job.concurrency_limit,
-            j(list(job.depends_on)),
-            j(_converter.unstructure(job.follow_up)) if job.follow_up else None,
-            job.orphan_policy.value,
-            job.cancel_requested,
-            job.error,
-            j(job.result),
-            job.adoptions,
-            job.version,
-        )
+        if name == "lease":
+            lease = job.lease
+            return (lease.worker, t(lease.until)) if lease else (None, None)
+        if name == "run":
+            run = job.run
+            if run is None:
+                return (None,) * 6
+            handle = run.handle
+            return (
+                run.id,
+                run.epoch,
+                handle.runner if handle else None,
+                handle.ref if handle else None,
+                run.exit_code,
+                t(run.exit_recorded_at),
+            )
+        value = getattr(job, name)
+        if name in _TIMES:
+            return (t(value),)
+        if name in ("status", "orphan_policy"):
+            return (value.value,)
+        if name == "payload":
+            return (j(dict(value)),)
+        if name == "depends_on":
+            return (j(list(value)),)
+        if name == "follow_up":
+            return (j(_converter.unstructure(value)) if value else None,)
+        if name == "result":
+            return (j(value),)
+        return (value,)
 
     def job(self, row: Sequence[Any]) -> Job:
         r = dict(zip(COLUMNS, row, strict=True))

@@ -44,7 +44,6 @@ def _from_micros(value: int) -> datetime:
 
 _codec = Codec(_micros, _from_micros)
 _COLS = ", ".join(COLUMNS)
-_SETS = ", ".join(f"{c} = ?" for c in COLUMNS)
 _MARKS = ", ".join("?" for _ in COLUMNS)
 
 
@@ -238,9 +237,10 @@ class SqliteStore:
 
     def _write(self, c: sqlite3.Connection, decision: Decision) -> bool:
         job = decision.job
+        columns, values = _codec.changes(decision)
         cur = c.execute(
-            f"UPDATE {self._t} SET {_SETS} WHERE id = ? AND version = ?",
-            (*_codec.row(job), job.id, decision.expected_version),
+            f"UPDATE {self._t} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ? AND version = ?",
+            (*values, job.id, decision.expected_version),
         )
         if cur.rowcount != 1:
             return False

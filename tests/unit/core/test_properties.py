@@ -39,3 +39,24 @@ def test_random_walks_keep_every_invariant(job: Job, data: st.DataObject, length
         job = nxt
     # Success is terminal and `done` has no Retry, so a follow-up happens at most once.
     assert follow_ups <= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(job=new_jobs(), data=st.data(), length=st.integers(1, 40))
+def test_a_decision_names_every_field_it_changed(job: Job, data: st.DataObject, length: int):
+    """Stores may write only `Decision.changed`: it must cover every field that differs."""
+    import attrs
+
+    now = job.requested_at
+    for _ in range(length):
+        now += timedelta(seconds=data.draw(gaps))
+        result = decide(job, next_event(data.draw, job, now), now, POLICY)
+        if isinstance(result, Success):
+            d = result.unwrap()
+            differs = {
+                f.name
+                for f in attrs.fields(Job)
+                if f.name != "version" and getattr(job, f.name) != getattr(d.job, f.name)
+            }
+            assert d.changed is not None and differs <= d.changed
+            job = d.job
