@@ -43,7 +43,7 @@ from . import events as ev
 from .decision import Decision, Rejection
 from .effects import AdoptRun, DeleteInputs, Effect, EnqueueJob, Kill, Notify, Spawn
 from .invariants import violations
-from .job import Job, Lease, OrphanPolicy, Run, Status
+from .job import Job, Lease, OrphanPolicy, Run, Status, json_problem
 from .policy import Policy
 
 Outcome = Result[Decision, Rejection]
@@ -221,6 +221,8 @@ def _exited(job: Job, e: ev.Exited, now: datetime, policy: Policy) -> Outcome:
 
 
 def _finished(job: Job, e: ev.Finished, now: datetime, policy: Policy) -> Outcome:
+    if problem := json_problem(e.result):
+        raise _Reject(f"result must be plain JSON: {problem}")
     return _succeed(job, now, e.result, follow_up=True)
 
 

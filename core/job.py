@@ -131,7 +131,9 @@ class Job:
     id: str = attrs.field(validator=_non_empty)
     kind: str = attrs.field(validator=_non_empty)
     queue: str = attrs.field(default="default", validator=_non_empty)
-    payload: Mapping[str, Any] = attrs.field(factory=dict, validator=_json)
+    # Plain JSON, checked once where it enters (Job.new, Finished), not on every
+    # transition: a validator here would walk the whole payload at each state change.
+    payload: Mapping[str, Any] = attrs.field(factory=dict)
     status: Status = Status.QUEUED
     priority: int = 0
     attempts: int = attrs.field(default=0, validator=_not_negative)
@@ -150,7 +152,7 @@ class Job:
     orphan_policy: OrphanPolicy = OrphanPolicy.ADOPT
     cancel_requested: bool = False
     error: str | None = None
-    result: Any = attrs.field(default=None, validator=_json)
+    result: Any = None
     adoptions: int = attrs.field(default=0, validator=_not_negative)
     version: int = attrs.field(default=1, validator=_positive)
 
@@ -175,6 +177,8 @@ class Job:
         """A freshly submitted job: `queued`, clean, `requested_at` stamped (R-A1, R-A9)."""
         if id in depends_on:
             raise ValueError(f"job {id} cannot depend on itself")
+        if problem := json_problem(payload or {}):
+            raise ValueError(f"payload must be plain JSON: {problem}")
         return cls(
             id=id,
             kind=kind,

@@ -43,6 +43,7 @@ def _same(value: Any) -> Any:
 
 
 _codec = Codec(_same, _same, json_out=Jsonb, json_in=_same)
+_copy_codec = Codec(_same, _same, json_in=_same)  # COPY takes JSON as text: no Jsonb wrappers
 _COLS = ", ".join(COLUMNS)
 _SETS = ", ".join(f"{c} = %s" for c in COLUMNS)
 _MARKS = ", ".join("%s" for _ in COLUMNS)
@@ -180,7 +181,7 @@ class PostgresStore:
         if len(jobs) >= _COPY_FROM:
             with cur.copy(f"COPY {self._t} ({_COLS}) FROM STDIN") as copy:
                 for job in jobs:
-                    copy.write_row(_codec.row(job))
+                    copy.write_row(_copy_codec.row(job))
         else:
             cur.executemany(
                 f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in jobs]

@@ -229,11 +229,17 @@ class SqliteStore:
         return int(row[0])
 
     def apply(self, decision: Decision) -> ApplyResult:
-        with self._tx() as c:
-            if self._write(c, decision):
-                return Applied(decision.job)
-            row = c.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = ?", (decision.job.id,)).fetchone()
-            return Conflict(_codec.job(row) if row else None)
+        if decision.durable:
+            with self._tx() as c:
+                applied = self._write(c, decision)
+        else:
+            applied = self._write(self._conn(), decision)  # one statement: atomic on its own
+        if applied:
+            return Applied(decision.job)
+        row = (
+            self._conn().execute(f"SELECT {_COLS} FROM {self._t} WHERE id = ?", (decision.job.id,)).fetchone()
+        )
+        return Conflict(_codec.job(row) if row else None)
 
     def _write(self, c: sqlite3.Connection, decision: Decision) -> bool:
         job = decision.job
