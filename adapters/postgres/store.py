@@ -76,7 +76,12 @@ class PostgresStore:
             # enable_sort=off: every ordered query here has an index in its order. Without
             # it, a table bulk-filled since its last ANALYZE gets a plan that sorts every
             # queued job on each claim (O(n) instead of O(limit)).
-            kwargs={"options": "-c TimeZone=UTC -c enable_sort=off", "autocommit": True},
+            # force_generic_plan: the claim statements are planned once, not per call;
+            # custom plans cost more to make as finished jobs pile up (bench_claim_scale).
+            kwargs={
+                "options": "-c TimeZone=UTC -c enable_sort=off -c plan_cache_mode=force_generic_plan",
+                "autocommit": True,
+            },
             open=True,
             name=f"qrun-{self.schema}",
         )

@@ -1,8 +1,8 @@
 """qrun's PostgreSQL store, driven through its port: claim, then record the outcome."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
+from qrun.adapters.ids import new_id
 from qrun.adapters.postgres import PostgresStore
 from qrun.core import Finished, Job, Policy, decide
 
@@ -14,7 +14,7 @@ POLICY = Policy()
 
 def _jobs(n: int) -> list[Job]:
     now = datetime.now(UTC)
-    return [Job.new(id=uuid.uuid4().hex, kind="noop", now=now) for _ in range(n)]
+    return [Job.new(id=new_id(), kind="noop", now=now) for _ in range(n)]
 
 
 class System:

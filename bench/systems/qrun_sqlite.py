@@ -2,9 +2,9 @@
 
 import pathlib
 import tempfile
-import uuid
 from datetime import UTC, datetime, timedelta
 
+from qrun.adapters.ids import new_id
 from qrun.adapters.sqlite import SqliteStore
 from qrun.core import Finished, Job, Policy, decide
 
@@ -19,7 +19,7 @@ class System:
 
     def _jobs(self, n: int) -> list[Job]:
         now = datetime.now(UTC)
-        return [Job.new(id=uuid.uuid4().hex, kind="noop", now=now) for _ in range(n)]
+        return [Job.new(id=new_id(), kind="noop", now=now) for _ in range(n)]
 
     def submit_one(self, n: int) -> None:
         store = SqliteStore(self.path)
