@@ -20,19 +20,19 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
-from qrun.core.claim import queue_order, run_id_for
+from qrun.core.claim import run_id_for
 from qrun.core.ports import (
     Applied,
     ApplyResult,
     Conflict,
     DuplicateJob,
     JobFilter,
-    StoreError,
     UnknownDependency,
 )
 from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
+from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.names import identifier
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -225,9 +225,9 @@ class PostgresStore:
     ) -> list[Decision] | None:
         """The common case in one statement: nothing to adopt, and no concurrency key among
         the candidates. The statement writes the Claim transition (the same columns
-        `decide` sets) and returns each row before and after; every row is then checked
-        against `decide(before, Claim)`, so the SQL can never silently drift from the
-        core. Returns None (nothing written) when the general path is needed."""
+        `decide` sets) and returns the claimed rows, each checked against `decide` (see
+        `fast_claim.verified`). Returns None (nothing written) when the general path is
+        needed."""
         rows = self._pool_execute(
             self._fast_sql(qsql),
             {
@@ -240,25 +240,13 @@ class PostgresStore:
         )
         if rows and rows[0][0] == "fallback":
             return None
-        out: list[Decision] = []
-        width = len(COLUMNS)
-        for row in rows:
-            before, after = _codec.job(row[1 : 1 + width]), _codec.job(row[1 + width :])
-            expected = decide(before, Claim(worker, run_id_for(before), lease_until), now, policy)
-            if not isinstance(expected, Success) or expected.unwrap().job != after:
-                raise StoreError(
-                    f"claim of job {before.id} wrote {after!r}, but decide says {expected!r}; "
-                    "this is a bug in the PostgreSQL store, please report it"
-                )
-            out.append(expected.unwrap())
-        out.sort(key=lambda d: queue_order(d.job))  # claiming changes none of the order fields
-        return out
+        return verified((_codec.job(row[1:]) for row in rows), worker, lease_until, now, policy)
 
     def _fast_sql(self, qsql: str) -> str:
         t, d = self._t, self._d
         q = " AND queue = ANY(%(q)s)" if qsql else ""
-        old = ", ".join(f"c.{c}" for c in COLUMNS)
         new = ", ".join(f"u.{c}" for c in COLUMNS)
+        set_claim = CLAIM_SET.format(j="j.", worker="%(worker)s", until="%(until)s", now="%(now)s")
         return f"""
             WITH adoptable AS (
                 SELECT 1 FROM {t} WHERE status = 'running' AND lease_worker IS NULL{q} LIMIT 1
@@ -273,16 +261,13 @@ class PostgresStore:
             ), keyed AS (
                 SELECT 1 FROM c WHERE concurrency_key IS NOT NULL
             ), u AS (
-                UPDATE {t} j SET status = 'running', attempts = j.attempts + 1,
-                    lease_worker = %(worker)s, lease_until = %(until)s, started_at = %(now)s,
-                    run_id = j.id || '/' || (j.version + 1), run_epoch = 1, handle_runner = NULL,
-                    handle_ref = NULL, exit_code = NULL, exit_recorded_at = NULL, version = j.version + 1
+                UPDATE {t} j SET {set_claim}
                 FROM c WHERE j.id = c.id AND NOT EXISTS (SELECT 1 FROM keyed)
                 RETURNING j.*
             )
-            SELECT 'claimed', {old}, {new} FROM c JOIN u ON u.id = c.id
+            SELECT 'claimed', {new} FROM u
             UNION ALL
-            SELECT 'fallback', {", ".join("NULL" for _ in range(2 * len(COLUMNS)))}
+            SELECT 'fallback', {", ".join("NULL" for _ in range(len(COLUMNS)))}
             WHERE EXISTS (SELECT 1 FROM adoptable) OR EXISTS (SELECT 1 FROM keyed)
         """
 

@@ -23,6 +23,7 @@ from qrun.core.ports import Applied, ApplyResult, Conflict, DuplicateJob, JobFil
 from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
+from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.names import identifier
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -168,27 +169,74 @@ class SqliteStore:
         if limit <= 0:
             return []
         qsql, qargs = _queue_filter(queues)
-        t = self._t
-        out: list[Decision] = []
         with self._tx() as c:
-            rows = c.execute(
-                f"SELECT {_COLS} FROM {t} WHERE status = 'running' AND lease_worker IS NULL{qsql} "
-                "ORDER BY priority DESC, started_at, id LIMIT ?",
-                (*qargs, limit),
-            ).fetchall()
-            chosen = [_codec.job(r) for r in rows]
-            if len(chosen) < limit:
-                chosen += self._ready(c, now, qsql, qargs, limit - len(chosen))
-            for job in chosen:
-                event = (
-                    Adopt(worker, lease_until)
-                    if job.adoptable
-                    else Claim(worker, run_id_for(job), lease_until)
-                )
-                result = decide(job, event, now, policy)
-                if isinstance(result, Success):
-                    self._write(c, result.unwrap())
-                    out.append(result.unwrap())
+            if lease_until > now:
+                fast = self._claim_fast(c, worker, limit, now, lease_until, policy, qsql, qargs)
+                if fast:
+                    return fast
+            return self._claim_general(c, worker, limit, now, lease_until, policy, qsql, qargs)
+
+    def _claim_fast(
+        self,
+        c: sqlite3.Connection,
+        worker: str,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        qsql: str,
+        qargs: tuple[str, ...],
+    ) -> list[Decision]:
+        """The common case in one statement (nothing to adopt, no concurrency key among
+        the candidates), each claimed row checked against `decide`. Claims nothing, and
+        leaves the rest to the general path, when that case does not hold."""
+        t, d = self._t, self._d
+        set_claim = CLAIM_SET.format(j="", worker=":worker", until=":until", now=":now")
+        qnamed = qsql.replace("?", ":q{}").format(*range(len(qargs))) if qargs else qsql
+        sql = (
+            f"WITH c AS (SELECT id, concurrency_key FROM {t} j "
+            f"WHERE status = 'queued' AND available_at <= :now{qnamed} AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id "
+            "WHERE x.job_id = j.id AND (p.status IS NULL OR p.status != 'done')) "
+            "ORDER BY priority DESC, available_at, requested_at, id LIMIT :limit) "
+            f"UPDATE {t} SET {set_claim} WHERE id IN (SELECT id FROM c) "
+            "AND NOT EXISTS (SELECT 1 FROM c WHERE concurrency_key IS NOT NULL) "
+            f"AND NOT EXISTS (SELECT 1 FROM {t} WHERE status = 'running' AND lease_worker IS NULL{qnamed}) "
+            f"RETURNING {_COLS}"
+        )
+        args = {"now": _micros(now), "until": _micros(lease_until), "worker": worker, "limit": limit}
+        args.update({f"q{i}": q for i, q in enumerate(qargs)})
+        rows = c.execute(sql, args).fetchall()
+        return verified((_codec.job(r) for r in rows), worker, lease_until, now, policy)
+
+    def _claim_general(
+        self,
+        c: sqlite3.Connection,
+        worker: str,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        qsql: str,
+        qargs: tuple[str, ...],
+    ) -> list[Decision]:
+        """Adoption first, concurrency keys and everything else, each claim through `decide`."""
+        rows = c.execute(
+            f"SELECT {_COLS} FROM {self._t} WHERE status = 'running' AND lease_worker IS NULL{qsql} "
+            "ORDER BY priority DESC, started_at, id LIMIT ?",
+            (*qargs, limit),
+        ).fetchall()
+        chosen = [_codec.job(r) for r in rows]
+        if len(chosen) < limit:
+            chosen += self._ready(c, now, qsql, qargs, limit - len(chosen))
+        out: list[Decision] = []
+        for job in chosen:
+            event = (
+                Adopt(worker, lease_until) if job.adoptable else Claim(worker, run_id_for(job), lease_until)
+            )
+            result = decide(job, event, now, policy)
+            if isinstance(result, Success):
+                self._write(c, result.unwrap())
+                out.append(result.unwrap())
         return out
 
     def _ready(
