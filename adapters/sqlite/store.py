@@ -193,16 +193,20 @@ class SqliteStore:
         t, d = self._t, self._d
         set_claim = CLAIM_SET.format(j="", worker=":worker", until=":until", now=":now")
         qnamed = qsql.replace("?", ":q{}").format(*range(len(qargs))) if qargs else qsql
-        sql = (
-            f"WITH c AS (SELECT id, concurrency_key FROM {t} j "
-            f"WHERE status = 'queued' AND available_at <= :now{qnamed} AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id "
-            "WHERE x.job_id = j.id AND (p.status IS NULL OR p.status != 'done')) "
-            "ORDER BY priority DESC, available_at, requested_at, id LIMIT :limit) "
-            f"UPDATE {t} SET {set_claim} WHERE id IN (SELECT id FROM c) "
-            "AND NOT EXISTS (SELECT 1 FROM c WHERE concurrency_key IS NOT NULL) "
-            f"AND NOT EXISTS (SELECT 1 FROM {t} WHERE status = 'running' AND lease_worker IS NULL{qnamed}) "
-            f"RETURNING {_COLS}"
-        )
+        sql = f"""
+            WITH c AS (
+                SELECT id, concurrency_key FROM {t} j
+                WHERE status = 'queued' AND available_at <= :now{qnamed}
+                  AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id
+                                  WHERE x.job_id = j.id AND (p.status IS NULL OR p.status != 'done'))
+                ORDER BY priority DESC, available_at, requested_at, id LIMIT :limit
+            )
+            UPDATE {t} SET {set_claim}
+            WHERE id IN (SELECT id FROM c)
+              AND NOT EXISTS (SELECT 1 FROM c WHERE concurrency_key IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM {t} WHERE status = 'running' AND lease_worker IS NULL{qnamed})
+            RETURNING {_COLS}
+        """
         args = {"now": _micros(now), "until": _micros(lease_until), "worker": worker, "limit": limit}
         args.update({f"q{i}": q for i, q in enumerate(qargs)})
         rows = c.execute(sql, args).fetchall()
