@@ -1,0 +1,1 @@
+"""Runners: where a job's execution happens (subprocess, python callables, containers)."""

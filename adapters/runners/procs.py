@@ -1,0 +1,76 @@
+"""Process identity that a reused pid cannot fake (R-C7).
+
+A process is named by the boot it belongs to, its pid, and its start time in clock ticks
+since boot (field 22 of /proc/PID/stat). A pid recycled by another process has another
+start time; a reboot has another boot id. Either way the old name reads as dead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+from qrun.core import Liveness
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+@attrs.frozen
+class ProcessId:
+    boot: str
+    pid: int
+    start: int
+
+    def ref(self) -> str:
+        return f"{self.boot}:{self.pid}:{self.start}"
+
+    @classmethod
+    def parse(cls, ref: str) -> ProcessId:
+        boot, pid, start = ref.rsplit(":", 2)
+        return cls(boot, int(pid), int(start))
+
+
+def boot_id() -> str:
+    try:
+        return _BOOT_ID.read_text().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time) of `pid`, or None if there is no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return fields[0], int(fields[19])
+
+
+def identify(pid: int) -> ProcessId | None:
+    found = _stat(pid)
+    return ProcessId(boot_id(), pid, found[1]) if found else None
+
+
+def liveness(who: ProcessId) -> Liveness:
+    if not Path("/proc/self/stat").exists():
+        return Liveness.UNKNOWN  # no procfs: we cannot tell, so we do not guess
+    if who.boot != boot_id():
+        return Liveness.DEAD
+    found = _stat(who.pid)
+    if found is None or found[1] != who.start or found[0] in ("Z", "X"):
+        return Liveness.DEAD
+    return Liveness.ALIVE
+
+
+def signal_group(who: ProcessId, sig: int) -> bool:
+    """Send `sig` to the process group led by `who`, if `who` is still that process."""
+    if liveness(who) is not Liveness.ALIVE:
+        return False
+    try:
+        os.killpg(who.pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
