@@ -30,7 +30,7 @@ from .events import (
     SpawnFailed,
 )
 from .invariants import violations
-from .job import TERMINAL, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status
+from .job import TERMINAL, Fence, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status
 from .policy import Backoff, Policy
 from .reaper import Assessment, Gate, Liveness, Observation, assess, needs_gate
 
@@ -51,6 +51,7 @@ __all__ = [
     "Event",
     "Exited",
     "Failed",
+    "Fence",
     "Finished",
     "FollowUp",
     "Gate",

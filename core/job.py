@@ -207,3 +207,28 @@ class Job:
 
     def holds(self, worker: str) -> bool:
         return self.lease is not None and self.lease.worker == worker
+
+    def fenced_by(self, token: Fence) -> bool:
+        """Whether the holder of `token` may still act on this job's run (R-G2): it holds
+        the lease, on the same run, at the same epoch (an adoption bumps the epoch)."""
+        run = self.run
+        return (
+            self.status is Status.RUNNING
+            and self.holds(token.worker)
+            and run is not None
+            and (run.id, run.epoch) == (token.run_id, token.epoch)
+        )
+
+
+@attrs.frozen
+class Fence:
+    """A fencing token: who holds which run, at which epoch (R-G2)."""
+
+    worker: str
+    run_id: str
+    epoch: int
+
+    @classmethod
+    def of(cls, job: Job) -> Fence:
+        assert job.lease is not None and job.run is not None, "only a leased run has a fence"
+        return cls(job.lease.worker, job.run.id, job.run.epoch)

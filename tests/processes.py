@@ -21,3 +21,15 @@ def run_workers(kind: str, target: str, n: int) -> list[dict]:
         assert p.returncode == 0, f"worker exited {p.returncode}"
         ran += json.loads(out)
     return ran
+
+
+def open_store(kind: str, target: str):
+    """A store named the way the worker scripts take it: sqlite PATH or postgres URL#SCHEMA."""
+    if kind == "sqlite":
+        from qrun.adapters.sqlite import SqliteStore
+
+        return SqliteStore(target)
+    from qrun.adapters.postgres import PostgresStore
+
+    url, schema = target.rsplit("#", 1)
+    return PostgresStore(url, schema=schema)

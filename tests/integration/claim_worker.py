@@ -14,18 +14,10 @@ from datetime import UTC, datetime, timedelta
 from qrun.core import Finished, Policy, Spawned, Status, decide
 from qrun.core.job import Handle
 from qrun.core.ports import Applied, JobFilter
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+from processes import open_store
 from returns.result import Success
-
-
-def open_store(kind, target):
-    if kind == "sqlite":
-        from qrun.adapters.sqlite import SqliteStore
-
-        return SqliteStore(target)
-    from qrun.adapters.postgres import PostgresStore
-
-    url, schema = target.rsplit("#", 1)
-    return PostgresStore(url, schema=schema)
 
 
 def main():

@@ -150,3 +150,16 @@ def test_r_c4_sanitize_heals_a_queued_job_with_a_phantom_run():
     healed = ok(bad, Sanitize(), at(1)).job
     assert healed.clean and violations(healed) == ()
     assert "nothing to heal" in rejected(healed, Sanitize()).reason
+
+
+def test_r_g2_the_fence_holds_only_for_the_holder_of_the_same_run_and_epoch():
+    """R-G2: adoption bumps the epoch, so the previous holder's token no longer fences."""
+    from qrun.core import Fence
+
+    job = spawned()
+    token = Fence.of(job)
+    assert job.fenced_by(token)
+    adopted = ok(ok(job, Recover("w1"), at(1)).job, Adopt("w2", at(90)), at(2)).job
+    assert not adopted.fenced_by(token)
+    assert adopted.fenced_by(Fence.of(adopted))
+    assert not ok(job, Finished(None), at(3)).job.fenced_by(token)

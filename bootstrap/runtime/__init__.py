@@ -1,0 +1,1 @@
+"""The thin runtime: observe -> decide -> store (compare-and-set) -> carry out effects."""

@@ -1,0 +1,163 @@
+"""The worker loop under a fake clock, on the real memory store, with a fake runner that
+records what it was asked to do."""
+
+import attrs
+import pytest
+from qrun.adapters.memory import MemoryStore
+from qrun.bootstrap.runtime.clock import FakeClock
+from qrun.bootstrap.runtime.worker import Worker
+from qrun.contract.builders import T0, new_job
+from qrun.core import Handle, Liveness, Policy, Status
+from qrun.core.ports import Adopted, Exit, Gone
+
+
+@attrs.define
+class FakeRunner:
+    name: str = "fake"
+    spawned: list = attrs.Factory(list)
+    killed: list = attrs.Factory(list)
+    exits: dict = attrs.Factory(dict)  # handle ref -> Exit, once it has "ended"
+    live: set = attrs.Factory(set)
+    fail_spawn: Exception | None = None
+
+    def spawn(self, job, run):
+        if self.fail_spawn:
+            raise self.fail_spawn
+        self.spawned.append(job.id)
+        ref = f"{job.id}:{run.id}"
+        self.live.add(ref)
+        return Handle(self.name, ref)
+
+    def adopt(self, job, run):
+        ref = f"{job.id}:{run.id}"
+        return Adopted(Handle(self.name, ref)) if ref in self.live or ref in self.exits else Gone()
+
+    def observe(self, handle):
+        return Liveness.ALIVE if handle.ref in self.live else Liveness.DEAD
+
+    def wait(self, handle, timeout_s):
+        return self.exits.get(handle.ref)
+
+    def kill(self, handle):
+        self.killed.append(handle.ref)
+
+    def finish(self, job_id, code=0, error=None):
+        ref = next(r for r in self.live if r.startswith(f"{job_id}:"))
+        self.live.discard(ref)
+        self.exits[ref] = Exit(code=code, error=error)
+
+
+@pytest.fixture(name="env")
+def _env():
+    store, clock, runner = MemoryStore(), FakeClock(T0), FakeRunner()
+
+    def worker(name="w", **kw):
+        kw.setdefault("slots", 2)
+        return Worker(store, {"test": runner}, name=name, clock=clock, sleeper=clock, policy=Policy(), **kw)
+
+    return store, clock, runner, worker
+
+
+def test_claims_up_to_its_free_slots_and_records_exits(env):
+    store, _clock, runner, worker = env
+    jobs = [new_job() for _ in range(3)]
+    store.submit(jobs)
+    w = worker()
+    w.tick()
+    assert runner.spawned == [jobs[0].id, jobs[1].id] and set(w.inflight) == {jobs[0].id, jobs[1].id}
+    runner.finish(jobs[0].id)
+    runner.finish(jobs[1].id, code=2)
+    w.tick()
+    assert store.get(jobs[0].id).status is Status.DONE
+    failed = store.get(jobs[1].id)
+    assert failed.status is Status.QUEUED and failed.error == "exit code 2"  # retried with backoff
+    assert runner.spawned[-1] == jobs[2].id
+
+
+def test_r_c5_a_spawn_that_fails_gives_the_attempt_back(env):
+    store, _clock, runner, worker = env
+    job = new_job(max_attempts=1)
+    store.submit([job])
+    runner.fail_spawn = OSError("fork failed")
+    worker().tick()
+    got = store.get(job.id)
+    assert got.status is Status.QUEUED and got.attempts == 0 and got.error == "fork failed"
+
+
+def test_an_unknown_kind_fails_with_an_error_naming_it(env):
+    store, _clock, _runner, worker = env
+    job = new_job(kind="mystery", max_attempts=1)
+    store.submit([job])
+    worker().tick()
+    got = store.get(job.id)
+    assert got.status is Status.FAILED and "no runner for job kind 'mystery'" in got.error
+
+
+def test_r_g3_a_lost_lease_makes_the_worker_forget_the_job(env):
+    """R-G3: once another worker adopted the run, the first one records nothing for it."""
+    store, clock, runner, worker = env
+    job = new_job(kind="test")
+    store.submit([job])
+    w1 = worker("w1", lease_s=30)
+    w1.tick()
+    clock.advance(31)
+    store.sweep_stale_leases(clock.now())
+    w2 = worker("w2", lease_s=30)
+    w2.tick()  # adopts
+    assert store.get(job.id).lease.worker == w2.id
+    w1._last_beat = None  # its next tick heartbeats
+    runner.finish(job.id)
+    w1.tick()
+    assert job.id not in w1.inflight
+    got = store.get(job.id)
+    assert got.status is Status.RUNNING and got.lease.worker == w2.id  # w1 wrote nothing
+    w2.tick()
+    assert store.get(job.id).status is Status.DONE
+
+
+def test_r_a6_adopting_a_vanished_run_requeues_it(env):
+    store, clock, runner, worker = env
+    job = new_job(kind="test", max_attempts=3)
+    store.submit([job])
+    worker("w1", lease_s=30).tick()
+    runner.live.clear()  # the execution is gone
+    clock.advance(31)
+    store.sweep_stale_leases(clock.now())
+    worker("w2").tick()
+    got = store.get(job.id)
+    assert got.status is Status.QUEUED and got.clean and got.adoptions == 1
+    assert got.error == "nothing to adopt: the execution is gone"
+
+
+def test_r_e4_drain_releases_unfinished_runs_for_adoption(env):
+    store, _clock, runner, worker = env
+    job = new_job()
+    store.submit([job])
+    w = worker()
+    w.tick()
+    w.drain(timeout_s=0)
+    got = store.get(job.id)
+    assert got.status is Status.RUNNING and got.adoptable and not w.inflight
+    assert runner.killed == []  # released alive, not killed
+
+
+def test_r_b11_recover_makes_the_previous_processes_jobs_adoptable(env):
+    store, _clock, _runner, worker = env
+    job = new_job()
+    store.submit([job])
+    old = worker("w")
+    old.tick()
+    new = worker("w")
+    assert new.id != old.id  # R-G1: a restart is a new identity
+    assert new.recover(old.id) == 1
+    assert store.get(job.id).adoptable
+    new.tick()
+    got = store.get(job.id)
+    assert got.lease.worker == new.id and got.adoptions == 1 and job.id in new.inflight
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="slots must be >= 1"):
+        Worker(MemoryStore(), {}, slots=0)
+    with pytest.raises(ValueError, match="lease_s must be > 0"):
+        Worker(MemoryStore(), {}, lease_s=0)
