@@ -1,50 +1,13 @@
 """The worker loop under a fake clock, on the real memory store, with a fake runner that
 records what it was asked to do."""
 
-import attrs
 import pytest
+from fakes import FakeRunner
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.worker import Worker
 from qrun.contract.builders import T0, new_job
-from qrun.core import Handle, Liveness, Policy, Status
-from qrun.core.ports import Adopted, Exit, Gone
-
-
-@attrs.define
-class FakeRunner:
-    name: str = "fake"
-    spawned: list = attrs.Factory(list)
-    killed: list = attrs.Factory(list)
-    exits: dict = attrs.Factory(dict)  # handle ref -> Exit, once it has "ended"
-    live: set = attrs.Factory(set)
-    fail_spawn: Exception | None = None
-
-    def spawn(self, job, run):
-        if self.fail_spawn:
-            raise self.fail_spawn
-        self.spawned.append(job.id)
-        ref = f"{job.id}:{run.id}"
-        self.live.add(ref)
-        return Handle(self.name, ref)
-
-    def adopt(self, job, run):
-        ref = f"{job.id}:{run.id}"
-        return Adopted(Handle(self.name, ref)) if ref in self.live or ref in self.exits else Gone()
-
-    def observe(self, handle):
-        return Liveness.ALIVE if handle.ref in self.live else Liveness.DEAD
-
-    def wait(self, handle, timeout_s):
-        return self.exits.get(handle.ref)
-
-    def kill(self, handle):
-        self.killed.append(handle.ref)
-
-    def finish(self, job_id, code=0, error=None):
-        ref = next(r for r in self.live if r.startswith(f"{job_id}:"))
-        self.live.discard(ref)
-        self.exits[ref] = Exit(code=code, error=error)
+from qrun.core import Policy, Status
 
 
 @pytest.fixture(name="env")

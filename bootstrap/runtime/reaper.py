@@ -1,0 +1,200 @@
+"""The reaper and the sanitizer: recovery of jobs whose executor died, and healing of
+impossible states. Both judge purely (`core.reaper.assess`, `core.invariants`) and act
+only through a compare-and-set from the version they read, so they lose cleanly to any
+other actor (R-B6) and never act twice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+
+import attrs
+from qrun.core import (
+    Decision,
+    Exited,
+    Gate,
+    Job,
+    Kill,
+    Liveness,
+    Notify,
+    Observation,
+    Policy,
+    Sanitize,
+    Status,
+    assess,
+    decide,
+    needs_gate,
+    violations,
+)
+from qrun.core.ports import Applied, Clock, JobFilter, JobStore, Runner
+from returns.result import Success
+
+log = logging.getLogger("qrun.reaper")
+
+
+@attrs.frozen
+class Repair:
+    """One thing the reaper or the sanitizer did, for logs and the status endpoint (R-G7)."""
+
+    job_id: str
+    found: str
+    done: str
+    at: datetime
+
+
+def default_gate(store: JobStore) -> Callable[[Job], Gate]:
+    """Exit 0 is success, unless the follow-up exists already (then: advanced)."""
+
+    def gate(job: Job) -> Gate:
+        return Gate.ADVANCED if job.follow_up and store.get(f"{job.id}.next") else Gate.GREEN
+
+    return gate
+
+
+def _jobs(store: JobStore, status: Status) -> Iterator[Job]:
+    after = None
+    while page := store.list(JobFilter(status=status, limit=500, after=after)):
+        yield from page
+        after = page[-1].id
+
+
+class Reaper:
+    def __init__(
+        self,
+        store: JobStore,
+        runners: Mapping[str, Runner],
+        *,
+        policy: Policy,
+        clock: Clock,
+        gate: Callable[[Job], Gate] | None = None,
+        enabled: bool = True,
+        notify: Callable[[Notify], None] | None = None,
+        keep: int = 50,
+    ) -> None:
+        self.store, self.policy, self.clock, self.enabled = store, policy, clock, enabled
+        self.runners = {r.name: r for r in runners.values()}  # by runner name, as handles say
+        self.gate = gate or default_gate(store)
+        self._notify = notify or (lambda note: None)
+        self.streaks: dict[tuple[str, str], int] = {}
+        self.reaped_total = 0
+        self.errors_total = 0
+        self.last_reaped: list[Repair] = []
+        self.last_run: datetime | None = None
+        self._keep = keep
+
+    def tick(self) -> list[Repair]:
+        """One pass over the running jobs. Never raises: one job's error is counted and the
+        pass goes on (R-B9). A no-op when switched off (R-B8)."""
+        if not self.enabled:
+            return []
+        now = self.clock.now()
+        self.last_run = now
+        done: list[Repair] = []
+        try:
+            self.store.sweep_stale_leases(now)  # dead workers' jobs become adoptable (R-A5)
+            jobs = list(_jobs(self.store, Status.RUNNING))
+        except Exception:
+            self.errors_total += 1
+            log.exception("reaper pass failed to read the store")
+            return done
+        live = set()
+        for job in jobs:
+            assert job.run is not None
+            live.add((job.id, job.run.id))
+            try:
+                repair = self._judge(job, now)
+            except Exception:
+                self.errors_total += 1
+                log.exception("reaper failed on job %s", job.id)
+                continue
+            if repair is not None:
+                done.append(repair)
+        self.streaks = {k: v for k, v in self.streaks.items() if k in live}
+        return done
+
+    def _judge(self, job: Job, now: datetime) -> Repair | None:
+        run = job.run
+        assert run is not None
+        runner = self.runners.get(run.handle.runner) if run.handle else None
+        if runner is not None and run.handle is not None and run.exit_code is None:
+            ended = runner.wait(run.handle, 0)
+            if ended is not None:
+                # The execution ended but nobody recorded it: record it (R-B5); tier 2
+                # finalizes once the grace has passed, unless its worker does first.
+                self._apply(decide(job, Exited(ended.code), now, self.policy))
+                return None
+        liveness = runner.observe(run.handle) if runner is not None and run.handle else Liveness.UNKNOWN
+        gate = self.gate(job) if needs_gate(job, now, self.policy) else None
+        key = (job.id, run.id)
+        judged = assess(job, Observation(liveness, gate), now, self.policy, self.streaks.get(key, 0))
+        self.streaks[key] = judged.dead_streak
+        if judged.reap is None:
+            return None
+        applied = self._apply(decide(job, judged.reap, now, self.policy))
+        if applied is None:
+            return None  # another actor moved it first: no side effect, nothing counted (R-B6)
+        self.streaks.pop(key, None)
+        self.reaped_total += 1
+        repair = Repair(
+            job.id, judged.why, f"reaped ({judged.reap.reason.value}) -> {applied.job.status.value}", now
+        )
+        self.last_reaped = [repair, *self.last_reaped][: self._keep]
+        log.warning("reaped job %s: %s; %s", job.id, repair.found, repair.done)
+        return repair
+
+    def _apply(self, result: object) -> Decision | None:
+        if not isinstance(result, Success):
+            return None
+        decision: Decision = result.unwrap()
+        if not isinstance(self.store.apply(decision), Applied):
+            return None
+        for effect in decision.external:
+            if isinstance(effect, Kill) and effect.handle is not None:
+                runner = self.runners.get(effect.handle.runner)
+                if runner is not None:
+                    runner.kill(effect.handle)
+            elif isinstance(effect, Notify):
+                self._notify(effect)
+        return decision
+
+
+class Sanitizer:
+    """Finds impossible states (`core.invariants`) and heals them through `decide`
+    (R-C4), idempotently; counts and reports each repair (R-G7)."""
+
+    def __init__(
+        self, store: JobStore, *, policy: Policy, clock: Clock, enabled: bool = True, keep: int = 50
+    ) -> None:
+        self.store, self.policy, self.clock, self.enabled = store, policy, clock, enabled
+        self.impossible_queued_total = 0
+        self.healed_total = 0
+        self.last_repairs: list[Repair] = []
+        self.last_run: datetime | None = None
+        self._keep = keep
+
+    def tick(self, statuses: tuple[Status, ...] = (Status.QUEUED, Status.RUNNING)) -> list[Repair]:
+        """Open jobs on every tick; pass every status at start-up."""
+        if not self.enabled:
+            return []
+        now = self.clock.now()
+        self.last_run = now
+        done: list[Repair] = []
+        for status in statuses:
+            for job in _jobs(self.store, status):
+                found = violations(job)
+                if not found:
+                    continue
+                result = decide(job, Sanitize(), now, self.policy)
+                if not isinstance(result, Success) or not isinstance(
+                    self.store.apply(result.unwrap()), Applied
+                ):
+                    continue
+                healed = result.unwrap().job
+                repair = Repair(job.id, "; ".join(found), f"healed -> {healed.status.value}", now)
+                done.append(repair)
+                self.healed_total += 1
+                self.impossible_queued_total += job.status is Status.QUEUED
+                log.warning("sanitized job %s: %s; %s", job.id, repair.found, repair.done)
+        self.last_repairs = [*done, *self.last_repairs][: self._keep]
+        return done
