@@ -14,8 +14,8 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     skipped = terminalreporter.stats.get("skipped", [])
-    if skipped and os.environ.get("QRUN_FAIL_ON_SKIP"):
-        terminalreporter.section("skips are failures here (QRUN_FAIL_ON_SKIP)", sep="!", red=True)
+    if skipped and os.environ.get("QRUN_TEST_FAIL_ON_SKIP"):
+        terminalreporter.section("skips are failures here (QRUN_TEST_FAIL_ON_SKIP)", sep="!", red=True)
         for report in skipped:
             terminalreporter.line(f"SKIPPED {report.nodeid}: {report.longrepr}")
 
@@ -23,7 +23,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter and reporter.stats.get("skipped") and os.environ.get("QRUN_FAIL_ON_SKIP"):
+    if reporter and reporter.stats.get("skipped") and os.environ.get("QRUN_TEST_FAIL_ON_SKIP"):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

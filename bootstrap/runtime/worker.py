@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import Protocol
 
 import attrs
 from qrun.adapters.runners.command import InvalidPayload
@@ -56,7 +57,7 @@ class InFlight:
     handle: Handle
 
 
-class Sleeper:
+class Sleeper(Protocol):
     def sleep(self, seconds: float) -> None: ...
 
 

@@ -1,0 +1,166 @@
+"""The composition root: the only place that picks concrete adapters."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+from qrun.adapters.ids import new_id
+from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
+from qrun.adapters.runners.subprocess_runner import SubprocessRunner
+from qrun.core import Job, Notify, Policy, Status
+from qrun.core.ports import Clock, JobStore, Runner
+
+from .config import Config, ConfigError, load
+from .runtime.clock import SystemClock, SystemSleeper
+from .runtime.reaper import Reaper, Sanitizer
+from .runtime.worker import Sleeper, Worker
+
+log = logging.getLogger("qrun")
+
+
+def open_store(config: Config, *, migrate: bool = False) -> JobStore:
+    """The configured store. The embedded SQLite file is created and migrated on demand
+    (`migrate=True`); a PostgreSQL schema is migrated only by `qrun migrate`."""
+    if config.is_postgres:
+        from qrun.adapters.postgres import PostgresStore
+
+        if migrate:
+            PostgresStore.migrate(config.database_url, schema=config.schema)
+        return PostgresStore(config.database_url, schema=config.schema)
+    from qrun.adapters.sqlite import SqliteStore
+
+    if config.database_url.startswith(("sqlite:", "mysql:", "http:")) or "://" in config.database_url:
+        raise ConfigError(
+            f"database_url {config.database_url!r} is neither a SQLite file path nor a postgresql:// URL"
+        )
+    if migrate:
+        SqliteStore.migrate(config.database_url, prefix=f"{config.schema}_")
+    return SqliteStore(config.database_url, prefix=f"{config.schema}_")
+
+
+@attrs.define
+class App:
+    config: Config
+    store: JobStore
+    tasks: TaskRegistry
+    runners: dict[str, Runner]
+    worker: Worker
+    reaper: Reaper
+    sanitizer: Sanitizer
+    clock: Clock
+    policy: Policy
+
+    def task(self, name: str | None = None) -> Callable[[Any], Any]:
+        """`@app.task()`: register a python task, runnable by this app's workers."""
+        register = self.tasks.task(name)
+
+        def wrap(fn: Any) -> Any:
+            register(fn)
+            for runners in (self.runners, self.worker.runners):
+                runners[name or fn.__name__] = self.runners["python"]
+            return fn
+
+        return wrap
+
+    def submit(self, kind: str, payload: Mapping[str, Any] | None = None, **options: Any) -> str:
+        """Submit one job now; returns its id. `options` are those of `Job.new`."""
+        delay = options.pop("delay_s", None)
+        now = self.clock.now()
+        if delay:
+            options["available_at"] = now + timedelta(seconds=delay)
+        job = Job.new(id=options.pop("id", None) or new_id(), kind=kind, now=now, payload=payload, **options)
+        return self.store.submit([job])[0]
+
+    def serve(self, stop: threading.Event | None = None, *, handle_signals: bool = True) -> None:
+        """Worker, reaper and sanitizer until `stop` (or SIGTERM/SIGINT); then drain."""
+        stop = stop or threading.Event()
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+        recovered = self.recover_predecessor()
+        if recovered:
+            log.warning("recovered %d running job(s) of the previous %s", recovered, self.config.worker_name)
+        self.sanitizer.tick(statuses=tuple(Status))  # start-up: every status (R-C4)
+        keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
+        keeper.start()
+        while not stop.is_set():
+            try:
+                self.worker.tick()
+            except Exception:  # a failing tick (database down) must not end the daemon
+                log.exception("worker tick failed")
+            stop.wait(self.config.poll_s)
+        self.worker.drain(self.config.drain_timeout_s)
+        keeper.join(timeout=5)
+
+    def _keep(self, stop: threading.Event) -> None:
+        while not stop.wait(self.config.reaper_interval_s):
+            self.reaper.tick()
+            try:
+                self.sanitizer.tick()
+            except Exception:
+                log.exception("sanitizer tick failed")
+
+    def recover_predecessor(self) -> int:
+        """R-B11: the previous process of this worker name wrote its identity here; its
+        running jobs become adoptable at once (no need to wait for its leases to expire)."""
+        path = Path(self.config.state_dir) / f"{self.config.worker_name}.id"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        previous = path.read_text().strip() if path.exists() else None
+        recovered = self.worker.recover(previous) if previous else 0
+        path.write_text(self.worker.id)
+        return recovered
+
+
+def bootstrap(
+    config: Config | None = None,
+    *,
+    store: JobStore | None = None,
+    tasks: TaskRegistry | None = None,
+    runners: Mapping[str, Runner] | None = None,
+    clock: Clock | None = None,
+    sleeper: Sleeper | None = None,
+    notify: Callable[[Notify], None] | None = None,
+    migrate: bool = False,
+) -> App:
+    """Wire an app. Every dependency may be passed in (tests pass fakes); anything not
+    passed is built here from `config`, never at import time."""
+    config = config or load()
+    store = store or open_store(config, migrate=migrate)
+    tasks = tasks or TaskRegistry()
+    clock = clock or SystemClock()
+    sleeper = sleeper or SystemSleeper()
+    notify = notify or (lambda note: log.log(logging.ERROR if note.alert else logging.INFO, note.message))
+    policy = Policy(
+        dead_ticks=config.dead_ticks,
+        finalize_grace_s=config.finalize_grace_s,
+        max_running_s=config.max_running_s,
+    )
+    if runners is None:
+        python = PythonRunner(tasks)
+        built: dict[str, Runner] = {"command": SubprocessRunner(config.runs_dir), "python": python}
+        built.update(dict.fromkeys(tasks.names(), python))
+    else:
+        built = dict(runners)
+    worker = Worker(
+        store,
+        built,
+        name=config.worker_name,
+        slots=config.slots,
+        lease_s=config.lease_s,
+        poll_s=config.poll_s,
+        queues=config.queues,
+        policy=policy,
+        clock=clock,
+        sleeper=sleeper,
+        notify=notify,
+    )
+    reaper = Reaper(store, built, policy=policy, clock=clock, enabled=config.reaper_enabled, notify=notify)
+    sanitizer = Sanitizer(store, policy=policy, clock=clock, enabled=config.sanitizer_enabled)
+    return App(config, store, tasks, built, worker, reaper, sanitizer, clock, policy)

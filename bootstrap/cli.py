@@ -1,0 +1,199 @@
+"""The `qrun` command. Every command finds the database the same way: --db, else
+$QRUN_DATABASE_URL, else ./qrun.db. Exit codes: 0 done, 1 refused (the message says
+why), 2 bad usage or configuration."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from cattrs.preconf.json import make_converter
+from qrun.core import Cancel, Job, Kill, Retry, Status
+from qrun.core.ports import JobFilter, StoreError
+
+from .app import App, bootstrap, open_store
+from .config import ConfigError, load
+from .runtime.transition import transition
+
+_json = make_converter()
+
+
+def _app(ctx: click.Context, *, create: bool = False, **settings: Any) -> App:
+    """The app for this invocation. `create`: make the embedded SQLite file if it is not
+    there yet (a PostgreSQL schema is only ever made by `qrun migrate`)."""
+    try:
+        config = load(ctx.obj["config"], database_url=ctx.obj["db"], **settings)
+        return bootstrap(config, migrate=create and not config.is_postgres)
+    except (ConfigError, StoreError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _job_dict(job: Job) -> dict[str, Any]:
+    data: dict[str, Any] = _json.unstructure(job)
+    data["status"] = job.status.value
+    return data
+
+
+@click.group()
+@click.option(
+    "--db",
+    envvar=None,
+    default=None,
+    help="SQLite file or postgresql:// URL (default: $QRUN_DATABASE_URL, else ./qrun.db)",
+)
+@click.option("--config", "config_file", default=None, help="a TOML file of settings (default: $QRUN_CONFIG)")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, config_file: str | None) -> None:
+    """qrun: durable job execution."""
+    ctx.obj = {"db": db, "config": config_file}
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Create or update the database schema."""
+    try:
+        config = load(ctx.obj["config"], database_url=ctx.obj["db"])
+        open_store(config, migrate=True).close()
+    except (ConfigError, StoreError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"schema is current in {config.database_url}", err=True)
+
+
+@main.command()
+@click.option("--queue", default="default")
+@click.option("--priority", default=0, type=int, help="higher runs first")
+@click.option("--delay", default=0.0, type=float, help="seconds before it may start")
+@click.option("--key", "concurrency_key", default=None, help="concurrency key")
+@click.option(
+    "--key-limit", "concurrency_limit", default=1, type=int, help="how many of --key may run at once"
+)
+@click.option("--max-attempts", default=3, type=int)
+@click.option("--shell", "use_shell", is_flag=True, help="run COMMAND as one /bin/sh -c string")
+@click.option("--timeout", default=None, type=float, help="seconds before the command is stopped")
+@click.option("--task", default=None, help="a registered python task instead of a command")
+@click.option("--arg", "args", multiple=True, help="task argument NAME=JSON (repeatable)")
+@click.argument("command", nargs=-1)
+@click.pass_context
+def submit(
+    ctx: click.Context,
+    /,
+    command: tuple[str, ...],
+    use_shell: bool,
+    timeout: float | None,
+    task: str | None,
+    args: tuple[str, ...],
+    delay: float,
+    **options: Any,
+) -> None:
+    """Submit a command (or --task) and print the new job's id alone on stdout."""
+    if task is None and not command:
+        raise click.UsageError("give a COMMAND after --, e.g. qrun submit -- echo hi (or --task NAME)")
+    if task is not None:
+        payload: dict[str, Any] = {}
+        for item in args:
+            name, sep, raw = item.partition("=")
+            if not sep:
+                raise click.UsageError(f"--arg {item!r} must be NAME=JSON")
+            try:
+                payload[name] = json.loads(raw)
+            except json.JSONDecodeError:
+                payload[name] = raw
+        kind = task
+    else:
+        payload = {"shell": " ".join(command)} if use_shell else {"argv": list(command)}
+        if timeout:
+            payload["timeout_s"] = timeout
+        kind = "command"
+    app = _app(ctx, create=True)
+    try:
+        job_id = app.submit(kind, payload, delay_s=delay, **options)
+    except (StoreError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(job_id)
+
+
+@main.command(name="ls")
+@click.option("--status", type=click.Choice([s.value for s in Status]), default=None)
+@click.option("--queue", default=None)
+@click.option("--limit", default=50, type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def ls(ctx: click.Context, status: str | None, queue: str | None, limit: int, as_json: bool) -> None:
+    """List jobs."""
+    app = _app(ctx)
+    jobs = app.store.list(JobFilter(status=Status(status) if status else None, queue=queue, limit=limit))
+    if as_json:
+        click.echo(json.dumps([_job_dict(j) for j in jobs], indent=2))
+        return
+    for j in jobs:
+        click.echo(
+            f"{j.id}  {j.status.value:9}  {j.queue:10}  {j.kind:12}  attempts={j.attempts}/{j.max_attempts}"
+        )
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, job_id: str, as_json: bool) -> None:
+    """Show one job."""
+    job = _app(ctx).store.get(job_id)
+    if job is None:
+        raise click.ClickException(f"no job {job_id}")
+    if as_json:
+        click.echo(json.dumps(_job_dict(job), indent=2))
+        return
+    for key, value in _job_dict(job).items():
+        click.echo(f"{key:18} {value}")
+
+
+def _act(ctx: click.Context, job_id: str, event: Cancel | Retry, verb: str) -> None:
+    app = _app(ctx)
+    outcome = transition(app.store, job_id, event, app.clock, app.policy)
+    if outcome.decision is None:
+        why = outcome.rejection or f"no job {job_id}"
+        raise click.ClickException(f"cannot {verb}: {why}")
+    for effect in outcome.decision.external:  # a running job's kill goes to its runner
+        if isinstance(effect, Kill) and effect.handle is not None:
+            for runner in app.runners.values():
+                if runner.name == effect.handle.runner:
+                    runner.kill(effect.handle)
+                    break
+    click.echo(f"{job_id} {outcome.decision.job.status.value}", err=True)
+
+
+@main.command()
+@click.argument("job_id")
+@click.pass_context
+def cancel(ctx: click.Context, job_id: str) -> None:
+    """Cancel a job: a queued one never starts; a running one is stopped."""
+    _act(ctx, job_id, Cancel(), "cancel")
+
+
+@main.command()
+@click.argument("job_id")
+@click.pass_context
+def retry(ctx: click.Context, job_id: str) -> None:
+    """Queue a failed or cancelled job again, with fresh attempts."""
+    _act(ctx, job_id, Retry(), "retry")
+
+
+@main.command()
+@click.option("--slots", default=None, type=int)
+@click.option("--name", "worker_name", default=None, help="worker name (its restarts recover its jobs)")
+@click.pass_context
+def serve(ctx: click.Context, slots: int | None, worker_name: str | None) -> None:
+    """Run a worker with its reaper and sanitizer until SIGTERM/SIGINT, then drain."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = _app(ctx, create=True, slots=slots, worker_name=worker_name)
+    click.echo(f"qrun serving {app.config.database_url} as {app.worker.id}", err=True)
+    app.serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

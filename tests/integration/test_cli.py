@@ -1,0 +1,138 @@
+"""The daemon end to end through the `qrun` command, as a shell user drives it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+QRUN = [sys.executable, "-m", "qrun.bootstrap.cli"]
+
+
+@pytest.fixture(name="qrun")
+def _qrun(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QRUN_") or k.startswith("QRUN_TEST_")}
+    env.update(QRUN_POLL_S="0.05", QRUN_REAPER_INTERVAL_S="0.5", QRUN_DRAIN_TIMEOUT_S="20")
+
+    def run(*args, check=True, extra_env=None):
+        done = subprocess.run(
+            [*QRUN, *args],
+            cwd=tmp_path,
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,  # asserted below, with the command's stderr in the message
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def serve(*args, extra_env=None):
+        return subprocess.Popen(
+            [*QRUN, "serve", *args],
+            cwd=tmp_path,
+            env={**env, **(extra_env or {})},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    run.serve = serve
+    run.cwd = tmp_path
+    return run
+
+
+def status(qrun, job_id):
+    return json.loads(qrun("show", job_id, "--json").stdout)["status"]
+
+
+def wait_status(qrun, job_id, want, timeout_s=30):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if status(qrun, job_id) == want:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{job_id} never became {want}: {status(qrun, job_id)}")
+
+
+def test_submit_prints_the_id_alone_and_serve_runs_it(qrun):
+    job_id = qrun("submit", "--", "sh", "-c", "echo hi").stdout.strip()
+    assert len(job_id) == 32 and "\n" not in job_id
+    assert status(qrun, job_id) == "queued"
+    daemon = qrun.serve()
+    try:
+        wait_status(qrun, job_id, "done")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    listed = json.loads(qrun("ls", "--json").stdout)
+    assert [j["id"] for j in listed] == [job_id]
+
+
+def test_a_daemon_under_sigterm_lets_the_running_job_finish(qrun):
+    """R-E4: SIGTERM stops claiming, and in-flight work completes before exit."""
+    job_id = qrun("submit", "--shell", "--", "sleep 1; echo ok").stdout.strip()
+    daemon = qrun.serve()
+    wait_status(qrun, job_id, "running")
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0
+    assert status(qrun, job_id) == "done"
+
+
+def test_a_killed_daemon_is_restarted_and_its_job_ends_exactly_once(qrun):
+    """R-B11: the restarted daemon recovers its predecessor's job at once and adopts the
+    still-running command; it ran once."""
+    marker = qrun.cwd / "ran"
+    job_id = qrun(
+        "submit", "--shell", "--", f"echo start >> {marker}; sleep 2; echo end >> {marker}"
+    ).stdout.strip()
+    first = qrun.serve("--name", "box")
+    wait_status(qrun, job_id, "running")
+    time.sleep(0.3)
+    first.kill()
+    first.wait()
+    second = qrun.serve("--name", "box")
+    try:
+        wait_status(qrun, job_id, "done")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    job = json.loads(qrun("show", job_id, "--json").stdout)
+    assert (job["attempts"], job["adoptions"]) == (1, 1)
+    assert marker.read_text() == "start\nend\n"
+
+
+def test_commands_on_a_missing_database_say_how_to_create_it(qrun):
+    done = qrun("ls", check=False, extra_env={"QRUN_DATABASE_URL": "elsewhere.db"})
+    assert (
+        done.returncode == 1
+        and "no qrun schema in elsewhere.db" in done.stderr
+        and "qrun migrate" in done.stderr
+    )
+
+
+def test_cancel_and_retry_say_why_they_cannot(qrun):
+    job_id = qrun("submit", "--", "true").stdout.strip()
+    missing = qrun("cancel", "nope", check=False)
+    assert missing.returncode == 1 and "no job nope" in missing.stderr
+    refused = qrun("retry", job_id, check=False)
+    assert refused.returncode == 1 and "rejects Retry" in refused.stderr
+    qrun("cancel", job_id)
+    assert status(qrun, job_id) == "cancelled"
+    qrun("retry", job_id)
+    assert status(qrun, job_id) == "queued"
+
+
+def test_bad_configuration_is_refused_with_the_setting_named(qrun):
+    bad = qrun("ls", check=False, extra_env={"QRUN_SLOTS": "lots"})
+    assert bad.returncode == 1 and "slots" in bad.stderr
+    unknown = qrun("ls", check=False, extra_env={"QRUN_SLOST": "4"})
+    assert unknown.returncode == 1 and "unknown setting QRUN_SLOST" in unknown.stderr
+
+
+def test_submit_without_a_command_is_a_usage_error(qrun):
+    done = qrun("submit", check=False)
+    assert done.returncode == 2 and "give a COMMAND" in done.stderr
