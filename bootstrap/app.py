@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 from qrun.adapters.ids import new_id
+from qrun.adapters.runners.command import CommandSpec
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.core import Job, Notify, Policy, Status
@@ -71,6 +72,8 @@ class App:
 
     def submit(self, kind: str, payload: Mapping[str, Any] | None = None, **options: Any) -> str:
         """Submit one job now; returns its id. `options` are those of `Job.new`."""
+        if kind == "command":
+            CommandSpec.from_payload(payload or {})  # refuse a malformed command now, not on a worker
         delay = options.pop("delay_s", None)
         now = self.clock.now()
         if delay:
@@ -90,6 +93,7 @@ class App:
         self.sanitizer.tick(statuses=tuple(Status))  # start-up: every status (R-C4)
         keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
         keeper.start()
+        http = self._start_http()
         while not stop.is_set():
             try:
                 self.worker.tick()
@@ -98,6 +102,27 @@ class App:
             stop.wait(self.config.poll_s)
         self.worker.drain(self.config.drain_timeout_s)
         keeper.join(timeout=5)
+        if http is not None:
+            http.should_exit = True
+
+    def _start_http(self) -> Any:
+        if not self.config.http_port:
+            return None
+        import uvicorn
+
+        from .http import create_api
+
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_api(self, token=self.config.api_token),
+                host=self.config.http_host,
+                port=self.config.http_port,
+                log_level="warning",
+            )
+        )
+        threading.Thread(target=server.run, name="qrun-http", daemon=True).start()
+        log.info("HTTP API on http://%s:%d", self.config.http_host, self.config.http_port)
+        return server
 
     def _keep(self, stop: threading.Event) -> None:
         while not stop.wait(self.config.reaper_interval_s):

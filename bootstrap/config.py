@@ -40,6 +40,9 @@ class Config:
     finalize_grace_s: float = 300.0
     max_running_s: float = attrs.field(default=24 * 3600.0, validator=_positive)
     queues: tuple[str, ...] | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765  # 0: no HTTP API
+    api_token: str | None = None  # required for POST /jobs, /cancel, /retry
 
     @property
     def is_postgres(self) -> bool:

@@ -15,7 +15,9 @@ QRUN = [sys.executable, "-m", "qrun.bootstrap.cli"]
 @pytest.fixture(name="qrun")
 def _qrun(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("QRUN_") or k.startswith("QRUN_TEST_")}
-    env.update(QRUN_POLL_S="0.05", QRUN_REAPER_INTERVAL_S="0.5", QRUN_DRAIN_TIMEOUT_S="20")
+    env.update(
+        QRUN_POLL_S="0.05", QRUN_REAPER_INTERVAL_S="0.5", QRUN_DRAIN_TIMEOUT_S="20", QRUN_HTTP_PORT="0"
+    )
 
     def run(*args, check=True, extra_env=None):
         done = subprocess.run(
@@ -136,3 +138,34 @@ def test_bad_configuration_is_refused_with_the_setting_named(qrun):
 def test_submit_without_a_command_is_a_usage_error(qrun):
     done = qrun("submit", check=False)
     assert done.returncode == 2 and "give a COMMAND" in done.stderr
+
+
+def test_the_daemon_serves_its_status_metrics_and_token_guarded_writes_over_http(qrun):
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    daemon = qrun.serve(extra_env={"QRUN_HTTP_PORT": str(port), "QRUN_API_TOKEN": "t0ken"})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the HTTP API never answered"
+            time.sleep(0.1)
+        body = {"kind": "command", "payload": {"argv": ["true"]}}
+        assert httpx.post(f"{base}/jobs", json=body).status_code == 401
+        job_id = httpx.post(f"{base}/jobs", json=body, headers={"Authorization": "Bearer t0ken"}).json()["id"]
+        wait_status(qrun, job_id, "done")
+        assert httpx.get(f"{base}/queue").json()["counts"] == {"default": {"done": 1}}
+        assert 'qrun_jobs{queue="default",status="done"} 1.0' in httpx.get(f"{base}/metrics").text
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0

@@ -1,0 +1,85 @@
+"""The HTTP API on an app wired with the memory store and a fake clock."""
+
+import pytest
+from fastapi.testclient import TestClient
+from qrun.adapters.memory import MemoryStore
+from qrun.bootstrap.app import bootstrap
+from qrun.bootstrap.config import load
+from qrun.bootstrap.http import create_api
+from qrun.bootstrap.runtime.clock import FakeClock
+from qrun.contract.builders import T0
+
+
+@pytest.fixture(name="setup")
+def _setup(tmp_path):
+    clock = FakeClock(T0)
+    app = bootstrap(
+        load(env={}, runs_dir=str(tmp_path / "runs")), store=MemoryStore(), clock=clock, sleeper=clock
+    )
+    return app, TestClient(create_api(app, token="s3cret"))
+
+
+AUTH = {"Authorization": "Bearer s3cret"}
+
+
+def test_healthz_and_the_openapi_document(setup):
+    _, client = setup
+    assert client.get("/healthz").json()["ok"] is True
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/queue", "/jobs", "/jobs/{job_id}", "/metrics", "/healthz"} <= set(paths)
+
+
+def test_submit_needs_the_token_and_then_the_job_is_visible(setup):
+    _app, client = setup
+    body = {"kind": "command", "payload": {"argv": ["echo", "hi"]}, "queue": "q1", "priority": 2}
+    assert client.post("/jobs", json=body).status_code == 401
+    created = client.post("/jobs", json=body, headers=AUTH)
+    assert created.status_code == 201
+    job_id = created.json()["id"]
+    got = client.get(f"/jobs/{job_id}").json()
+    assert (got["status"], got["queue"], got["priority"]) == ("queued", "q1", 2)
+    assert [j["id"] for j in client.get("/jobs", params={"status": "queued"}).json()] == [job_id]
+    assert client.get("/jobs/nope").status_code == 404
+
+
+def test_writes_are_disabled_without_a_configured_token(setup):
+    app, _ = setup
+    open_client = TestClient(create_api(app, token=None))
+    refused = open_client.post("/jobs", json={"kind": "command", "payload": {"argv": ["true"]}})
+    assert refused.status_code == 403 and "QRUN_API_TOKEN" in refused.json()["detail"]
+
+
+def test_a_malformed_payload_is_refused_with_why(setup):
+    _, client = setup
+    bad = client.post("/jobs", json={"kind": "command", "payload": {"argv": "echo hi"}}, headers=AUTH)
+    assert bad.status_code == 422 and "non-empty list of strings" in bad.json()["detail"]
+    assert client.get("/jobs").json() == []  # nothing was stored
+
+
+def test_queue_shows_counts_and_the_reaper_and_sanitizer_blocks(setup):
+    _app, client = setup
+    client.post("/jobs", json={"kind": "command", "payload": {"argv": ["true"]}}, headers=AUTH)
+    body = client.get("/queue").json()
+    assert body["counts"] == {"default": {"queued": 1}}
+    assert {"reaped_total", "last_reaped", "last_run", "enabled"} <= set(body["reaper"])
+    assert {"impossible_queued_total", "last_repairs", "last_run"} <= set(body["sanitizer"])
+
+
+def test_metrics_are_prometheus_text(setup):
+    _, client = setup
+    client.post("/jobs", json={"kind": "command", "payload": {"argv": ["true"]}}, headers=AUTH)
+    text = client.get("/metrics").text
+    assert 'qrun_jobs{queue="default",status="queued"} 1.0' in text
+    assert "qrun_reaped_total 0.0" in text and "qrun_impossible_queued_total 0.0" in text
+
+
+def test_cancel_and_retry_answer_with_status_codes_that_mean_something(setup):
+    _, client = setup
+    job_id = client.post(
+        "/jobs", json={"kind": "command", "payload": {"argv": ["true"]}}, headers=AUTH
+    ).json()["id"]
+    assert client.post(f"/jobs/{job_id}/retry", headers=AUTH).status_code == 409
+    assert client.post(f"/jobs/{job_id}/cancel", headers=AUTH).json()["status"] == "cancelled"
+    assert client.post(f"/jobs/{job_id}/retry", headers=AUTH).json()["status"] == "queued"
+    assert client.post("/jobs/nope/cancel", headers=AUTH).status_code == 404
+    assert client.post(f"/jobs/{job_id}/cancel").status_code == 401
