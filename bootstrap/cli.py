@@ -195,5 +195,61 @@ def serve(ctx: click.Context, slots: int | None, worker_name: str | None) -> Non
     app.serve()
 
 
+@main.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--timeout", default=None, type=float, help="give up after this many seconds (exit 124)")
+@click.option("--interval", default=0.5, type=float, help="seconds between looks")
+@click.pass_context
+def wait(ctx: click.Context, job_ids: tuple[str, ...], timeout: float | None, interval: float) -> None:
+    """Block until the given jobs finish. Exit 0: all done; 1: some failed or were
+    cancelled; 124: timed out."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    app = _app(ctx)
+    missing = [i for i in job_ids if app.store.get(i) is None]
+    if missing:
+        raise click.ClickException(f"no such job(s): {', '.join(missing)}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("waiting", total=len(job_ids))
+        while True:
+            jobs = [app.store.get(i) for i in job_ids]
+            ended = [j for j in jobs if j is not None and j.status.terminal]
+            bar.update(task, completed=len(ended))
+            if len(ended) == len(job_ids):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                click.echo(
+                    f"timed out: {len(job_ids) - len(ended)} of {len(job_ids)} job(s) unfinished", err=True
+                )
+                ctx.exit(124)
+            time.sleep(interval)
+    bad = [j for j in ended if j.status is not Status.DONE]
+    for j in bad:
+        click.echo(f"{j.id} {j.status.value}: {j.error}", err=True)
+    ctx.exit(1 if bad else 0)
+
+
+@main.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the database, its schema and the jobs in it; exit 1 if anything needs care."""
+    from .doctor import examine
+
+    app = _app(ctx)  # opening the store checks the database and the schema version
+    counts = app.store.counts()
+    click.echo(
+        f"database {app.config.database_url}: reachable, schema current, {sum(counts.values())} job(s)"
+    )
+    findings = examine(app.store, app.clock.now())
+    for f in findings:
+        click.echo(f"{f.job_id}: {f.problem} -> {f.fix}")
+    click.echo("no problems found" if not findings else f"{len(findings)} problem(s) found", err=True)
+    ctx.exit(1 if findings else 0)
+
+
 if __name__ == "__main__":
     sys.exit(main())

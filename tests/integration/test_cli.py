@@ -169,3 +169,43 @@ def test_the_daemon_serves_its_status_metrics_and_token_guarded_writes_over_http
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
+
+
+def test_wait_blocks_until_done_and_its_exit_code_says_how_it_ended(qrun):
+    ok_id = qrun("submit", "--", "true").stdout.strip()
+    bad_id = qrun("submit", "--max-attempts", "1", "--", "false").stdout.strip()
+    assert qrun("wait", ok_id, "--timeout", "0.3", "--interval", "0.05", check=False).returncode == 124
+    daemon = qrun.serve()
+    try:
+        assert qrun("wait", ok_id, "--interval", "0.05").returncode == 0
+        failed = qrun("wait", ok_id, bad_id, "--interval", "0.05", check=False)
+        assert failed.returncode == 1 and f"{bad_id} failed" in failed.stderr
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)
+    missing = qrun("wait", "nope", check=False)
+    assert missing.returncode == 1 and "no such job(s): nope" in missing.stderr
+
+
+def test_doctor_reports_a_job_that_can_never_start(qrun):
+    assert qrun("submit", "--", "true").returncode == 0
+    assert qrun("doctor").returncode == 0
+    from datetime import UTC, datetime
+
+    from qrun.bootstrap.app import bootstrap
+    from qrun.bootstrap.config import load
+    from qrun.core import Job
+
+    app = bootstrap(load(env={}, database_url=str(qrun.cwd / "qrun.db")))
+    now = datetime.now(UTC)
+    app.store.submit([Job.new(id="parent", kind="command", now=now, payload={"argv": ["true"]})])
+    app.store.submit(
+        [Job.new(id="child", kind="command", now=now, payload={"argv": ["true"]}, depends_on=("parent",))]
+    )
+    qrun("cancel", "parent")
+    sick = qrun("doctor", check=False)
+    assert sick.returncode == 1
+    assert (
+        "child: waits for parent, which ended cancelled -> `qrun retry parent` or `qrun cancel child`"
+        in sick.stdout
+    )
