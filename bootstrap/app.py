@@ -12,9 +12,12 @@ from typing import Any
 
 import attrs
 from qrun.adapters.ids import new_id
+from qrun.adapters.notify.log import LogNotifier
+from qrun.adapters.notify.webhook import WebhookNotifier
 from qrun.adapters.runners.command import CommandSpec
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
+from qrun.adapters.storage.fs import FsInputStore
 from qrun.core import Job, Notify, Policy, Status
 from qrun.core.ports import Clock, JobStore, Runner
 
@@ -57,6 +60,7 @@ class App:
     sanitizer: Sanitizer
     clock: Clock
     policy: Policy
+    inputs: FsInputStore
 
     def task(self, name: str | None = None) -> Callable[[Any], Any]:
         """`@app.task()`: register a python task, runnable by this app's workers."""
@@ -70,8 +74,16 @@ class App:
 
         return wrap
 
-    def submit(self, kind: str, payload: Mapping[str, Any] | None = None, **options: Any) -> str:
-        """Submit one job now; returns its id. `options` are those of `Job.new`."""
+    def submit(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        inputs: Mapping[str, bytes] | None = None,
+        **options: Any,
+    ) -> str:
+        """Submit one job now; returns its id. `inputs` are stored first (R-A1) and removed
+        again if the submit is refused. `options` are those of `Job.new`."""
         if kind == "command":
             CommandSpec.from_payload(payload or {})  # refuse a malformed command now, not on a worker
         delay = options.pop("delay_s", None)
@@ -79,7 +91,13 @@ class App:
         if delay:
             options["available_at"] = now + timedelta(seconds=delay)
         job = Job.new(id=options.pop("id", None) or new_id(), kind=kind, now=now, payload=payload, **options)
-        return self.store.submit([job])[0]
+        for name, data in (inputs or {}).items():
+            self.inputs.put(job.id, name, data)
+        try:
+            return self.store.submit([job])[0]
+        except BaseException:
+            self.inputs.delete(job.id)
+            raise
 
     def serve(self, stop: threading.Event | None = None, *, handle_signals: bool = True) -> None:
         """Worker, reaper and sanitizer until `stop` (or SIGTERM/SIGINT); then drain."""
@@ -94,12 +112,24 @@ class App:
         keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
         keeper.start()
         http = self._start_http()
+        wake = threading.Event()
+
+        def wake_on_stop() -> None:
+            stop.wait()
+            wake.set()
+
+        threading.Thread(target=wake_on_stop, daemon=True).start()
+        if hasattr(self.store, "listen"):
+            threading.Thread(target=self._listen, args=(stop, wake), name="qrun-listen", daemon=True).start()
         while not stop.is_set():
             try:
                 self.worker.tick()
             except Exception:  # a failing tick (database down) must not end the daemon
                 log.exception("worker tick failed")
-            stop.wait(self.config.poll_s)
+            # A submit wakes us at once where the store notifies; polling is the fallback
+            # (poolers drop LISTEN), so a lost notification costs at most poll_s (R-G6).
+            wake.wait(self.config.poll_s)
+            wake.clear()
         self.worker.drain(self.config.drain_timeout_s)
         keeper.join(timeout=5)
         if http is not None:
@@ -123,6 +153,17 @@ class App:
         threading.Thread(target=server.run, name="qrun-http", daemon=True).start()
         log.info("HTTP API on http://%s:%d", self.config.http_host, self.config.http_port)
         return server
+
+    def _listen(self, stop: threading.Event, wake: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                with self.store.listen() as listener:  # type: ignore[attr-defined]
+                    while not stop.is_set():
+                        if listener.wait(1.0):
+                            wake.set()
+            except Exception:
+                log.warning("LISTEN connection lost; polling every %ss until it is back", self.config.poll_s)
+                stop.wait(5.0)
 
     def _keep(self, stop: threading.Event) -> None:
         while not stop.wait(self.config.reaper_interval_s):
@@ -152,6 +193,7 @@ def bootstrap(
     clock: Clock | None = None,
     sleeper: Sleeper | None = None,
     notify: Callable[[Notify], None] | None = None,
+    inputs: FsInputStore | None = None,
     migrate: bool = False,
 ) -> App:
     """Wire an app. Every dependency may be passed in (tests pass fakes); anything not
@@ -161,7 +203,16 @@ def bootstrap(
     tasks = tasks or TaskRegistry()
     clock = clock or SystemClock()
     sleeper = sleeper or SystemSleeper()
-    notify = notify or (lambda note: log.log(logging.ERROR if note.alert else logging.INFO, note.message))
+    inputs = inputs or FsInputStore(config.inputs_dir)
+    if notify is None:
+        notifiers: list[Any] = [LogNotifier()]
+        if config.webhook_url:
+            notifiers.append(WebhookNotifier(config.webhook_url))
+
+        def notify(note: Notify) -> None:
+            for notifier in notifiers:
+                notifier.notify(note)
+
     policy = Policy(
         dead_ticks=config.dead_ticks,
         finalize_grace_s=config.finalize_grace_s,
@@ -169,7 +220,10 @@ def bootstrap(
     )
     if runners is None:
         python = PythonRunner(tasks)
-        built: dict[str, Runner] = {"command": SubprocessRunner(config.runs_dir), "python": python}
+        built: dict[str, Runner] = {
+            "command": SubprocessRunner(config.runs_dir, inputs=inputs),
+            "python": python,
+        }
         built.update(dict.fromkeys(tasks.names(), python))
     else:
         built = dict(runners)
@@ -185,7 +239,16 @@ def bootstrap(
         clock=clock,
         sleeper=sleeper,
         notify=notify,
+        delete_inputs=inputs.delete,
     )
-    reaper = Reaper(store, built, policy=policy, clock=clock, enabled=config.reaper_enabled, notify=notify)
+    reaper = Reaper(
+        store,
+        built,
+        policy=policy,
+        clock=clock,
+        enabled=config.reaper_enabled,
+        notify=notify,
+        delete_inputs=inputs.delete,
+    )
     sanitizer = Sanitizer(store, policy=policy, clock=clock, enabled=config.sanitizer_enabled)
-    return App(config, store, tasks, built, worker, reaper, sanitizer, clock, policy)
+    return App(config, store, tasks, built, worker, reaper, sanitizer, clock, policy, inputs)

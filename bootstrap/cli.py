@@ -75,6 +75,9 @@ def migrate(ctx: click.Context) -> None:
 @click.option("--timeout", default=None, type=float, help="seconds before the command is stopped")
 @click.option("--task", default=None, help="a registered python task instead of a command")
 @click.option("--arg", "args", multiple=True, help="task argument NAME=JSON (repeatable)")
+@click.option(
+    "--input", "input_files", multiple=True, help="NAME=PATH: a file the job gets in $QRUN_INPUTS_DIR/NAME"
+)
 @click.argument("command", nargs=-1)
 @click.pass_context
 def submit(
@@ -85,6 +88,7 @@ def submit(
     timeout: float | None,
     task: str | None,
     args: tuple[str, ...],
+    input_files: tuple[str, ...],
     delay: float,
     **options: Any,
 ) -> None:
@@ -107,9 +111,18 @@ def submit(
         if timeout:
             payload["timeout_s"] = timeout
         kind = "command"
+    inputs: dict[str, bytes] = {}
+    for item in input_files:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--input {item!r} must be NAME=PATH")
+        try:
+            inputs[name] = open(path, "rb").read()  # noqa: SIM115
+        except OSError as exc:
+            raise click.UsageError(f"--input {name}: cannot read {path}: {exc.strerror}") from None
     app = _app(ctx, create=True)
     try:
-        job_id = app.submit(kind, payload, delay_s=delay, **options)
+        job_id = app.submit(kind, payload, inputs=inputs, delay_s=delay, **options)
     except (StoreError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(job_id)

@@ -27,6 +27,8 @@ class Config:
     database_url: str = "./qrun.db"  # a SQLite file path, or postgresql://...
     schema: str = "qrun"  # PostgreSQL schema (or SQLite table prefix "<schema>_")
     runs_dir: str = "./.qrun/runs"
+    inputs_dir: str = "./.qrun/inputs"
+    webhook_url: str | None = None  # notifications are also POSTed here as JSON
     state_dir: str = "./.qrun/state"
     worker_name: str = "worker"
     slots: int = attrs.field(default=4, validator=_positive)

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from qrun.core import Handle, Job, Liveness, Run
 from qrun.core.ports import Adopted, Exit, Gone
 
+from ..storage.fs import FsInputStore
 from .command import CommandSpec
 from .procs import ProcessId, identify, liveness
 
@@ -38,8 +39,15 @@ def _segment(value: str) -> str:
 class SubprocessRunner:
     name = NAME
 
-    def __init__(self, runs_dir: str | os.PathLike[str], *, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        runs_dir: str | os.PathLike[str],
+        *,
+        python: str = sys.executable,
+        inputs: FsInputStore | None = None,
+    ) -> None:
         self.runs_dir = Path(runs_dir).resolve()
+        self.inputs = inputs
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._python = python
         self._monitors: dict[int, subprocess.Popen[bytes]] = {}
@@ -55,7 +63,9 @@ class SubprocessRunner:
         spec = CommandSpec.from_payload(job.payload)
         root = self.run_dir(job.id, run.id)
         root.mkdir(parents=True, exist_ok=False)  # a run id is never spawned twice
-        env = {**os.environ, **spec.env} if spec.env is not None else None
+        env = {**os.environ, **(spec.env or {})}
+        if self.inputs is not None:
+            env["QRUN_INPUTS_DIR"] = str(self.inputs.dir(job.id))  # the job's stored inputs (R-A1)
         (root / "spec.json").write_text(
             json.dumps({"argv": list(spec.argv), "cwd": spec.cwd, "env": env, "timeout_s": spec.timeout_s})
         )

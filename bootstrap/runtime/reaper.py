@@ -12,6 +12,7 @@ from datetime import datetime
 import attrs
 from qrun.core import (
     Decision,
+    DeleteInputs,
     Exited,
     Gate,
     Job,
@@ -70,9 +71,11 @@ class Reaper:
         gate: Callable[[Job], Gate] | None = None,
         enabled: bool = True,
         notify: Callable[[Notify], None] | None = None,
+        delete_inputs: Callable[[str], None] | None = None,
         keep: int = 50,
     ) -> None:
         self.store, self.policy, self.clock, self.enabled = store, policy, clock, enabled
+        self._delete_inputs = delete_inputs or (lambda job_id: None)
         self.runners = {r.name: r for r in runners.values()}  # by runner name, as handles say
         self.gate = gate or default_gate(store)
         self._notify = notify or (lambda note: None)
@@ -156,6 +159,8 @@ class Reaper:
                     runner.kill(effect.handle)
             elif isinstance(effect, Notify):
                 self._notify(effect)
+            elif isinstance(effect, DeleteInputs):
+                self._delete_inputs(effect.job_id)
         return decision
 
 

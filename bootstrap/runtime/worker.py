@@ -22,6 +22,7 @@ from qrun.adapters.runners.command import InvalidPayload
 from qrun.core import (
     AdoptRun,
     Decision,
+    DeleteInputs,
     Exited,
     Failed,
     Fence,
@@ -76,6 +77,7 @@ class Worker:
         clock: Clock | None = None,
         sleeper: Sleeper | None = None,
         notify: Callable[[Notify], None] | None = None,
+        delete_inputs: Callable[[str], None] | None = None,
         identity: str | None = None,
     ) -> None:
         if slots < 1:
@@ -90,6 +92,7 @@ class Worker:
         self.clock = clock or SystemClock()
         self.sleeper = sleeper or SystemSleeper()
         self._notify = notify or (lambda note: None)
+        self._delete_inputs = delete_inputs or (lambda job_id: None)
         self.inflight: dict[str, InFlight] = {}
         self.draining = False
         self._last_beat: float | None = None
@@ -202,6 +205,8 @@ class Worker:
                     runner.kill(handle)
             elif isinstance(effect, Notify):
                 self._notify(effect)
+            elif isinstance(effect, DeleteInputs):
+                self._delete_inputs(effect.job_id)
 
     def _runner_for(self, kind: str) -> Runner | None:
         return self.runners.get(kind)

@@ -209,3 +209,24 @@ def test_doctor_reports_a_job_that_can_never_start(qrun):
         "child: waits for parent, which ended cancelled -> `qrun retry parent` or `qrun cancel child`"
         in sick.stdout
     )
+
+
+def test_r_a1_submitted_inputs_reach_the_command_and_are_deleted_when_it_is_done(qrun):
+    data = qrun.cwd / "numbers.txt"
+    data.write_text("1\n2\n3\n")
+    job_id = qrun(
+        "submit", "--input", f"numbers={data}", "--shell", "--", 'wc -l < "$QRUN_INPUTS_DIR/numbers"'
+    ).stdout.strip()
+    inputs_dir = qrun.cwd / ".qrun" / "inputs"
+    assert any(inputs_dir.iterdir())  # stored at submit, before any worker ran
+    daemon = qrun.serve()
+    try:
+        wait_status(qrun, job_id, "done")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)
+    out = next((qrun.cwd / ".qrun" / "runs").glob("*/*/stdout")).read_text()
+    assert out.strip() == "3"
+    assert not any(inputs_dir.iterdir())  # deleted with the job's end (R-A6)
+    bad = qrun("submit", "--input", "../x=/etc/hostname", "--", "true", check=False)
+    assert bad.returncode == 1 and "input name '../x' is not allowed" in bad.stderr

@@ -1,0 +1,1 @@
+"""Notifiers: where Notify effects go (structured logs, webhooks)."""

@@ -1,0 +1,54 @@
+"""Input storage on the local filesystem (R-A8): ROOT/<job>/<name>. A key can never
+escape ROOT: job ids are percent-encoded into one path segment, and a name must be a
+plain file name."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+class UnsafeKey(ValueError):
+    """An input name that could leave the storage root; the message says what is allowed."""
+
+
+class FsInputStore:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def dir(self, job_id: str) -> Path:
+        path = (self.root / ("j-" + quote(job_id, safe=""))).resolve()
+        if path.parent != self.root:  # cannot happen with the encoding; checked anyway
+            raise UnsafeKey(f"job id {job_id!r} would leave {self.root}")
+        return path
+
+    def _file(self, job_id: str, name: str) -> Path:
+        if not _NAME.match(name) or name in (".", ".."):
+            raise UnsafeKey(
+                f"input name {name!r} is not allowed: use 1-200 letters, digits, '.', '_' or '-' "
+                "(no slashes), and not '.' or '..'"
+            )
+        return self.dir(job_id) / name
+
+    def put(self, job_id: str, name: str, data: bytes) -> None:
+        path = self._file(job_id, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def get(self, job_id: str, name: str) -> bytes:
+        return self._file(job_id, name).read_bytes()
+
+    def names(self, job_id: str) -> list[str]:
+        d = self.dir(job_id)
+        return sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) if d.exists() else []
+
+    def delete(self, job_id: str) -> None:
+        shutil.rmtree(self.dir(job_id), ignore_errors=True)
