@@ -202,7 +202,10 @@ def serve(ctx: click.Context, slots: int | None, worker_name: str | None) -> Non
     """Run a worker with its reaper and sanitizer until SIGTERM/SIGINT, then drain."""
     import logging
 
+    import structlog
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # logs on stderr
     app = _app(ctx, create=True, slots=slots, worker_name=worker_name)
     click.echo(f"qrun serving {app.config.database_url} as {app.worker.id}", err=True)
     app.serve()

@@ -47,6 +47,15 @@ class Config:
     api_token: str | None = None  # required for POST /jobs, /cancel, /retry
 
     @property
+    def worst_case_recovery_s(self) -> float:
+        """R-G8: the longest a dead worker's job waits before another worker adopts it.
+        The dead worker's lease ends at most `lease_s` after its last renewal; the reaper's
+        next tick, at most `reaper_interval_s` later, clears it; a worker's next claim, at
+        most `poll_s` later, adopts it. (A worker restarted under the same name recovers
+        its predecessor's jobs at start-up, at once.)"""
+        return self.lease_s + self.reaper_interval_s + self.poll_s
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 

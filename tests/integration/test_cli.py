@@ -230,3 +230,32 @@ def test_r_a1_submitted_inputs_reach_the_command_and_are_deleted_when_it_is_done
     assert not any(inputs_dir.iterdir())  # deleted with the job's end (R-A6)
     bad = qrun("submit", "--input", "../x=/etc/hostname", "--", "true", check=False)
     assert bad.returncode == 1 and "input name '../x' is not allowed" in bad.stderr
+
+
+def test_a_concurrency_key_of_one_never_runs_two_at_once_and_never_wedges(qrun):
+    """Two daemons; five commands share a key of limit 1. Each takes a lock directory and
+    fails if it is held. One daemon is killed mid-job: its job is adopted after its lease,
+    and the key never stays taken by a phantom run (R-C7)."""
+    lock = qrun.cwd / "lock"
+    script = f"mkdir {lock} || exit 99; sleep 1; rmdir {lock}"
+    ids = [qrun("submit", "--key", "k", "--shell", "--", script).stdout.strip() for _ in range(5)]
+    fast = {"QRUN_LEASE_S": "2", "QRUN_REAPER_INTERVAL_S": "0.3"}
+    first = qrun.serve("--name", "a", extra_env=fast)
+    second = qrun.serve("--name", "b", extra_env=fast)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(
+            (j.get("lease") or {}).get("worker", "").startswith("a@")
+            for j in json.loads(qrun("ls", "--json", "--status", "running").stdout)
+        ):
+            assert time.monotonic() < deadline, "daemon a never took a job"
+            time.sleep(0.05)
+        first.kill()  # mid-job, without a goodbye
+        first.wait()
+        for job_id in ids:
+            wait_status(qrun, job_id, "done", timeout_s=60)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    jobs = [json.loads(qrun("show", i, "--json").stdout) for i in ids]
+    assert all(j["attempts"] == 1 and j["error"] is None for j in jobs)  # no exit 99: never two at once
