@@ -18,12 +18,14 @@ from qrun.adapters.runners.command import CommandSpec
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.adapters.storage.fs import FsInputStore
-from qrun.core import Job, Notify, Policy, Status
+from qrun.core import Cancel, Job, Kill, Notify, Policy, Retry, Status
 from qrun.core.ports import Clock, JobStore, Runner
 
 from .config import Config, ConfigError, load
 from .runtime.clock import SystemClock, SystemSleeper
+from .runtime.effects import kill
 from .runtime.reaper import Reaper, Sanitizer
+from .runtime.transition import Outcome, transition
 from .runtime.worker import Sleeper, Worker
 
 log = logging.getLogger("qrun")
@@ -98,6 +100,15 @@ class App:
         except BaseException:
             self.inputs.delete(job.id)
             raise
+
+    def act(self, job_id: str, event: Cancel | Retry) -> Outcome:
+        """Cancel or retry a job by hand (CLI, HTTP); a running job's kill goes to its runner."""
+        outcome = transition(self.store, job_id, event, self.clock, self.policy)
+        if outcome.decision is not None:
+            for effect in outcome.decision.external:
+                if isinstance(effect, Kill) and effect.handle is not None:
+                    kill(self.runners.values(), effect.handle)
+        return outcome
 
     def serve(self, stop: threading.Event | None = None, *, handle_signals: bool = True) -> None:
         """Worker, reaper and sanitizer until `stop` (or SIGTERM/SIGINT); then drain."""

@@ -9,15 +9,12 @@ import sys
 from typing import Any
 
 import click
-from cattrs.preconf.json import make_converter
-from qrun.core import Cancel, Job, Kill, Retry, Status
+from qrun.core import Cancel, Retry, Status
 from qrun.core.ports import JobFilter, StoreError
 
 from .app import App, bootstrap, open_store
 from .config import ConfigError, load
-from .runtime.transition import transition
-
-_json = make_converter()
+from .views import job_view
 
 
 def _app(ctx: click.Context, *, create: bool = False, **settings: Any) -> App:
@@ -28,12 +25,6 @@ def _app(ctx: click.Context, *, create: bool = False, **settings: Any) -> App:
         return bootstrap(config, migrate=create and not config.is_postgres)
     except (ConfigError, StoreError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _job_dict(job: Job) -> dict[str, Any]:
-    data: dict[str, Any] = _json.unstructure(job)
-    data["status"] = job.status.value
-    return data
 
 
 @click.group()
@@ -139,7 +130,7 @@ def ls(ctx: click.Context, status: str | None, queue: str | None, limit: int, as
     app = _app(ctx)
     jobs = app.store.list(JobFilter(status=Status(status) if status else None, queue=queue, limit=limit))
     if as_json:
-        click.echo(json.dumps([_job_dict(j) for j in jobs], indent=2))
+        click.echo(json.dumps([job_view(j) for j in jobs], indent=2))
         return
     for j in jobs:
         click.echo(
@@ -157,24 +148,16 @@ def show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     if job is None:
         raise click.ClickException(f"no job {job_id}")
     if as_json:
-        click.echo(json.dumps(_job_dict(job), indent=2))
+        click.echo(json.dumps(job_view(job), indent=2))
         return
-    for key, value in _job_dict(job).items():
+    for key, value in job_view(job).items():
         click.echo(f"{key:18} {value}")
 
 
 def _act(ctx: click.Context, job_id: str, event: Cancel | Retry, verb: str) -> None:
-    app = _app(ctx)
-    outcome = transition(app.store, job_id, event, app.clock, app.policy)
+    outcome = _app(ctx).act(job_id, event)
     if outcome.decision is None:
-        why = outcome.rejection or f"no job {job_id}"
-        raise click.ClickException(f"cannot {verb}: {why}")
-    for effect in outcome.decision.external:  # a running job's kill goes to its runner
-        if isinstance(effect, Kill) and effect.handle is not None:
-            for runner in app.runners.values():
-                if runner.name == effect.handle.runner:
-                    runner.kill(effect.handle)
-                    break
+        raise click.ClickException(f"cannot {verb}: {outcome.rejection or f'no job {job_id}'}")
     click.echo(f"{job_id} {outcome.decision.job.status.value}", err=True)
 
 

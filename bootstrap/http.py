@@ -12,11 +12,10 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from pydantic import BaseModel, Field
-from qrun.core import Cancel, Kill, Retry, Status
+from qrun.core import Cancel, Retry, Status
 from qrun.core.ports import JobFilter, StoreError
 
 from .app import App
-from .runtime.transition import transition
 from .views import job_view, repair_view
 
 
@@ -135,17 +134,11 @@ def create_api(app: App, *, token: str | None) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
 
     def act(job_id: str, event: Cancel | Retry) -> dict[str, str]:
-        outcome = transition(app.store, job_id, event, app.clock, app.policy)
+        outcome = app.act(job_id, event)
         if outcome.decision is None:
             if outcome.rejection is None:
                 raise HTTPException(404, f"no job {job_id}")
             raise HTTPException(409, str(outcome.rejection))
-        for effect in outcome.decision.external:
-            if isinstance(effect, Kill) and effect.handle is not None:
-                for runner in app.runners.values():
-                    if runner.name == effect.handle.runner:
-                        runner.kill(effect.handle)
-                        break
         return {"id": job_id, "status": outcome.decision.job.status.value}
 
     @api.post("/jobs/{job_id}/cancel", dependencies=[Depends(writer)])

@@ -31,6 +31,8 @@ from qrun.core import (
 from qrun.core.ports import Applied, Clock, JobFilter, JobStore, Runner
 from returns.result import Success
 
+from .effects import kill
+
 log = logging.getLogger("qrun.reaper")
 
 
@@ -154,9 +156,7 @@ class Reaper:
             return None
         for effect in decision.external:
             if isinstance(effect, Kill) and effect.handle is not None:
-                runner = self.runners.get(effect.handle.runner)
-                if runner is not None:
-                    runner.kill(effect.handle)
+                kill(self.runners.values(), effect.handle)
             elif isinstance(effect, Notify):
                 self._notify(effect)
             elif isinstance(effect, DeleteInputs):

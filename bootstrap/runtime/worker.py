@@ -42,6 +42,7 @@ from qrun.core import (
 from qrun.core.ports import Adopted, Clock, JobFilter, JobStore, Runner
 
 from .clock import SystemClock, SystemSleeper, monotonic
+from .effects import kill
 from .transition import transition
 
 
@@ -200,9 +201,7 @@ class Worker:
             elif isinstance(effect, AdoptRun):
                 self._adopt(decision)
             elif isinstance(effect, Kill) and effect.handle is not None:
-                handle = effect.handle
-                for runner in {id(r): r for r in self.runners.values() if r.name == handle.runner}.values():
-                    runner.kill(handle)
+                kill(self.runners.values(), effect.handle)
             elif isinstance(effect, Notify):
                 self._notify(effect)
             elif isinstance(effect, DeleteInputs):
