@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
 import attrs
-from qrun.core import Job, Status, violations
-from qrun.core.ports import JobFilter, JobStore
+from qrun.core import Status, violations
+from qrun.core.ports import JobStore
+
+from .runtime.paging import all_jobs
 
 
 @attrs.frozen
@@ -17,17 +18,10 @@ class Finding:
     fix: str
 
 
-def _all(store: JobStore, status: Status) -> Iterator[Job]:
-    after = None
-    while page := store.list(JobFilter(status=status, limit=500, after=after)):
-        yield from page
-        after = page[-1].id
-
-
 def examine(store: JobStore, now: datetime) -> list[Finding]:
     found: list[Finding] = []
     for status in (Status.QUEUED, Status.RUNNING):
-        for job in _all(store, status):
+        for job in all_jobs(store, status):
             for problem in violations(job):
                 found.append(
                     Finding(job.id, f"impossible state: {problem}", "the sanitizer of `qrun serve` heals it")

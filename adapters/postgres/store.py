@@ -33,6 +33,7 @@ from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
 from ..sql.fast_claim import CLAIM_SET, verified
+from ..sql.filters import where_sql
 from ..sql.names import identifier
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -438,19 +439,7 @@ class PostgresStore:
         return _codec.job(row) if row else None
 
     def list(self, where: JobFilter = JobFilter()) -> list[Job]:
-        sql, args = [], []
-        for column, value in (
-            ("status", where.status.value if where.status else None),
-            ("queue", where.queue),
-            ("kind", where.kind),
-        ):
-            if value is not None:
-                sql.append(f"{column} = %s")
-                args.append(value)
-        if where.after is not None:
-            sql.append("id > %s")
-            args.append(where.after)
-        clause = f"WHERE {' AND '.join(sql)}" if sql else ""
+        clause, args = where_sql(where, "%s")
         with self._cursor() as cur:
             rows = cur.execute(
                 f"SELECT {_COLS} FROM {self._t} {clause} ORDER BY id LIMIT %s", (*args, where.limit)

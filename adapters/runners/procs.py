@@ -7,7 +7,6 @@ start time; a reboot has another boot id. Either way the old name reads as dead.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import attrs
@@ -63,14 +62,3 @@ def liveness(who: ProcessId) -> Liveness:
     if found is None or found[1] != who.start or found[0] in ("Z", "X"):
         return Liveness.DEAD
     return Liveness.ALIVE
-
-
-def signal_group(who: ProcessId, sig: int) -> bool:
-    """Send `sig` to the process group led by `who`, if `who` is still that process."""
-    if liveness(who) is not Liveness.ALIVE:
-        return False
-    try:
-        os.killpg(who.pid, sig)
-    except ProcessLookupError:
-        return False
-    return True

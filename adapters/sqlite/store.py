@@ -24,6 +24,7 @@ from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
 from ..sql.fast_claim import CLAIM_SET, verified
+from ..sql.filters import where_sql
 from ..sql.names import identifier
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -341,19 +342,7 @@ class SqliteStore:
         return _codec.job(row) if row else None
 
     def list(self, where: JobFilter = JobFilter()) -> list[Job]:
-        sql, args = [], []
-        for column, value in (
-            ("status", where.status.value if where.status else None),
-            ("queue", where.queue),
-            ("kind", where.kind),
-        ):
-            if value is not None:
-                sql.append(f"{column} = ?")
-                args.append(value)
-        if where.after is not None:
-            sql.append("id > ?")
-            args.append(where.after)
-        clause = f"WHERE {' AND '.join(sql)}" if sql else ""
+        clause, args = where_sql(where, "?")
         rows = (
             self._conn()
             .execute(f"SELECT {_COLS} FROM {self._t} {clause} ORDER BY id LIMIT ?", (*args, where.limit))

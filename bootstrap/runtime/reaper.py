@@ -6,7 +6,7 @@ other actor (R-B6) and never act twice."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import attrs
@@ -28,10 +28,11 @@ from qrun.core import (
     needs_gate,
     violations,
 )
-from qrun.core.ports import Applied, Clock, JobFilter, JobStore, Runner
+from qrun.core.ports import Applied, Clock, JobStore, Runner
 from returns.result import Success
 
 from .effects import kill
+from .paging import all_jobs
 
 log = logging.getLogger("qrun.reaper")
 
@@ -53,13 +54,6 @@ def default_gate(store: JobStore) -> Callable[[Job], Gate]:
         return Gate.ADVANCED if job.follow_up and store.get(f"{job.id}.next") else Gate.GREEN
 
     return gate
-
-
-def _jobs(store: JobStore, status: Status) -> Iterator[Job]:
-    after = None
-    while page := store.list(JobFilter(status=status, limit=500, after=after)):
-        yield from page
-        after = page[-1].id
 
 
 class Reaper:
@@ -98,7 +92,7 @@ class Reaper:
         done: list[Repair] = []
         try:
             self.store.sweep_stale_leases(now)  # dead workers' jobs become adoptable (R-A5)
-            jobs = list(_jobs(self.store, Status.RUNNING))
+            jobs = list(all_jobs(self.store, Status.RUNNING))
         except Exception:
             self.errors_total += 1
             log.exception("reaper pass failed to read the store")
@@ -186,7 +180,7 @@ class Sanitizer:
         self.last_run = now
         done: list[Repair] = []
         for status in statuses:
-            for job in _jobs(self.store, status):
+            for job in all_jobs(self.store, status):
                 found = violations(job)
                 if not found:
                     continue

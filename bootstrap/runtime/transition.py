@@ -26,7 +26,6 @@ def transition(
     tries: int = 5,
 ) -> Outcome:
     """With `fence`, the event applies only while its holder still holds the run (R-G2)."""
-    rejection: Rejection | None = None
     for _ in range(tries):
         job = store.get(job_id)
         if job is None:
@@ -41,4 +40,4 @@ def transition(
         decision = result.unwrap()
         if isinstance(store.apply(decision), Applied):
             return Outcome(decision)
-    return Outcome(None, rejection)
+    return Outcome(None)  # lost every race: someone else keeps changing the job

@@ -39,10 +39,11 @@ from qrun.core import (
     SpawnFailed,
     Status,
 )
-from qrun.core.ports import Adopted, Clock, JobFilter, JobStore, Runner
+from qrun.core.ports import Adopted, Clock, JobStore, Runner
 
 from .clock import SystemClock, SystemSleeper, monotonic
 from .effects import kill
+from .paging import all_jobs
 from .transition import transition
 
 
@@ -127,13 +128,11 @@ class Worker:
     def recover(self, previous_id: str) -> int:
         """Start-up: make the jobs a previous process of this worker left running adoptable
         (R-B11, R-C1). Returns how many."""
-        count, after = 0, None
-        while page := self.store.list(JobFilter(status=Status.RUNNING, limit=500, after=after)):
-            for job in page:
-                if job.holds(previous_id):
-                    done = transition(self.store, job.id, Recover(previous_id), self.clock, self.policy)
-                    count += done.decision is not None
-            after = page[-1].id
+        count = 0
+        for job in all_jobs(self.store, Status.RUNNING):
+            if job.holds(previous_id):
+                done = transition(self.store, job.id, Recover(previous_id), self.clock, self.policy)
+                count += done.decision is not None
         return count
 
     # -- steps ------------------------------------------------------------------------------
