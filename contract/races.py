@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from qrun.core import (
@@ -18,6 +19,7 @@ from qrun.core import (
     ReapReason,
     Spawned,
     Status,
+    Unique,
 )
 from qrun.core.ports import Applied, JobFilter, JobStore
 
@@ -128,6 +130,50 @@ class StoreRaces(StoreFixtures):
             assert follow is not None
         else:
             assert follow is None
+
+    def test_r_f1_concurrent_submits_of_one_unique_key_yield_one_job(self, store: JobStore) -> None:
+        """The database decides who holds a key, not a read before the write."""
+        jobs = [new_job(unique=Unique("nightly")) for _ in range(self.race_threads)]
+        results = together(len(jobs), lambda i: store.submit([jobs[i]]))
+        stored = store.list(JobFilter(limit=1000))
+        assert len(stored) == 1
+        assert {r[0] for r in results} == {stored[0].id}
+
+    def test_r_f1_concurrent_batches_sharing_keys_yield_one_job_per_key(self, store: JobStore) -> None:
+        keys = [f"k{i}" for i in range(5)]
+        batches = [[new_job(unique=Unique(k)) for k in keys[i % 2 :] + keys[: i % 2]] for i in range(4)]
+        results = together(len(batches), lambda i: store.submit(batches[i]))
+        stored = store.list(JobFilter(limit=1000))
+        assert sorted(j.unique.key for j in stored if j.unique) == keys
+        holder = {j.unique.key: j.id for j in stored if j.unique}
+        for batch, got in zip(batches, results, strict=True):
+            assert got == [holder[j.unique.key] for j in batch if j.unique]
+
+    def test_r_f3_pruning_under_concurrent_claims_loses_no_unfinished_job(self, store: JobStore) -> None:
+        old = [new_job() for _ in range(30)]
+        store.submit(old)
+        for d in store.claim("w0", limit=30, now=T0, lease_until=lease(), policy=POLICY):
+            job = step(store, d.job, Spawned(Handle("subprocess", "1:1")))
+            step(store, job, Finished(), at(1))
+        fresh = [new_job() for _ in range(30)]
+        store.submit(fresh)
+        now = at(7200)
+        keep = {Status.DONE: timedelta(hours=1)}
+
+        def work(i: int) -> int:
+            if i == 0:
+                return sum(store.prune(now, keep, limit=3) for _ in range(15))
+            got = 0
+            while d := store.claim(f"w{i}", limit=2, now=now, lease_until=lease(now), policy=POLICY):
+                got += len(d)
+            return got
+
+        results = together(4, work)
+        assert results[0] == 30
+        assert sum(results[1:]) == 30
+        left = store.list(JobFilter(limit=1000))
+        assert sorted(j.id for j in left) == sorted(j.id for j in fresh)
+        assert all(j.status is Status.RUNNING for j in left)
 
     def test_heartbeats_racing_a_sweep_leave_a_coherent_lease(self, store: JobStore) -> None:
         store.submit([new_job()])

@@ -16,7 +16,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from qrun.core import Job, decide
+from qrun.core import TERMINAL, Job, Status, Unique, decide
 from qrun.core.ports import Applied, Conflict, JobFilter, JobStore, StoreError
 from returns.result import Success
 
@@ -25,6 +25,11 @@ from .builders import T0
 from .strategies import WORKERS, gaps, next_event
 
 ALL = JobFilter(limit=100_000)
+uniques = st.none() | st.builds(
+    Unique,
+    st.sampled_from(["u1", "u2"]),
+    st.sets(st.sampled_from(sorted(TERMINAL, key=str)), max_size=2),
+)
 
 
 def _outcome(call: Any) -> Any:
@@ -48,6 +53,7 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             self.ref = MemoryStore()
             self.now = T0
             self.ids: list[str] = []
+            self.made = 0  # job ids handed out, so that a new id is never an old one
             self.seen: dict[str, Job] = {}  # an older version of each job, for stale writes
 
         @initialize()
@@ -58,7 +64,8 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
         def submit(self, data: st.DataObject, n: int) -> None:
             jobs: list[Job] = []
             for _ in range(n):
-                job_id = f"j{len(self.ids) + len(jobs):03d}"
+                self.made += 1
+                job_id = f"j{self.made:03d}"
                 deps = (
                     data.draw(st.lists(st.sampled_from(self.ids), max_size=2, unique=True))
                     if self.ids
@@ -77,6 +84,7 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                         available_at=self.now + timedelta(seconds=data.draw(st.integers(0, 30))),
                         concurrency_key=data.draw(st.none() | st.just("key")),
                         depends_on=tuple(deps),
+                        unique=data.draw(uniques),
                     )
                 )
             if data.draw(st.integers(0, 9)) == 0 and self.ids:
@@ -84,7 +92,7 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             got, want = _outcome(lambda: self.store.submit(jobs)), _outcome(lambda: self.ref.submit(jobs))
             assert got == want
             if want[0] == "ok":
-                self.ids += [j.id for j in jobs]
+                self.ids += [i for i in dict.fromkeys(want[1]) if i not in self.ids]
 
         @rule(seconds=gaps)
         def tick(self, seconds: int) -> None:
@@ -113,7 +121,8 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             result = decide(job, event, self.now, POLICY)
             if isinstance(result, Success):
                 decision = result.unwrap()
-                assert _shape(self.store.apply(decision)) == _shape(self.ref.apply(decision))
+                got = _outcome(lambda: _shape(self.store.apply(decision)))
+                assert got == _outcome(lambda: _shape(self.ref.apply(decision)))
                 self.seen.setdefault(job_id, job)
 
         @precondition(lambda self: self.seen)
@@ -123,9 +132,14 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             job = self.seen[data.draw(st.sampled_from(sorted(self.seen)))]
             result = decide(job, next_event(data.draw, job, self.now), self.now, POLICY)
             if isinstance(result, Success):
-                got, want = self.store.apply(result.unwrap()), self.ref.apply(result.unwrap())
-                assert _shape(got) == _shape(want)
-                assert isinstance(want, Conflict) or want.job.version == job.version + 1
+                got = _outcome(lambda: self.store.apply(result.unwrap()))
+                want = _outcome(lambda: self.ref.apply(result.unwrap()))
+                assert (got[0], _shape(got[1]) if got[0] == "ok" else got[1]) == (
+                    want[0],
+                    _shape(want[1]) if want[0] == "ok" else want[1],
+                )
+                if want[0] == "ok":
+                    assert isinstance(want[1], Conflict) or want[1].job.version == job.version + 1
 
         @precondition(lambda self: self.ids)
         @rule(worker=st.sampled_from(WORKERS), data=st.data(), lease_s=st.integers(1, 120))
@@ -134,6 +148,22 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             until = self.now + timedelta(seconds=lease_s)
             got = self.store.heartbeat(worker, ids, lease_until=until, now=self.now)
             assert got == self.ref.heartbeat(worker, ids, lease_until=until, now=self.now)
+
+        @rule(keep=st.dictionaries(st.sampled_from(sorted(TERMINAL, key=str)), gaps), limit=st.integers(0, 4))
+        def prune(self, keep: dict[Status, int], limit: int) -> None:
+            kept = {s: timedelta(seconds=n) for s, n in keep.items()}
+            assert self.store.prune(self.now, kept, limit=limit) == self.ref.prune(
+                self.now, kept, limit=limit
+            )
+            gone = {i for i in self.ids if self.ref.get(i) is None}
+            self.ids = [i for i in self.ids if i not in gone]
+            self.seen = {i: j for i, j in self.seen.items() if i not in gone}
+
+        @rule(queue=st.sampled_from(["a", "b"]), pause=st.booleans())
+        def pause(self, queue: str, pause: bool) -> None:
+            for store in (self.store, self.ref):
+                store.pause(queue) if pause else store.resume(queue)
+            assert self.store.paused() == self.ref.paused()
 
         @rule()
         def sweep(self) -> None:

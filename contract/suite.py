@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from .base import MakeStore
+from .features import StoreFeatures
 from .obligations import StoreObligations
 from .races import StoreRaces
 from .stateful import run_against_reference
 
 
-class JobStoreContract(StoreObligations, StoreRaces):
+class JobStoreContract(StoreObligations, StoreFeatures, StoreRaces):
     """Every obligation of the JobStore port, the races, and a stateful comparison with
     the in-memory reference. Subclass it and override the `make_store` fixture."""
 

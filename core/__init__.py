@@ -30,7 +30,7 @@ from .events import (
     SpawnFailed,
 )
 from .invariants import violations
-from .job import TERMINAL, Fence, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status
+from .job import TERMINAL, Fence, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Unique
 from .policy import Backoff, Policy
 from .reaper import Assessment, Gate, Liveness, Observation, assess, needs_gate
 
@@ -38,6 +38,7 @@ __all__ = [
     "EVENT_TYPES",
     "TABLE",
     "TERMINAL",
+    "Unique",
     "Adopt",
     "AdoptRun",
     "Assessment",

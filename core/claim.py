@@ -49,6 +49,7 @@ def pick(
     running_per_key: Mapping[str, int],
     is_done: Callable[[str], bool],
     queues: frozenset[str] | None = None,
+    paused: frozenset[str] = frozenset(),
 ) -> list[Job]:
     """Up to `limit` jobs to claim, in the order they are handed out."""
     if limit <= 0:
@@ -57,7 +58,7 @@ def pick(
     chosen = heapq.nsmallest(limit, (j for j in pool if j.adoptable), key=adopt_order)
     used: Counter[str] = Counter(running_per_key)
     # A heap, not a sort: a claim usually takes a few jobs out of many.
-    heap = [(queue_order(j), j) for j in pool if ready(j, now, is_done)]
+    heap = [(queue_order(j), j) for j in pool if j.queue not in paused and ready(j, now, is_done)]
     heapq.heapify(heap)
     while heap and len(chosen) < limit:
         _, job = heapq.heappop(heap)

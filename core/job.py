@@ -123,6 +123,32 @@ def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _finished_states(value: Iterable[Status]) -> frozenset[Status]:
+    states = frozenset(value)
+    if not states <= TERMINAL:
+        wrong = ", ".join(sorted(s.value for s in states - TERMINAL))
+        raise ValueError(
+            f"a unique key always holds while its job is queued or running; `finished` names only "
+            f"the finished states that also hold it (done, failed, cancelled), not {wrong}"
+        )
+    return states
+
+
+@attrs.frozen
+class Unique:
+    """Idempotent submission (R-F1): while a job holding `key` exists in a holding state, a
+    submit with the same key returns that job instead of adding one. The key holds while
+    its job is queued or running, and also after it ends in one of `finished` (say
+    `{DONE}`: "run this once, successfully"). Stores enforce it with a unique index on
+    `Job.unique_slot`, never with a read before the write."""
+
+    key: str = attrs.field(validator=_non_empty)
+    finished: frozenset[Status] = attrs.field(default=frozenset(), converter=_finished_states)
+
+    def holds(self, status: Status) -> bool:
+        return not status.terminal or status in self.finished
+
+
 @attrs.frozen(kw_only=True)
 class Job:
     """A unit of work. Structural rules live in validators (they re-run on every
@@ -154,6 +180,7 @@ class Job:
     error: str | None = None
     result: Any = None
     adoptions: int = attrs.field(default=0, validator=_not_negative)
+    unique: Unique | None = None
     version: int = attrs.field(default=1, validator=_positive)
 
     @classmethod
@@ -173,6 +200,7 @@ class Job:
         depends_on: tuple[str, ...] = (),
         follow_up: FollowUp | None = None,
         orphan_policy: OrphanPolicy = OrphanPolicy.ADOPT,
+        unique: Unique | None = None,
     ) -> Job:
         """A freshly submitted job: `queued`, clean, `requested_at` stamped (R-A1, R-A9)."""
         if id in depends_on:
@@ -193,7 +221,14 @@ class Job:
             depends_on=depends_on,
             follow_up=follow_up,
             orphan_policy=orphan_policy,
+            unique=unique,
         )
+
+    @property
+    def unique_slot(self) -> str | None:
+        """The unique key this job holds now, or None: at most one job holds a slot."""
+        u = self.unique
+        return u.key if u is not None and u.holds(self.status) else None
 
     @property
     def adoptable(self) -> bool:

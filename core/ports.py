@@ -4,7 +4,7 @@ adapter needs nothing but attrs (no `returns`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -60,13 +60,29 @@ class DuplicateJob(StoreError):
     """A submitted job id exists already."""
 
 
+class UniqueConflict(StoreError):
+    """A write would make a second job hold a unique key (a retry of a job whose key
+    another job took meanwhile)."""
+
+
+def unique_conflict_message(job: Job, holder: str) -> str:
+    key = job.unique.key if job.unique else "?"
+    return (
+        f"job {job.id} cannot become {job.status.value}: its unique key {key!r} is held by job "
+        f"{holder}; cancel or finish {holder} first, or submit a new job without the key"
+    )
+
+
 @runtime_checkable
 class JobStore(Protocol):
     """Durable home of jobs. Every write is a compare-and-set on the job's version, with
     the decision's durable effects in the same transaction. Time is always passed in."""
 
     def submit(self, jobs: Sequence[Job]) -> list[str]:
-        """Insert all of `jobs` atomically, or none (DuplicateJob, UnknownDependency)."""
+        """Insert all of `jobs` atomically, or none (DuplicateJob, UnknownDependency).
+        Returns one id per job: its own, or, for a job whose unique key another job holds
+        (R-F1), that job's id, and nothing is inserted for it; a later job of the batch
+        depending on it depends on the holder instead."""
 
     def claim(
         self,
@@ -93,6 +109,17 @@ class JobStore(Protocol):
 
     def sweep_stale_leases(self, now: datetime) -> int:
         """Clear the leases of running jobs that expired by `now` (R-A5)."""
+
+    def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
+        """Delete up to `limit` finished jobs past retention that no remaining job depends
+        on (`core.retention`), without blocking claims; returns how many (R-F3)."""
+
+    def pause(self, queue: str) -> None:
+        """Hand out no queued job of `queue` until `resume` (R-F3); its jobs stay."""
+
+    def resume(self, queue: str) -> None: ...
+
+    def paused(self) -> frozenset[str]: ...
 
     def get(self, job_id: str) -> Job | None: ...
 

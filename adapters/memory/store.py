@@ -11,11 +11,22 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from qrun.core import Adopt, Claim, Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
 from qrun.core.claim import pick, run_id_for
-from qrun.core.ports import Applied, ApplyResult, Conflict, DuplicateJob, JobFilter, UnknownDependency
+from qrun.core.ports import (
+    Applied,
+    ApplyResult,
+    Conflict,
+    DuplicateJob,
+    JobFilter,
+    UniqueConflict,
+    UnknownDependency,
+    unique_conflict_message,
+)
+from qrun.core.retention import expired
+from qrun.core.submission import duplicates, resolve
 from returns.result import Success
 
 
@@ -26,24 +37,29 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._open: dict[str, None] = {}  # queued or running ids, in insertion order
+        self._slots: dict[str, str] = {}  # unique slot -> the id of the job holding it
+        self._paused: set[str] = set()
 
     # -- writes ----------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job]) -> list[str]:
         with self._lock:
-            ids = [j.id for j in jobs]
-            seen: set[str] = set()
-            for job_id in ids:
-                if job_id in self._jobs or job_id in seen:
-                    raise DuplicateJob(f"job id {job_id!r} exists already; submit it under a new id")
-                seen.add(job_id)
-            for job in jobs:
-                missing = [d for d in job.depends_on if d not in self._jobs and d not in seen]
-                if missing:
-                    raise UnknownDependency(
-                        f"job {job.id!r} depends on unknown job(s) {', '.join(missing)}; "
-                        "submit those first or in the same batch"
-                    )
-            for job in jobs:
+            fresh, ids = resolve(jobs, self._slots.get)
+            dups = duplicates(fresh)
+            if dups:
+                raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
+            existing = sorted(j.id for j in fresh if j.id in self._jobs)
+            if existing:
+                raise DuplicateJob(f"job id(s) {', '.join(existing)} exist already; submit under new ids")
+            batch = {j.id for j in fresh}
+            missing = sorted(
+                {d for j in fresh for d in j.depends_on if d not in self._jobs and d not in batch}
+            )
+            if missing:
+                raise UnknownDependency(
+                    f"job(s) depend on unknown job(s) {', '.join(missing)}; "
+                    "submit those first or in the same batch"
+                )
+            for job in fresh:
                 self._put(job)
             return ids
 
@@ -66,6 +82,7 @@ class MemoryStore:
             )
             chosen = pick(
                 live,
+                paused=frozenset(self._paused),
                 now=now,
                 limit=limit,
                 running_per_key={k: n for k, n in running.items() if k is not None},
@@ -91,6 +108,9 @@ class MemoryStore:
             current = self._jobs.get(decision.job.id)
             if current is None or current.version != decision.expected_version:
                 return Conflict(current)
+            slot = decision.job.unique_slot
+            if slot is not None and self._slots.get(slot, decision.job.id) != decision.job.id:
+                raise UniqueConflict(unique_conflict_message(decision.job, self._slots[slot]))
             self._write(decision)
             return Applied(decision.job)
 
@@ -120,6 +140,31 @@ class MemoryStore:
                         self._write(result.unwrap())
                         cleared += 1
             return cleared
+
+    def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
+        with self._lock:
+            needed = {d for j in self._jobs.values() for d in j.depends_on}
+            gone = sorted(
+                (j for j in self._jobs.values() if j.id not in needed and expired(j, keep, now)),
+                key=lambda j: (j.finished_at, j.id),
+            )[: max(limit, 0)]
+            for job in gone:
+                del self._jobs[job.id]
+                if job.unique_slot is not None:
+                    self._slots.pop(job.unique_slot, None)
+            return len(gone)
+
+    def pause(self, queue: str) -> None:
+        with self._lock:
+            self._paused.add(queue)
+
+    def resume(self, queue: str) -> None:
+        with self._lock:
+            self._paused.discard(queue)
+
+    def paused(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._paused)
 
     # -- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
@@ -154,6 +199,11 @@ class MemoryStore:
         return job is not None and job.status is Status.DONE
 
     def _put(self, job: Job) -> None:
+        before = self._jobs.get(job.id)
+        if before is not None and before.unique_slot is not None and before.unique_slot != job.unique_slot:
+            self._slots.pop(before.unique_slot, None)
+        if job.unique_slot is not None:
+            self._slots[job.unique_slot] = job.id
         self._jobs[job.id] = job
         if job.status.terminal:
             self._open.pop(job.id, None)

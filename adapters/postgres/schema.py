@@ -59,5 +59,17 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE status = 'running' AND concurrency_key IS NOT NULL;
     CREATE INDEX jobs_queue_status ON {s}.jobs (queue, status);
     """,
+    # 2: unique jobs (R-F1), retention (R-F3: finished jobs by age, dependents by
+    # dependency) and paused queues
+    """
+    ALTER TABLE {s}.jobs ADD COLUMN unique_slot text COLLATE "C";
+    ALTER TABLE {s}.jobs ADD COLUMN unique_key text;
+    ALTER TABLE {s}.jobs ADD COLUMN unique_finished text;
+    CREATE UNIQUE INDEX jobs_unique_slot ON {s}.jobs (unique_slot) WHERE unique_slot IS NOT NULL;
+    CREATE INDEX jobs_finished ON {s}.jobs (finished_at, id)
+        WHERE status IN ('done', 'failed', 'cancelled');
+    CREATE INDEX job_deps_dep ON {s}.job_deps (dep_id);
+    CREATE TABLE {s}.paused_queues (name text PRIMARY KEY);
+    """,
 )
 VERSION = len(MIGRATIONS)

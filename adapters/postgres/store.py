@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
-from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core import TERMINAL, Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
 from qrun.core.claim import run_id_for
 from qrun.core.ports import (
     Applied,
@@ -27,8 +27,13 @@ from qrun.core.ports import (
     Conflict,
     DuplicateJob,
     JobFilter,
+    StoreError,
+    UniqueConflict,
     UnknownDependency,
+    unique_conflict_message,
 )
+from qrun.core.retention import cutoff
+from qrun.core.submission import duplicates, remap
 from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
@@ -87,7 +92,7 @@ class PostgresStore:
             name=f"qrun-{self.schema}",
         )
         s = self.schema
-        self._t, self._d = f"{s}.jobs", f"{s}.job_deps"
+        self._t, self._d, self._paused_t = f"{s}.jobs", f"{s}.job_deps", f"{s}.paused_queues"
         try:
             with self._pool.connection() as conn:
                 found = _read_version(conn, s)
@@ -146,6 +151,8 @@ class PostgresStore:
             raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
         if not jobs:
             return []
+        if any(j.unique is not None for j in jobs):
+            return self._submit_unique(jobs, connection)
         try:
             if connection is None and len(jobs) == 1 and not jobs[0].depends_on:
                 # The common case, one statement: insert and wake the listeners.
@@ -181,6 +188,82 @@ class PostgresStore:
             which = found.group(1) if found else "?"
             raise DuplicateJob(f"job id {which} exists already; submit it under a new id") from exc
         return ids
+
+    def _submit_unique(self, jobs: Sequence[Job], connection: psycopg.Connection[Any] | None) -> list[str]:
+        """A batch with unique keys (R-F1): each keyed job is inserted with `ON CONFLICT DO
+        NOTHING`, so the database decides who holds a key among concurrent submitters; a
+        job that lost resolves to the holder (`core.submission`, the same answers)."""
+        ids: list[str] = []
+        replaced: dict[str, str] = {}
+        inserted: list[Job] = []
+        plain: list[Job] = []
+        try:
+            with self._cursor(connection) as cur:
+                # Submitters of overlapping keys in different orders would deadlock on
+                # each other's uncommitted index entries: take the keys' locks in one order.
+                slots = sorted({j.unique_slot for j in jobs if j.unique_slot is not None})
+                cur.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s || s, 0)) FROM unnest(%s::text[]) AS s",
+                    (f"qrun-unique:{self.schema}:", slots),
+                )
+                for submitted in jobs:
+                    job = remap(submitted, replaced)
+                    holder = self._insert_keyed(cur, job) if job.unique_slot is not None else None
+                    if holder is not None:
+                        replaced[job.id] = holder
+                        ids.append(holder)
+                        continue
+                    (inserted if job.unique_slot is not None else plain).append(job)
+                    ids.append(job.id)
+                dups = duplicates([*inserted, *plain])
+                if dups:
+                    raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
+                existing = self._existing(cur, [j.id for j in plain])
+                if existing:
+                    raise DuplicateJob(f"job id(s) {', '.join(sorted(existing))} exist already; use new ids")
+                if plain:
+                    cur.executemany(
+                        f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in plain]
+                    )
+                fresh = [*inserted, *plain]
+                deps = [(j.id, d) for j in fresh for d in j.depends_on]
+                if deps:
+                    cur.executemany(f"INSERT INTO {self._d} (job_id, dep_id) VALUES (%s, %s)", deps)
+                wanted = sorted({d for _, d in deps} - {j.id for j in fresh})
+                missing = set(wanted) - self._existing(cur, wanted)
+                if missing:
+                    raise UnknownDependency(
+                        f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
+                        "submit those first or in the same batch"
+                    )
+                if fresh:
+                    cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+        except psycopg.errors.UniqueViolation as exc:
+            found = _DUP.search(str(exc))
+            which = found.group(1) if found else "?"
+            raise DuplicateJob(f"job id {which} exists already; submit it under a new id") from exc
+        return ids
+
+    def _insert_keyed(self, cur: psycopg.Cursor[Any], job: Job) -> str | None:
+        """Insert `job`, or return the id of the job holding its unique slot."""
+        for _ in range(100):
+            # No conflict target: a clash on the id or the slot does nothing (and, in a
+            # caller's transaction, aborts nothing); the reads below say which it was.
+            row = cur.execute(
+                f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT DO NOTHING RETURNING id",
+                _codec.row(job),
+            ).fetchone()
+            if row is not None:
+                return None
+            held = cur.execute(
+                f"SELECT id FROM {self._t} WHERE unique_slot = %s", (job.unique_slot,)
+            ).fetchone()
+            if held is not None:
+                return str(held[0])
+            if self._existing(cur, [job.id]):
+                raise DuplicateJob(f"job id {job.id} exists already; submit it under a new id")
+            # The holder left the slot between the two statements: try again.
+        raise StoreError(f"unique key of job {job.id} kept changing hands; submit it again")
 
     def _insert(self, cur: psycopg.Cursor[Any], jobs: Sequence[Job]) -> None:
         deps = [(j.id, d) for j in jobs for d in j.depends_on]
@@ -255,6 +338,7 @@ class PostgresStore:
                 SELECT {_COLS} FROM {t} j
                 WHERE NOT EXISTS (SELECT 1 FROM adoptable)
                   AND status = 'queued' AND available_at <= %(now)s{q}
+                  AND queue NOT IN (SELECT name FROM {self._paused_t})
                   AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id
                                   WHERE x.job_id = j.id AND p.status IS DISTINCT FROM 'done')
                 ORDER BY priority DESC, available_at, requested_at, id
@@ -322,7 +406,7 @@ class PostgresStore:
     def _ready_sql(self, qsql: str) -> str:
         return (
             f"SELECT {_COLS} FROM {self._t} j WHERE status = 'queued' AND available_at <= %s{qsql} "
-            "AND id <> ALL(%s) "
+            f"AND id <> ALL(%s) AND queue NOT IN (SELECT name FROM {self._paused_t}) "
             f"AND NOT EXISTS (SELECT 1 FROM {self._d} x LEFT JOIN {self._t} p ON p.id = x.dep_id "
             "WHERE x.job_id = j.id AND p.status IS DISTINCT FROM 'done') "
             "ORDER BY priority DESC, available_at, requested_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
@@ -384,22 +468,33 @@ class PostgresStore:
         args = (*values, job.id, decision.expected_version)
         follow = [e.job for e in decision.durable if isinstance(e, EnqueueJob)]
         with self._pool.connection() as conn:
-            if not follow:
-                applied = conn.execute(update, args).rowcount == 1  # one autocommit statement
-            else:
-                with conn.transaction():
-                    applied = conn.execute(update, args).rowcount == 1
-                    if applied:
-                        insert = (
-                            f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING"
-                        )
-                        with conn.cursor() as c:
-                            c.executemany(insert, [_codec.row(j) for j in follow])
-                            c.execute("SELECT pg_notify(%s, '')", (self.channel,))
+            try:
+                applied = self._write(conn, update, args, follow)
+            except psycopg.errors.UniqueViolation as exc:
+                held = conn.execute(
+                    f"SELECT id FROM {self._t} WHERE unique_slot = %s", (job.unique_slot,)
+                ).fetchone()
+                if held is None:
+                    raise
+                raise UniqueConflict(unique_conflict_message(job, str(held[0]))) from exc
             if applied:
                 return Applied(job)
             row = conn.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = %s", (job.id,)).fetchone()
             return Conflict(_codec.job(row) if row else None)
+
+    def _write(
+        self, conn: psycopg.Connection[Any], update: str, args: tuple[Any, ...], follow: list[Job]
+    ) -> bool:
+        if not follow:
+            return bool(conn.execute(update, args).rowcount == 1)  # one autocommit statement
+        insert = f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING"
+        with conn.transaction():
+            applied = conn.execute(update, args).rowcount == 1
+            if applied:
+                with conn.cursor() as c:
+                    c.executemany(insert, [_codec.row(j) for j in follow])
+                    c.execute("SELECT pg_notify(%s, '')", (self.channel,))
+        return applied
 
     def heartbeat(
         self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
@@ -422,6 +517,48 @@ class PostgresStore:
                 (now,),
             )
             return int(cur.rowcount)
+
+    def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
+        parts: list[str] = []
+        args: list[Any] = []
+        for status in sorted(TERMINAL, key=lambda x: x.value):
+            limit_at = cutoff(keep, status, now)
+            if limit_at is not None:
+                parts.append(f"(status = '{status.value}' AND finished_at < %s)")
+                args.append(limit_at)
+        if not parts or limit <= 0:
+            return 0
+        t, d = self._t, self._d
+        # A bounded batch; finished rows are never locked by claims, and SKIP LOCKED
+        # steps over any a concurrent writer (a retry) holds.
+        with self._cursor() as cur:
+            rows = cur.execute(
+                f"""
+                WITH gone AS (
+                    SELECT id FROM {t} j
+                    WHERE status IN ('done', 'failed', 'cancelled') AND ({" OR ".join(parts)})
+                      AND NOT EXISTS (SELECT 1 FROM {d} x WHERE x.dep_id = j.id)
+                    ORDER BY finished_at, id LIMIT %s FOR UPDATE SKIP LOCKED
+                ), deps AS (
+                    DELETE FROM {d} WHERE job_id IN (SELECT id FROM gone)
+                )
+                DELETE FROM {t} WHERE id IN (SELECT id FROM gone) RETURNING id
+                """,
+                (*args, limit),
+            ).fetchall()
+        return len(rows)
+
+    def pause(self, queue: str) -> None:
+        with self._cursor() as cur:
+            cur.execute(f"INSERT INTO {self._paused_t} (name) VALUES (%s) ON CONFLICT DO NOTHING", (queue,))
+
+    def resume(self, queue: str) -> None:
+        with self._cursor() as cur:
+            cur.execute(f"DELETE FROM {self._paused_t} WHERE name = %s", (queue,))
+
+    def paused(self) -> frozenset[str]:
+        with self._cursor() as cur:
+            return frozenset(r[0] for r in cur.execute(f"SELECT name FROM {self._paused_t}"))
 
     # -- wake-up -----------------------------------------------------------------------------
     @contextmanager

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import cattrs
-from qrun.core import Decision, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status
+from qrun.core import Decision, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Unique
 
 _converter = cattrs.Converter()
 
@@ -18,7 +18,7 @@ FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "kind": ("kind",),
     "queue": ("queue",),
     "payload": ("payload",),
-    "status": ("status",),
+    "status": ("status", "unique_slot"),  # the slot follows the status (Job.unique_slot)
     "priority": ("priority",),
     "attempts": ("attempts",),
     "max_attempts": ("max_attempts",),
@@ -38,6 +38,7 @@ FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "error": ("error",),
     "result": ("result",),
     "adoptions": ("adoptions",),
+    "unique": ("unique_key", "unique_finished"),
     "version": ("version",),
 }
 """Each Job field and the columns that hold it, in table order."""
@@ -50,6 +51,16 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=
 
 def dumps(value: Any) -> str:
     return _encode(value)
+
+
+def _finished(unique: Unique | None) -> str | None:
+    return ",".join(sorted(s.value for s in unique.finished)) if unique else None
+
+
+def _unique(key: str | None, finished: str | None) -> Unique | None:
+    if key is None:
+        return None
+    return Unique(key, frozenset(Status(s) for s in (finished or "").split(",") if s))
 
 
 class Codec:
@@ -76,6 +87,7 @@ class Codec:
             job.queue,
             j(dict(job.payload)),
             job.status.value,
+            job.unique_slot,
             job.priority,
             job.attempts,
             job.max_attempts,
@@ -101,6 +113,8 @@ class Codec:
             job.error,
             j(job.result),
             job.adoptions,
+            job.unique.key if job.unique else None,
+            _finished(job.unique),
             job.version,
         )
 
@@ -143,7 +157,11 @@ class Codec:
         value = getattr(job, name)
         if name in _TIMES:
             return (t(value),)
-        if name in ("status", "orphan_policy"):
+        if name == "status":
+            return (value.value, job.unique_slot)
+        if name == "unique":
+            return (value.key if value else None, _finished(value))
+        if name == "orphan_policy":
             return (value.value,)
         if name == "payload":
             return (j(dict(value)),)
@@ -191,6 +209,7 @@ class Codec:
             error=r["error"],
             result=self._jin(r["result"]) if r["result"] is not None else None,
             adoptions=r["adoptions"],
+            unique=_unique(r["unique_key"], r["unique_finished"]),
             version=r["version"],
         )
 

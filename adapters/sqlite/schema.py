@@ -54,5 +54,17 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE status = 'running' AND concurrency_key IS NOT NULL;
     CREATE INDEX {p}jobs_queue_status ON {p}jobs (queue, status);
     """,
+    # 2: unique jobs (R-F1), retention (R-F3: finished jobs by age, dependents by
+    # dependency) and paused queues
+    """
+    ALTER TABLE {p}jobs ADD COLUMN unique_slot TEXT;
+    ALTER TABLE {p}jobs ADD COLUMN unique_key TEXT;
+    ALTER TABLE {p}jobs ADD COLUMN unique_finished TEXT;
+    CREATE UNIQUE INDEX {p}jobs_unique_slot ON {p}jobs (unique_slot) WHERE unique_slot IS NOT NULL;
+    CREATE INDEX {p}jobs_finished ON {p}jobs (finished_at, id)
+        WHERE status IN ('done', 'failed', 'cancelled');
+    CREATE INDEX {p}job_deps_dep ON {p}job_deps (dep_id);
+    CREATE TABLE {p}paused_queues (name TEXT PRIMARY KEY) WITHOUT ROWID;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -17,9 +17,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core import TERMINAL, Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
 from qrun.core.claim import run_id_for
-from qrun.core.ports import Applied, ApplyResult, Conflict, DuplicateJob, JobFilter, UnknownDependency
+from qrun.core.ports import (
+    Applied,
+    ApplyResult,
+    Conflict,
+    DuplicateJob,
+    JobFilter,
+    UniqueConflict,
+    UnknownDependency,
+    unique_conflict_message,
+)
+from qrun.core.retention import cutoff
+from qrun.core.submission import duplicates, resolve
 from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
@@ -68,6 +79,7 @@ class SqliteStore:
         self._all_lock = threading.Lock()
         p = self.prefix
         self._t, self._d, self._m = f"{p}jobs", f"{p}job_deps", f"{p}meta"
+        self._paused_t = f"{p}paused_queues"
         check_version(
             self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"
         )
@@ -132,30 +144,38 @@ class SqliteStore:
 
     # -- writes --------------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job]) -> list[str]:
-        ids = [j.id for j in jobs]
-        dups = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
-        if dups:
-            raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
         with self._tx() as c:
-            existing = self._existing(c, ids)
+            # Under BEGIN IMMEDIATE no other writer runs, so reading a slot's holder and
+            # inserting cannot race; the unique index on unique_slot is the backstop.
+            fresh, ids = resolve(jobs, lambda slot: self._holder(c, slot))
+            dups = duplicates(fresh)
+            if dups:
+                raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
+            existing = self._existing(c, [j.id for j in fresh])
             if existing:
                 raise DuplicateJob(
                     f"job id(s) {', '.join(sorted(existing))} exist already; submit under new ids"
                 )
-            batch = set(ids)
-            deps = {d for j in jobs for d in j.depends_on} - batch
+            batch = {j.id for j in fresh}
+            deps = {d for j in fresh for d in j.depends_on} - batch
             missing = deps - self._existing(c, sorted(deps))
             if missing:
                 raise UnknownDependency(
                     f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
                     "submit those first or in the same batch"
                 )
-            c.executemany(f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in jobs])
+            c.executemany(
+                f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in fresh]
+            )
             c.executemany(
                 f"INSERT INTO {self._d} (job_id, dep_id) VALUES (?, ?)",
-                [(j.id, d) for j in jobs for d in j.depends_on],
+                [(j.id, d) for j in fresh for d in j.depends_on],
             )
         return ids
+
+    def _holder(self, c: sqlite3.Connection, slot: str) -> str | None:
+        row = c.execute(f"SELECT id FROM {self._t} WHERE unique_slot = ?", (slot,)).fetchone()
+        return str(row[0]) if row else None
 
     def claim(
         self,
@@ -198,6 +218,7 @@ class SqliteStore:
             WITH c AS (
                 SELECT id, concurrency_key FROM {t} j
                 WHERE status = 'queued' AND available_at <= :now{qnamed}
+                  AND queue NOT IN (SELECT name FROM {self._paused_t})
                   AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id
                                   WHERE x.job_id = j.id AND (p.status IS NULL OR p.status != 'done'))
                 ORDER BY priority DESC, available_at, requested_at, id LIMIT :limit
@@ -251,6 +272,7 @@ class SqliteStore:
         t, d = self._t, self._d
         cursor = c.execute(
             f"SELECT {_COLS} FROM {t} j WHERE status = 'queued' AND available_at <= ?{qsql} "
+            f"AND queue NOT IN (SELECT name FROM {self._paused_t}) "
             f"AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id "
             "WHERE x.job_id = j.id AND (p.status IS NULL OR p.status != 'done')) "
             "ORDER BY priority DESC, available_at, requested_at, id",
@@ -282,11 +304,17 @@ class SqliteStore:
         return int(row[0])
 
     def apply(self, decision: Decision) -> ApplyResult:
-        if decision.durable:
-            with self._tx() as c:
-                applied = self._write(c, decision)
-        else:
-            applied = self._write(self._conn(), decision)  # one statement: atomic on its own
+        try:
+            if decision.durable:
+                with self._tx() as c:
+                    applied = self._write(c, decision)
+            else:
+                applied = self._write(self._conn(), decision)  # one statement: atomic on its own
+        except sqlite3.IntegrityError as exc:
+            holder = self._holder(self._conn(), decision.job.unique_slot or "")
+            if holder is None:
+                raise
+            raise UniqueConflict(unique_conflict_message(decision.job, holder)) from exc
         if applied:
             return Applied(decision.job)
         row = (
@@ -335,6 +363,39 @@ class SqliteStore:
                 (_micros(now),),
             )
             return int(cur.rowcount)
+
+    def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
+        clause, args = _expired_sql(keep, now)
+        if not clause or limit <= 0:
+            return 0
+        t, d = self._t, self._d
+        # One short write transaction per bounded batch: claims wait at most for this one.
+        with self._tx() as c:
+            ids = [
+                r[0]
+                for r in c.execute(
+                    f"SELECT id FROM {t} j WHERE ({clause}) "
+                    f"AND NOT EXISTS (SELECT 1 FROM {d} x WHERE x.dep_id = j.id) "
+                    "ORDER BY finished_at, id LIMIT ?",
+                    (*args, limit),
+                )
+            ]
+            for chunk in _chunks(ids):
+                marks = ", ".join("?" for _ in chunk)
+                c.execute(f"DELETE FROM {d} WHERE job_id IN ({marks})", chunk)
+                c.execute(f"DELETE FROM {t} WHERE id IN ({marks})", chunk)
+        return len(ids)
+
+    def pause(self, queue: str) -> None:
+        with self._tx() as c:
+            c.execute(f"INSERT INTO {self._paused_t} (name) VALUES (?) ON CONFLICT DO NOTHING", (queue,))
+
+    def resume(self, queue: str) -> None:
+        with self._tx() as c:
+            c.execute(f"DELETE FROM {self._paused_t} WHERE name = ?", (queue,))
+
+    def paused(self) -> frozenset[str]:
+        return frozenset(r[0] for r in self._conn().execute(f"SELECT name FROM {self._paused_t}"))
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
@@ -386,6 +447,21 @@ def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
     if not queues:
         return " AND 0", ()
     return f" AND queue IN ({', '.join('?' for _ in queues)})", tuple(queues)
+
+
+def _expired_sql(keep: Mapping[Status, timedelta], now: datetime) -> tuple[str, tuple[object, ...]]:
+    """Finished jobs past their status's retention (`core.retention.cutoff`)."""
+    parts: list[str] = []
+    args: list[object] = []
+    for status in sorted(TERMINAL, key=lambda s: s.value):
+        limit = cutoff(keep, status, now)
+        if limit is not None:
+            parts.append(f"(status = '{status.value}' AND finished_at < ?)")
+            args.append(_micros(limit))
+    if not parts:
+        return "", ()
+    # The literal IN list matches the partial index's WHERE, so the planner can use it.
+    return f"status IN ('done', 'failed', 'cancelled') AND ({' OR '.join(parts)})", tuple(args)
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:

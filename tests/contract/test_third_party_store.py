@@ -11,7 +11,17 @@ import pytest
 from qrun.contract import JobStoreContract
 from qrun.core import Adopt, Claim, EnqueueJob, Heartbeat, LeaseExpired, Status, decide
 from qrun.core.claim import pick, run_id_for
-from qrun.core.ports import Applied, Conflict, DuplicateJob, JobFilter, UnknownDependency
+from qrun.core.ports import (
+    Applied,
+    Conflict,
+    DuplicateJob,
+    JobFilter,
+    UniqueConflict,
+    UnknownDependency,
+    unique_conflict_message,
+)
+from qrun.core.retention import expired
+from qrun.core.submission import resolve
 from returns.result import Success
 
 
@@ -21,18 +31,23 @@ class TinyStore:
     def __init__(self):
         self.lock = threading.Lock()
         self.jobs = {}
+        self.paused_queues = set()
 
     def submit(self, jobs):
         with self.lock:
-            ids = [j.id for j in jobs]
-            dups = [i for i, n in Counter(ids).items() if n > 1 or i in self.jobs]
+            fresh, ids = resolve(jobs, self._holder)
+            new = [j.id for j in fresh]
+            dups = [i for i, n in Counter(new).items() if n > 1 or i in self.jobs]
             if dups:
                 raise DuplicateJob(f"job ids exist already: {dups}")
-            for j in jobs:
-                if any(d not in self.jobs and d not in ids for d in j.depends_on):
+            for j in fresh:
+                if any(d not in self.jobs and d not in new for d in j.depends_on):
                     raise UnknownDependency(f"{j.id} depends on unknown jobs: {j.depends_on}")
-            self.jobs.update((j.id, j) for j in jobs)
+            self.jobs.update((j.id, j) for j in fresh)
             return ids
+
+    def _holder(self, slot):
+        return next((j.id for j in self.jobs.values() if j.unique_slot == slot), None)
 
     def claim(self, worker, *, limit, now, lease_until, policy, queues=None):
         with self.lock:
@@ -50,6 +65,7 @@ class TinyStore:
                 running_per_key=running,
                 is_done=done.__contains__,
                 queues=frozenset(queues) if queues is not None else None,
+                paused=frozenset(self.paused_queues),
             ):
                 event = (
                     Adopt(worker, lease_until)
@@ -67,6 +83,10 @@ class TinyStore:
             current = self.jobs.get(decision.job.id)
             if current is None or current.version != decision.expected_version:
                 return Conflict(current)
+            slot = decision.job.unique_slot
+            holder = self._holder(slot) if slot else None
+            if holder not in (None, decision.job.id):
+                raise UniqueConflict(unique_conflict_message(decision.job, holder))
             self._write(decision)
             return Applied(decision.job)
 
@@ -89,6 +109,27 @@ class TinyStore:
                     self._write(decide(job, LeaseExpired(), now).unwrap())
                     n += 1
             return n
+
+    def prune(self, now, keep, *, limit):
+        with self.lock:
+            needed = {d for j in self.jobs.values() for d in j.depends_on}
+            old = [j for j in self.jobs.values() if j.id not in needed and expired(j, keep, now)]
+            old = sorted(old, key=lambda j: (j.finished_at, j.id))[: max(limit, 0)]
+            for job in old:
+                del self.jobs[job.id]
+            return len(old)
+
+    def pause(self, queue):
+        with self.lock:
+            self.paused_queues.add(queue)
+
+    def resume(self, queue):
+        with self.lock:
+            self.paused_queues.discard(queue)
+
+    def paused(self):
+        with self.lock:
+            return frozenset(self.paused_queues)
 
     def get(self, job_id):
         with self.lock:
