@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -18,17 +19,27 @@ from qrun.adapters.runners.command import CommandSpec
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.adapters.storage.fs import FsInputStore
-from qrun.core import Cancel, Job, Kill, Notify, Policy, Retry, Status
+from qrun.core import Cancel, Job, Kill, Notify, Policy, Retry, Status, Unique
 from qrun.core.ports import Clock, JobStore, Runner
 
 from .config import Config, ConfigError, load
 from .runtime.clock import SystemClock, SystemSleeper
 from .runtime.effects import kill
+from .runtime.periodic import Periodic, Pruner, Scheduler
 from .runtime.reaper import Reaper, Sanitizer
 from .runtime.transition import Outcome, transition
 from .runtime.worker import Sleeper, Worker
 
 log = logging.getLogger("qrun")
+
+
+def _statuses(names: Any) -> list[Status]:
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n]
+    try:
+        return [Status(n) for n in names]
+    except ValueError:
+        raise ValueError(f"unique_finished takes done, failed or cancelled, got {list(names)}") from None
 
 
 def open_store(config: Config, *, migrate: bool = False) -> JobStore:
@@ -63,6 +74,8 @@ class App:
     clock: Clock
     policy: Policy
     inputs: FsInputStore
+    scheduler: Scheduler
+    pruner: Pruner
 
     def task(self, name: str | None = None) -> Callable[[Any], Any]:
         """`@app.task()`: register a python task, runnable by this app's workers."""
@@ -85,7 +98,12 @@ class App:
         **options: Any,
     ) -> str:
         """Submit one job now; returns its id. `inputs` are stored first (R-A1) and removed
-        again if the submit is refused. `options` are those of `Job.new`."""
+        again if the submit is refused. `options` are those of `Job.new`, and `unique_key`
+        with `unique_finished` (status names) for a unique job (R-F1): if a job holds the
+        key, its id is returned and nothing is added."""
+        key, finished = options.pop("unique_key", None), options.pop("unique_finished", ())
+        if key:
+            options["unique"] = Unique(key, frozenset(_statuses(finished)))
         if kind == "command":
             CommandSpec.from_payload(payload or {})  # refuse a malformed command now, not on a worker
         delay = options.pop("delay_s", None)
@@ -96,10 +114,23 @@ class App:
         for name, data in (inputs or {}).items():
             self.inputs.put(job.id, name, data)
         try:
-            return self.store.submit([job])[0]
+            got = self.store.submit([job])[0]
         except BaseException:
             self.inputs.delete(job.id)
             raise
+        if got != job.id:
+            self.inputs.delete(job.id)  # an existing job holds the key: nothing was added
+        return got
+
+    def schedule(
+        self, name: str, cron: str, kind: str, payload: Mapping[str, Any] | None = None, **options: Any
+    ) -> None:
+        """Declare a periodic job in code (R-F6), as `[schedules.NAME]` does in the config:
+        each slot of `cron` (UTC) fires once, however many daemons run."""
+        if kind == "command":
+            CommandSpec.from_payload(payload or {})
+        template = Job.new(id=f"cron-{name}", kind=kind, now=self.clock.now(), payload=payload, **options)
+        self.scheduler.add(Periodic(name, cron, template))
 
     def act(self, job_id: str, event: Cancel | Retry) -> Outcome:
         """Cancel or retry a job by hand (CLI, HTTP); a running job's kill goes to its runner."""
@@ -122,6 +153,8 @@ class App:
         self.sanitizer.tick(statuses=tuple(Status))  # start-up: every status (R-C4)
         keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
         keeper.start()
+        if self.config.scheduler_enabled and self.scheduler.schedules:
+            threading.Thread(target=self._fire, args=(stop,), name="qrun-scheduler", daemon=True).start()
         http = self._start_http()
         wake = threading.Event()
 
@@ -177,12 +210,26 @@ class App:
                 stop.wait(5.0)
 
     def _keep(self, stop: threading.Event) -> None:
+        next_prune = 0.0
         while not stop.wait(self.config.reaper_interval_s):
             self.reaper.tick()
             try:
                 self.sanitizer.tick()
             except Exception:
                 log.exception("sanitizer tick failed")
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + self.config.prune_interval_s
+                try:
+                    if pruned := self.pruner.tick():
+                        log.info("pruned %d finished job(s) past retention", pruned)
+                except Exception:
+                    log.exception("prune failed")
+
+    def _fire(self, stop: threading.Event) -> None:
+        # Once a second: a slot fires within a second of its time, and a tick that finds
+        # nothing due costs only the cron arithmetic.
+        while not stop.wait(1.0):
+            self.scheduler.tick()
 
     def recover_predecessor(self) -> int:
         """R-B11: the previous process of this worker name wrote its identity here; its
@@ -262,4 +309,20 @@ def bootstrap(
         delete_inputs=inputs.delete,
     )
     sanitizer = Sanitizer(store, policy=policy, clock=clock, enabled=config.sanitizer_enabled)
-    return App(config, store, tasks, built, worker, reaper, sanitizer, clock, policy, inputs)
+    scheduler = Scheduler(store, clock, grace_s=config.schedule_grace_s)
+    pruner = Pruner(store, clock, keep=config.retention, batch=config.prune_batch)
+    app = App(
+        config, store, tasks, built, worker, reaper, sanitizer, clock, policy, inputs, scheduler, pruner
+    )
+    for name, spec in config.schedules.items():
+        kind, payload = spec.kind_and_payload()
+        app.schedule(
+            name,
+            spec.cron,
+            kind,
+            payload,
+            queue=spec.queue,
+            priority=spec.priority,
+            max_attempts=spec.max_attempts,
+        )
+    return app

@@ -14,7 +14,7 @@ from qrun.core.ports import JobFilter, StoreError
 
 from .app import App, bootstrap, open_store
 from .config import ConfigError, load
-from .views import job_view
+from .views import job_view, queues_view, schedules_view
 
 
 def _app(ctx: click.Context, *, create: bool = False, **settings: Any) -> App:
@@ -68,6 +68,14 @@ def migrate(ctx: click.Context) -> None:
 @click.option("--arg", "args", multiple=True, help="task argument NAME=JSON (repeatable)")
 @click.option(
     "--input", "input_files", multiple=True, help="NAME=PATH: a file the job gets in $QRUN_INPUTS_DIR/NAME"
+)
+@click.option(
+    "--unique", "unique_key", default=None, help="unique key: if a job holds it, print that job's id"
+)
+@click.option(
+    "--unique-finished",
+    default="",
+    help="finished states that keep holding the key, e.g. done or done,failed (default: none)",
 )
 @click.argument("command", nargs=-1)
 @click.pass_context
@@ -175,6 +183,72 @@ def cancel(ctx: click.Context, job_id: str) -> None:
 def retry(ctx: click.Context, job_id: str) -> None:
     """Queue a failed or cancelled job again, with fresh attempts."""
     _act(ctx, job_id, Retry(), "retry")
+
+
+@main.command()
+@click.argument("queue")
+@click.pass_context
+def pause(ctx: click.Context, queue: str) -> None:
+    """Pause a queue: its jobs stay, none is handed out until `qrun resume` (R-F3)."""
+    _app(ctx).store.pause(queue)
+    click.echo(f"queue {queue} paused", err=True)
+
+
+@main.command()
+@click.argument("queue")
+@click.pass_context
+def resume(ctx: click.Context, queue: str) -> None:
+    """Resume a paused queue."""
+    _app(ctx).store.resume(queue)
+    click.echo(f"queue {queue} resumed", err=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def queues(ctx: click.Context, as_json: bool) -> None:
+    """Queues with their job counts per status, and whether each is paused."""
+    view = queues_view(_app(ctx).store)
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    for name, q in view.items():
+        counts = "  ".join(f"{k}={v}" for k, v in sorted(q["counts"].items()))
+        click.echo(f"{name:12} {'paused' if q['paused'] else 'active':7} {counts}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def schedules(ctx: click.Context, as_json: bool) -> None:
+    """Periodic jobs declared in the configuration, with each one's next slot (UTC)."""
+    app = _app(ctx)
+    view = schedules_view(app.scheduler, app.clock.now())
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    for s in view:
+        click.echo(f"{s['name']:16} {s['cron']:16} next {s['next']}  {s['kind']} {s['payload']}")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="count what retention would prune, delete nothing")
+@click.pass_context
+def prune(ctx: click.Context, dry_run: bool) -> None:
+    """Delete finished jobs past retention (retention_*_s) now, in bounded batches."""
+    app = _app(ctx)
+    if dry_run:
+        from qrun.core.retention import expired
+
+        from .runtime.paging import all_jobs
+
+        now = app.clock.now()
+        n = sum(
+            1 for s in app.pruner.keep for j in all_jobs(app.store, s) if expired(j, app.pruner.keep, now)
+        )
+        click.echo(f"{n} finished job(s) are past retention (those others depend on are kept)")
+        return
+    click.echo(f"pruned {app.pruner.tick(max_batches=1_000_000)} finished job(s)")
 
 
 @main.command()

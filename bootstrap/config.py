@@ -3,14 +3,18 @@ variables (the environment wins), structured and validated by cattrs at the edge
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
+from qrun.core import Status
 
 
 class ConfigError(ValueError):
@@ -20,6 +24,48 @@ class ConfigError(ValueError):
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+_SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _cron(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError(
+            f"cron {value!r} is not a cron expression (five fields: minute hour day month weekday, "
+            "e.g. '*/5 * * * *'; a sixth field is seconds)"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleConfig:
+    """A periodic job (R-F6): a command (`argv` or `shell`) or a python `task` with `args`,
+    fired at each slot of `cron` (UTC)."""
+
+    cron: str = attrs.field(validator=_cron)
+    argv: tuple[str, ...] | None = None
+    shell: str | None = None
+    task: str | None = None
+    args: dict[str, Any] = attrs.field(factory=dict)
+    queue: str = "default"
+    priority: int = 0
+    max_attempts: int = attrs.field(default=3, validator=_positive)
+    timeout_s: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        given = [n for n in ("argv", "shell", "task") if getattr(self, n)]
+        if len(given) != 1:
+            raise ValueError(f"a schedule runs exactly one of argv, shell or task; got {given or 'none'}")
+
+    def kind_and_payload(self) -> tuple[str, dict[str, Any]]:
+        if self.task:
+            return self.task, dict(self.args)
+        payload: dict[str, Any] = {"argv": list(self.argv)} if self.argv else {"shell": self.shell}
+        if self.timeout_s:
+            payload["timeout_s"] = self.timeout_s
+        return "command", payload
 
 
 @attrs.frozen(kw_only=True)
@@ -45,6 +91,41 @@ class Config:
     http_host: str = "127.0.0.1"
     http_port: int = 8765  # 0: no HTTP API
     api_token: str | None = None  # required for POST /jobs, /cancel, /retry
+    # R-F3: finished jobs are pruned this long after they end (0: kept forever).
+    retention_done_s: float = 7 * 86400.0
+    retention_failed_s: float = 30 * 86400.0
+    retention_cancelled_s: float = 7 * 86400.0
+    prune_interval_s: float = attrs.field(default=60.0, validator=_positive)
+    prune_batch: int = attrs.field(default=500, validator=_positive)
+    # R-F6: periodic jobs; a slot missed by more than the grace (no daemon ran) is skipped.
+    schedules: dict[str, ScheduleConfig] = attrs.field(factory=dict)
+    schedule_grace_s: float = attrs.field(default=300.0, validator=_positive)
+    scheduler_enabled: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        for name in self.schedules:
+            if not _SCHEDULE_NAME.match(name):
+                raise ValueError(
+                    f"schedule name {name!r} must be 1-64 letters, digits, '_', '.' or '-' "
+                    "(it becomes part of each fired job's id)"
+                )
+        for status, keep in self.retention.items():
+            if keep <= timedelta(seconds=self.schedule_grace_s):
+                raise ValueError(
+                    f"retention_{status.value}_s ({keep.total_seconds():g}) must exceed schedule_grace_s "
+                    f"({self.schedule_grace_s:g}): a periodic slot's job must outlive the window in "
+                    "which a daemon could still fire that slot"
+                )
+
+    @property
+    def retention(self) -> dict[Status, timedelta]:
+        """How long finished jobs are kept, per status; a status not here is kept forever."""
+        given = {
+            Status.DONE: self.retention_done_s,
+            Status.FAILED: self.retention_failed_s,
+            Status.CANCELLED: self.retention_cancelled_s,
+        }
+        return {s: timedelta(seconds=v) for s, v in given.items() if v > 0}
 
     @property
     def worst_case_recovery_s(self) -> float:
@@ -62,6 +143,28 @@ class Config:
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 _converter.register_structure_hook(bool, lambda v, _: _to_bool(v))
+_converter.register_structure_hook_func(
+    lambda t: t == dict[str, ScheduleConfig],
+    lambda v, _: _schedules(v),
+)
+
+
+def _schedules(value: Any) -> dict[str, ScheduleConfig]:
+    """[schedules.NAME] tables, or QRUN_SCHEDULES as a JSON object of them."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"schedules must be a JSON object of name -> schedule: {exc}") from None
+    out: dict[str, ScheduleConfig] = {}
+    for name, spec in value.items():
+        try:
+            out[name] = _converter.structure(spec, ScheduleConfig)
+        except Exception as exc:  # each message names the schedule it is about
+            raise ValueError(f"schedules.{name}: {'; '.join(_messages(exc))}") from None
+    return out
+
+
 _converter.register_structure_hook(
     tuple[str, ...] | None,
     lambda v, _: None if v in (None, "") else tuple(v.split(",") if isinstance(v, str) else v),

@@ -16,7 +16,7 @@ from qrun.core import Cancel, Retry, Status
 from qrun.core.ports import JobFilter, StoreError
 
 from .app import App
-from .views import job_view, repair_view
+from .views import job_view, queues_view, repair_view, schedules_view
 
 
 class SubmitBody(BaseModel):
@@ -28,6 +28,11 @@ class SubmitBody(BaseModel):
     max_attempts: int = 3
     concurrency_key: str | None = None
     concurrency_limit: int = 1
+    unique_key: str | None = Field(default=None, description="if a job holds this key, its id is returned")
+    unique_finished: list[Status] = Field(
+        default_factory=list,
+        description="finished states that keep holding the key (done, failed, cancelled)",
+    )
 
 
 class _Collector:
@@ -50,6 +55,14 @@ class _Collector:
             "Impossible queued jobs healed",
             value=self.app.sanitizer.impossible_queued_total,
         )
+        yield CounterMetricFamily("qrun_pruned", "Finished jobs pruned", value=self.app.pruner.pruned_total)
+        yield CounterMetricFamily(
+            "qrun_schedule_fired", "Schedule slots fired", value=self.app.scheduler.fired_total
+        )
+        paused = GaugeMetricFamily("qrun_queue_paused", "1 if the queue is paused", labels=["queue"])
+        for q in sorted(self.app.store.paused()):
+            paused.add_metric([q], 1)
+        yield paused
         yield GaugeMetricFamily(
             "qrun_worker_inflight", "Runs this worker holds", value=len(self.app.worker.inflight)
         )
@@ -97,12 +110,41 @@ def create_api(app: App, *, token: str | None) -> FastAPI:
                 "last_repairs": [repair_view(x) for x in s.last_repairs],
                 "last_run": s.last_run.isoformat() if s.last_run else None,
             },
+            "paused": sorted(app.store.paused()),
+            "pruner": {"pruned_total": app.pruner.pruned_total},
+            "scheduler": {
+                "schedules": len(app.scheduler.schedules),
+                "fired_total": app.scheduler.fired_total,
+                "errors_total": app.scheduler.errors_total,
+            },
             "worker": {
                 "id": app.worker.id,
                 "slots": app.worker.slots,
                 "inflight": sorted(app.worker.inflight.copy()),
             },
         }
+
+    @api.get("/queues")
+    def queues() -> dict[str, dict[str, Any]]:
+        return queues_view(app.store)
+
+    @api.post("/queues/{name}/pause", dependencies=[Depends(writer)])
+    def pause(name: str) -> dict[str, Any]:
+        app.store.pause(name)
+        return {"queue": name, "paused": True}
+
+    @api.post("/queues/{name}/resume", dependencies=[Depends(writer)])
+    def resume(name: str) -> dict[str, Any]:
+        app.store.resume(name)
+        return {"queue": name, "paused": False}
+
+    @api.get("/schedules")
+    def schedules() -> list[dict[str, Any]]:
+        return schedules_view(app.scheduler, app.clock.now())
+
+    @api.post("/prune", dependencies=[Depends(writer)])
+    def prune() -> dict[str, int]:
+        return {"pruned": app.pruner.tick()}
 
     @api.get("/jobs")
     def jobs(
@@ -127,7 +169,8 @@ def create_api(app: App, *, token: str | None) -> FastAPI:
 
     @api.post("/jobs", status_code=201, dependencies=[Depends(writer)])
     def submit(body: SubmitBody) -> dict[str, str]:
-        options = body.model_dump(exclude={"kind", "payload"})
+        options = body.model_dump(exclude={"kind", "payload", "unique_finished"})
+        options["unique_finished"] = [s.value for s in body.unique_finished]
         try:
             return {"id": app.submit(body.kind, body.payload, **options)}
         except (StoreError, ValueError) as exc:

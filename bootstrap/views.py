@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from cattrs.preconf.json import make_converter
 from qrun.core import Job
+from qrun.core.ports import JobStore
 
+from .runtime.periodic import Scheduler
 from .runtime.reaper import Repair
 
 _json = make_converter()
@@ -16,6 +19,28 @@ def job_view(job: Job) -> dict[str, Any]:
     data: dict[str, Any] = _json.unstructure(job)
     data["status"] = job.status.value
     return data
+
+
+def queues_view(store: JobStore) -> dict[str, dict[str, Any]]:
+    paused = store.paused()
+    out: dict[str, dict[str, Any]] = {q: {"paused": True, "counts": {}} for q in paused}
+    for (q, status), n in store.counts().items():
+        out.setdefault(q, {"paused": q in paused, "counts": {}})["counts"][status.value] = n
+    return dict(sorted(out.items()))
+
+
+def schedules_view(scheduler: Scheduler, now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.name,
+            "cron": p.cron,
+            "next": p.next_slot(now).isoformat(),
+            "kind": p.template.kind,
+            "payload": dict(p.template.payload),
+            "queue": p.template.queue,
+        }
+        for p in sorted(scheduler.schedules.values(), key=lambda p: p.name)
+    ]
 
 
 def repair_view(repair: Repair) -> dict[str, Any]:
