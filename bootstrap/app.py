@@ -76,6 +76,8 @@ class App:
     inputs: FsInputStore
     scheduler: Scheduler
     pruner: Pruner
+    #: Called with each new job's id after `submit` stored it (the eager test mode runs it).
+    after_submit: Callable[[str], None] | None = None
 
     def task(self, name: str | None = None) -> Callable[[Any], Any]:
         """`@app.task()`: register a python task, runnable by this app's workers."""
@@ -120,6 +122,8 @@ class App:
             raise
         if got != job.id:
             self.inputs.delete(job.id)  # an existing job holds the key: nothing was added
+        elif self.after_submit is not None:
+            self.after_submit(got)
         return got
 
     def schedule(

@@ -83,3 +83,37 @@ def test_cancel_and_retry_answer_with_status_codes_that_mean_something(setup):
     assert client.post(f"/jobs/{job_id}/retry", headers=AUTH).json()["status"] == "queued"
     assert client.post("/jobs/nope/cancel", headers=AUTH).status_code == 404
     assert client.post(f"/jobs/{job_id}/cancel").status_code == 401
+
+
+def test_r_f3_pause_resume_and_queues_over_http(setup):
+    app, client = setup
+    app.submit("command", {"argv": ["true"]}, queue="mail")
+    assert client.post("/queues/mail/pause").status_code == 401
+    assert client.post("/queues/mail/pause", headers=AUTH).json() == {"queue": "mail", "paused": True}
+    assert client.get("/queues").json() == {"mail": {"paused": True, "counts": {"queued": 1}}}
+    assert client.get("/queue").json()["paused"] == ["mail"]
+    assert 'qrun_queue_paused{queue="mail"} 1.0' in client.get("/metrics").text
+    client.post("/queues/mail/resume", headers=AUTH)
+    assert client.get("/queues").json()["mail"]["paused"] is False
+
+
+def test_r_f1_unique_submit_over_http_returns_the_holder(setup):
+    _, client = setup
+    body = {
+        "kind": "command",
+        "payload": {"argv": ["true"]},
+        "unique_key": "nightly",
+        "unique_finished": ["done"],
+    }
+    first = client.post("/jobs", json=body, headers=AUTH).json()["id"]
+    assert client.post("/jobs", json=body, headers=AUTH).json()["id"] == first
+    got = client.get(f"/jobs/{first}").json()
+    assert got["unique"] == {"key": "nightly", "finished": ["done"]}
+
+
+def test_r_f6_schedules_and_prune_over_http(setup):
+    app, client = setup
+    app.schedule("tick", "*/5 * * * *", "command", {"argv": ["true"]})
+    (s,) = client.get("/schedules").json()
+    assert (s["name"], s["cron"], s["next"]) == ("tick", "*/5 * * * *", "2030-01-01T00:05:00+00:00")
+    assert client.post("/prune", headers=AUTH).json() == {"pruned": 0}

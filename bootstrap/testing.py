@@ -1,0 +1,195 @@
+"""Test helpers for library users (R-F7), in the spirit of Oban.Testing and rivertest:
+an app on the memory store whose python tasks run in the caller's thread, `drain` to run
+everything that is ready, an eager mode that runs each job as it is submitted, and
+assertions on what was enqueued.
+
+    from qrun.bootstrap.testing import assert_enqueued, app_for_tests
+
+    app = app_for_tests(eager=True)
+
+    @app.task()
+    def send(to: str) -> str:
+        return f"sent to {to}"
+
+    job_id = app.submit("send", {"to": "a@example.com"})   # ran already, in this thread
+    assert app.store.get(job_id).result == "sent to a@example.com"
+
+Every job still goes through the real transitions and a real store, so what passes here
+is what the daemon does; only the task's thread differs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+from qrun.adapters.memory import MemoryStore
+from qrun.adapters.runners.command import InvalidPayload
+from qrun.adapters.runners.python_runner import TaskRegistry, Transient
+from qrun.core import Handle, Job, Liveness, Run, Status
+from qrun.core.ports import Adopted, Clock, Exit, Gone, JobFilter, JobStore
+
+from .app import App, bootstrap
+from .config import load
+
+NAME = "inline"
+
+
+class InlineRunner:
+    """Runs a registered task in the thread that collects its exit (the caller's, under
+    `drain`), after its spawn is recorded, as a real runner would be."""
+
+    name = NAME
+
+    def __init__(self, tasks: TaskRegistry) -> None:
+        self.tasks = tasks
+        self._pending: dict[str, tuple[Callable[..., Any], Mapping[str, Any]]] = {}
+
+    def spawn(self, job: Job, run: Run) -> Handle:
+        fn = self.tasks.get(job.kind)
+        if fn is None:
+            known = ", ".join(self.tasks.names()) or "none"
+            raise InvalidPayload(f"no task named {job.kind!r} is registered (registered: {known})")
+        self._pending[run.id] = (fn, dict(job.payload))
+        return Handle(NAME, run.id)
+
+    def adopt(self, job: Job, run: Run) -> Adopted | Gone:
+        return Adopted(Handle(NAME, run.id)) if run.id in self._pending else Gone()
+
+    def observe(self, handle: Handle) -> Liveness:
+        return Liveness.ALIVE if handle.ref in self._pending else Liveness.DEAD
+
+    def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
+        task = self._pending.pop(handle.ref, None)
+        if task is None:
+            return Exit(code=-1, error="the task is not known to this runner")
+        fn, payload = task
+        try:
+            return Exit(code=0, result=fn(**payload))
+        except Transient as exc:
+            return Exit(code=1, error=str(exc) or "transient failure", transient=True)
+        except Exception as exc:  # the task's failure is the job's outcome
+            return Exit(code=1, error=f"{type(exc).__name__}: {exc}")
+
+    def kill(self, handle: Handle) -> None:
+        self._pending.pop(handle.ref, None)
+
+
+@attrs.frozen
+class Drained:
+    """What a `drain` finished, by final status."""
+
+    done: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+class EagerJobFailed(AssertionError):
+    """In eager mode, a submitted job did not end `done`; the message has its error."""
+
+
+def drain(app: App, *, max_ticks: int = 100_000, timeout_s: float = 60.0) -> Drained:
+    """Run every job that is ready now (and what they enqueue) until nothing is left to
+    claim; python tasks run in this thread. Jobs waiting on a delay or a retry backoff
+    stay queued: advance a FakeClock and drain again."""
+    worker = app.worker
+    before = _finished(app.store)
+    deadline = time.monotonic() + timeout_s
+    idle = 0
+    for _ in range(max_ticks):
+        snapshot = app.store.counts()
+        worker.tick()
+        if worker.inflight:
+            idle = 0
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"drain: jobs {sorted(worker.inflight)} still running after {timeout_s}s")
+            if not all(i.handle.runner == NAME for i in worker.inflight.values()):
+                time.sleep(0.01)  # a command or container: wait for it in real time
+            continue
+        idle = idle + 1 if app.store.counts() == snapshot else 0
+        if idle >= 2:
+            break
+    after = _finished(app.store)
+    return Drained(**{s.value: after[s] - before[s] for s in (Status.DONE, Status.FAILED, Status.CANCELLED)})
+
+
+def app_for_tests(
+    tasks: TaskRegistry | None = None,
+    *,
+    eager: bool = False,
+    store: JobStore | None = None,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> App:
+    """An app for tests: the memory store unless `store` is given, no HTTP, python tasks
+    in the caller's thread. `eager=True`: `submit` runs the job (and whatever it enqueues)
+    before it returns, and raises EagerJobFailed if the job did not end `done`."""
+    tasks = tasks or TaskRegistry()
+    settings.setdefault("http_port", 0)
+    settings.setdefault("slots", 1)
+    config = load(env={}, **settings)
+    app = bootstrap(config, store=store or MemoryStore(), tasks=tasks, clock=clock, sleeper=_NoSleep())
+    inline = InlineRunner(tasks)
+    app.runners["python"] = app.worker.runners["python"] = inline
+    for name in tasks.names():
+        app.runners[name] = app.worker.runners[name] = inline
+    if eager:
+
+        def run_now(job_id: str) -> None:
+            drain(app)
+            job = app.store.get(job_id)
+            if job is not None and job.status is not Status.DONE and not _waiting(job):
+                raise EagerJobFailed(f"job {job_id} ({job.kind}) ended {job.status.value}: {job.error}")
+
+        app.after_submit = run_now
+    return app
+
+
+def enqueued(
+    store: JobStore,
+    *,
+    kind: str | None = None,
+    queue: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    status: Status | None = Status.QUEUED,
+) -> list[Job]:
+    """Jobs matching every given field; `payload` matches a subset of the job's payload."""
+    found = store.list(JobFilter(status=status, queue=queue, kind=kind, limit=100_000))
+    if payload is not None:
+        found = [j for j in found if all(k in j.payload and j.payload[k] == v for k, v in payload.items())]
+    return found
+
+
+def assert_enqueued(store: JobStore, **match: Any) -> Job:
+    """The one job matching `match` (see `enqueued`); fails listing what is there."""
+    found = enqueued(store, **match)
+    if len(found) != 1:
+        there = [(j.kind, j.queue, dict(j.payload), j.status.value) for j in store.list(JobFilter(limit=50))]
+        raise AssertionError(f"expected one job matching {match}, found {len(found)}; jobs: {there}")
+    return found[0]
+
+
+def refute_enqueued(store: JobStore, **match: Any) -> None:
+    found = enqueued(store, **match)
+    if found:
+        raise AssertionError(f"expected no job matching {match}, found {[j.id for j in found]}")
+
+
+def _finished(store: JobStore) -> Counter[Status]:
+    out: Counter[Status] = Counter()
+    for (_, status), n in store.counts().items():
+        out[status] += n
+    return out
+
+
+def _waiting(job: Job) -> bool:
+    """Queued for later (a delay, a backoff after a failed attempt counts as a failure)."""
+    return job.status is Status.QUEUED and job.attempts == 0
+
+
+class _NoSleep:
+    def sleep(self, seconds: float) -> None:
+        """drain ticks the worker itself; nothing waits on the worker's own clock."""
