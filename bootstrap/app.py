@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import signal
 import threading
@@ -19,8 +20,8 @@ from qrun.adapters.runners.command import CommandSpec
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.adapters.storage.fs import FsInputStore
-from qrun.core import Cancel, Job, Kill, Notify, Policy, Retry, Status, Unique
-from qrun.core.ports import Clock, JobStore, Runner
+from qrun.core import Cancel, Handle, Job, Kill, Notify, Policy, Retry, Run, Status, Unique
+from qrun.core.ports import Clock, Exit, JobStore, Runner
 
 from .config import Config, ConfigError, load
 from .runtime.clock import SystemClock, SystemSleeper
@@ -31,6 +32,15 @@ from .runtime.transition import Outcome, transition
 from .runtime.worker import Sleeper, Worker
 
 log = logging.getLogger("qrun")
+
+
+def _check_payload(kind: str, payload: Mapping[str, Any] | None) -> None:
+    if kind == "command":
+        CommandSpec.from_payload(payload or {})
+    elif kind == "container":
+        from qrun.adapters.docker.spec import ContainerSpec
+
+        ContainerSpec.from_payload(payload or {})
 
 
 def _statuses(names: Any) -> list[Status]:
@@ -106,8 +116,7 @@ class App:
         key, finished = options.pop("unique_key", None), options.pop("unique_finished", ())
         if key:
             options["unique"] = Unique(key, frozenset(_statuses(finished)))
-        if kind == "command":
-            CommandSpec.from_payload(payload or {})  # refuse a malformed command now, not on a worker
+        _check_payload(kind, payload)  # refuse a malformed command now, not on a worker
         delay = options.pop("delay_s", None)
         now = self.clock.now()
         if delay:
@@ -126,13 +135,37 @@ class App:
             self.after_submit(got)
         return got
 
+    def run_direct(
+        self, kind: str, payload: Mapping[str, Any], *, timeout_s: float | None = None
+    ) -> tuple[Exit, Handle]:
+        """R-A1's direct mode: run at once through the runner's port, bypassing the queue
+        (nothing is stored); for interactive and sandbox runs. Returns the exit and the
+        handle (whose runner has the output)."""
+        _check_payload(kind, payload)
+        runner = self.runners.get(kind)
+        if runner is None:
+            raise ValueError(f"no runner for kind {kind!r}; this app runs: {', '.join(sorted(self.runners))}")
+        now = self.clock.now()
+        job = Job.new(id=f"direct-{new_id()}", kind=kind, now=now, payload=payload)
+        run = Run(f"{job.id}/1")
+        handle = runner.spawn(job, run)
+        try:
+            done = runner.wait(handle, timeout_s)
+        except BaseException:
+            runner.kill(handle)
+            raise
+        if done is None:
+            runner.kill(handle)
+            done = runner.wait(handle, 30) or Exit(code=124, error="timed out")
+            done = Exit(code=124, error=f"timed out after {timeout_s}s", result=done.result)
+        return done, handle
+
     def schedule(
         self, name: str, cron: str, kind: str, payload: Mapping[str, Any] | None = None, **options: Any
     ) -> None:
         """Declare a periodic job in code (R-F6), as `[schedules.NAME]` does in the config:
         each slot of `cron` (UTC) fires once, however many daemons run."""
-        if kind == "command":
-            CommandSpec.from_payload(payload or {})
+        _check_payload(kind, payload)
         template = Job.new(id=f"cron-{name}", kind=kind, now=self.clock.now(), payload=payload, **options)
         self.scheduler.add(Periodic(name, cron, template))
 
@@ -286,6 +319,10 @@ def bootstrap(
             "command": SubprocessRunner(config.runs_dir, inputs=inputs),
             "python": python,
         }
+        if importlib.util.find_spec("docker") is not None:
+            from qrun.adapters.docker import ContainerRunner
+
+            built["container"] = ContainerRunner(config.runs_dir, base_url=config.docker_host, inputs=inputs)
         built.update(dict.fromkeys(tasks.names(), python))
     else:
         built = dict(runners)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 from qrun.core import Cancel, Retry, Status
-from qrun.core.ports import JobFilter, StoreError
+from qrun.core.ports import JobFilter, RunnerUnavailable, StoreError
 
 from .app import App, bootstrap, open_store
 from .config import ConfigError, load
@@ -70,6 +70,16 @@ def migrate(ctx: click.Context) -> None:
     "--input", "input_files", multiple=True, help="NAME=PATH: a file the job gets in $QRUN_INPUTS_DIR/NAME"
 )
 @click.option(
+    "--runner", type=click.Choice(["command", "docker"]), default="command", help="where COMMAND runs"
+)
+@click.option("--image", default=None, help="--runner docker: the image to run COMMAND in")
+@click.option("--memory", default=None, help='--runner docker: memory limit, e.g. "256m"')
+@click.option("--cpus", default=None, type=float, help="--runner docker: CPU limit, e.g. 0.5")
+@click.option("--network", default=None, help="--runner docker: none (default), bridge or host")
+@click.option(
+    "--env", "env_vars", multiple=True, help="NAME=VALUE for the command's environment (repeatable)"
+)
+@click.option(
     "--unique", "unique_key", default=None, help="unique key: if a job holds it, print that job's id"
 )
 @click.option(
@@ -89,6 +99,12 @@ def submit(
     args: tuple[str, ...],
     input_files: tuple[str, ...],
     delay: float,
+    runner: str,
+    image: str | None,
+    memory: str | None,
+    cpus: float | None,
+    network: str | None,
+    env_vars: tuple[str, ...],
     **options: Any,
 ) -> None:
     """Submit a command (or --task) and print the new job's id alone on stdout."""
@@ -106,10 +122,9 @@ def submit(
                 payload[name] = raw
         kind = task
     else:
-        payload = {"shell": " ".join(command)} if use_shell else {"argv": list(command)}
-        if timeout:
-            payload["timeout_s"] = timeout
-        kind = "command"
+        kind, payload = _command_payload(
+            command, use_shell, timeout, runner, image, memory, cpus, network, env_vars
+        )
     inputs: dict[str, bytes] = {}
     for item in input_files:
         name, sep, path = item.partition("=")
@@ -125,6 +140,81 @@ def submit(
     except (StoreError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(job_id)
+
+
+def _command_payload(
+    command: tuple[str, ...],
+    use_shell: bool,
+    timeout: float | None,
+    runner: str,
+    image: str | None,
+    memory: str | None,
+    cpus: float | None,
+    network: str | None,
+    env_vars: tuple[str, ...],
+) -> tuple[str, dict[str, Any]]:
+    env = {}
+    for item in env_vars:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.UsageError(f"--env {item!r} must be NAME=VALUE")
+        env[name] = value
+    payload: dict[str, Any] = {}
+    if runner == "docker":
+        if not image:
+            raise click.UsageError("--runner docker needs --image NAME[:TAG]")
+        argv = ["/bin/sh", "-c", " ".join(command)] if use_shell else list(command)
+        payload = {"image": image, "argv": argv}
+        extras = {"memory": memory, "cpus": cpus, "network": network}
+        payload.update({k: v for k, v in extras.items() if v is not None})
+        kind = "container"
+    else:
+        if image or memory or cpus or network:
+            raise click.UsageError("--image, --memory, --cpus and --network need --runner docker")
+        payload = {"shell": " ".join(command)} if use_shell else {"argv": list(command)}
+        kind = "command"
+    if env:
+        payload["env"] = env
+    if timeout:
+        payload["timeout_s"] = timeout
+    return kind, payload
+
+
+@main.command(name="run")
+@click.option("--runner", type=click.Choice(["command", "docker"]), default="command")
+@click.option("--image", default=None, help="--runner docker: the image")
+@click.option("--shell", "use_shell", is_flag=True, help="run COMMAND as one /bin/sh -c string")
+@click.option("--timeout", default=None, type=float, help="seconds before it is stopped (exit 124)")
+@click.option("--env", "env_vars", multiple=True, help="NAME=VALUE (repeatable)")
+@click.argument("command", nargs=-1, required=True)
+@click.pass_context
+def run_now(
+    ctx: click.Context,
+    runner: str,
+    image: str | None,
+    use_shell: bool,
+    timeout: float | None,
+    env_vars: tuple[str, ...],
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND at once, bypassing the queue (R-A1's direct mode): nothing is stored,
+    the output is printed, and the exit code is the command's."""
+    kind, payload = _command_payload(command, use_shell, None, runner, image, None, None, None, env_vars)
+    app = _app(ctx, create=True)
+    try:
+        done, handle = app.run_direct(kind, payload, timeout_s=timeout)
+    except (StoreError, ValueError, RunnerUnavailable) as exc:
+        raise click.ClickException(str(exc)) from None
+    runner_obj = app.runners[kind]
+    if hasattr(runner_obj, "output"):
+        out, err = runner_obj.output(handle)
+        sys.stdout.buffer.write(out)
+        sys.stderr.buffer.write(err)
+    elif done.error:
+        click.echo(done.error, err=True)
+    if done.result is not None:
+        click.echo(json.dumps(done.result))
+    ctx.exit(done.code if 0 <= done.code < 256 else 1)
 
 
 @main.command(name="ls")

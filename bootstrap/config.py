@@ -88,6 +88,7 @@ class Config:
     finalize_grace_s: float = 300.0
     max_running_s: float = attrs.field(default=24 * 3600.0, validator=_positive)
     queues: tuple[str, ...] | None = None
+    docker_host: str | None = None  # the container runner's engine (default: DOCKER_HOST, the socket)
     http_host: str = "127.0.0.1"
     http_port: int = 8765  # 0: no HTTP API
     api_token: str | None = None  # required for POST /jobs, /cancel, /retry

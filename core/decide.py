@@ -181,6 +181,10 @@ def _spawned(job: Job, e: ev.Spawned, now: datetime, policy: Policy) -> Outcome:
 def _spawn_failed(job: Job, e: ev.SpawnFailed, now: datetime, policy: Policy) -> Outcome:
     if _run(job).handle is not None:
         raise _Reject("a handle was stamped, so the spawn did happen")
+    if e.transient:
+        # The runner is unavailable (R-C8): no attempt spent, but wait before the next
+        # try; once transient tries are spent it counts as an ordinary failure.
+        return _failed(job, ev.Failed(e.error, transient=True), now, policy)
     # Nothing ran: give the attempt back and make the job claimable at once (R-C5).
     return _requeue(job, now, timedelta(0), attempts=job.attempts - 1, error=e.error)
 

@@ -37,9 +37,11 @@ class Spawned:
 
 @attrs.frozen
 class SpawnFailed:
-    """The runner could not start the execution; no handle was ever stamped (R-C5)."""
+    """The runner could not start the execution; no handle was ever stamped (R-C5).
+    `transient`: the runner is unavailable for now (R-C8), so retry after a backoff."""
 
     error: str
+    transient: bool = False
 
 
 @attrs.frozen

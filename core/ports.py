@@ -155,6 +155,11 @@ class Gone:
     """Nothing left to adopt (R-A6)."""
 
 
+class RunnerUnavailable(Exception):
+    """A runner cannot start anything now (its engine is unreachable, an image is
+    missing): a transient failure (R-C8), retried later without spending an attempt."""
+
+
 class Runner(Protocol):
     name: str
 

@@ -2,7 +2,10 @@
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -55,3 +58,27 @@ def pg_schemas(postgres_url):
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         for name in made:
             conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory):
+    """The base URL of a Docker engine with the busybox test image: the user's engine if
+    one answers, else a private dockerd started for this session (CONTAINERS.md)."""
+    pytest.importorskip("docker", reason="the docker SDK is missing: pip install -e '.[dev]'")
+    from docker_engine import IMAGE, EngineUnavailable, PrivateEngine, answers, build_image
+
+    if answers(None):  # DOCKER_HOST or the default socket: the user's engine
+        build_image(None)
+        yield None, IMAGE
+        return
+    engine = PrivateEngine(Path(tempfile.mkdtemp(prefix="qrun-dockerd-", dir="/tmp")))
+    try:
+        engine.start()
+    except EngineUnavailable as exc:
+        pytest.skip(f"no Docker engine: DOCKER_HOST and the default socket do not answer, and {exc}")
+    try:
+        build_image(engine.base_url)
+        yield engine.base_url, IMAGE
+    finally:
+        engine.stop()
+        shutil.rmtree(engine.root, ignore_errors=True)

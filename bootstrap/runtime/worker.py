@@ -39,7 +39,7 @@ from qrun.core import (
     SpawnFailed,
     Status,
 )
-from qrun.core.ports import Adopted, Clock, JobStore, Runner
+from qrun.core.ports import Adopted, Clock, JobStore, Runner, RunnerUnavailable
 
 from .clock import SystemClock, SystemSleeper, monotonic
 from .effects import kill
@@ -223,6 +223,10 @@ class Worker:
             handle = runner.spawn(job, job.run)
         except InvalidPayload as exc:
             self._fail(job.id, fence, f"invalid payload: {exc}")
+            return
+        except RunnerUnavailable as exc:  # engine down, image missing: later, no attempt spent
+            event = SpawnFailed(str(exc), transient=True)
+            transition(self.store, job.id, event, self.clock, self.policy, fence=fence)
             return
         except Exception as exc:  # the spawn failed before a handle existed (R-C5)
             transition(self.store, job.id, SpawnFailed(str(exc)), self.clock, self.policy, fence=fence)
