@@ -1,5 +1,6 @@
 """The container runner (`pip install 'qrun[docker]'`)."""
 
-from .runner import ContainerRunner, ContainerSpec
+from .runner import ContainerRunner
+from .spec import ContainerSpec
 
 __all__ = ["ContainerRunner", "ContainerSpec"]

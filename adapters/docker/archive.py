@@ -12,6 +12,7 @@ import shutil
 import tarfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import Any, cast
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
@@ -35,7 +36,7 @@ def extract(
     written: list[str] = []
     total = 0
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
+        with tarfile.open(fileobj=cast(Any, reader), mode="r|") as tar:
             for member in tar:
                 rel = _relative(member.name, strip)
                 if rel is None:

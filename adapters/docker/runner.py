@@ -42,7 +42,7 @@ log = logging.getLogger("qrun.docker")
 
 def _docker() -> Any:
     try:
-        import docker
+        import docker  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - the extra is missing
         raise RunnerUnavailable(
             "the container runner needs the docker SDK: pip install 'qrun[docker]'"

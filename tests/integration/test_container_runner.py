@@ -75,8 +75,8 @@ def test_inputs_are_mounted_read_only_and_limits_are_applied(tmp_path, engine):
     runner = runner_at(tmp_path, base_url, inputs=inputs)
     job = job_for(
         image,
-        'cat $QRUN_INPUTS_DIR/data.txt > $QRUN_OUTPUT_DIR/copy.txt; echo "{}" > $QRUN_OUTPUT_DIR/result.json; '
-        "sleep 1",
+        "cat $QRUN_INPUTS_DIR/data.txt > $QRUN_OUTPUT_DIR/copy.txt; "
+        'echo "{}" > $QRUN_OUTPUT_DIR/result.json; sleep 1',
         memory="64m",
         cpus=0.5,
     )
