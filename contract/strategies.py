@@ -41,7 +41,9 @@ offsets = st.integers(min_value=0, max_value=3600).map(lambda s: timedelta(secon
 times = offsets.map(lambda d: T0 + d)
 run_ids = st.uuids().map(lambda u: u.hex)
 handles = st.builds(
-    Handle, runner=st.sampled_from(["subprocess", "docker"]), ref=st.text(min_size=1, max_size=8)
+    Handle,
+    runner=st.sampled_from(["subprocess", "docker"]),
+    ref=st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=8),
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from .job import Handle
+from .job import Handle, without_nul
 
 
 @attrs.frozen
@@ -40,7 +40,7 @@ class SpawnFailed:
     """The runner could not start the execution; no handle was ever stamped (R-C5).
     `transient`: the runner is unavailable for now (R-C8), so retry after a backoff."""
 
-    error: str
+    error: str = attrs.field(converter=without_nul)
     transient: bool = False
 
 
@@ -90,7 +90,7 @@ class Finished:
 class Failed:
     """The run failed. `transient` (overloaded, rate-limited) spends no attempt (R-C8)."""
 
-    error: str
+    error: str = attrs.field(converter=without_nul)
     transient: bool = False
 
 

@@ -42,13 +42,24 @@ class Lease:
     until: datetime
 
 
+def _no_nul(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if "\x00" in value:
+        raise ValueError(f"{attribute.name} {value!r} contains a NUL character, which no store can hold")
+
+
+def without_nul(text: str) -> str:
+    """`text` with NUL characters spelled out: PostgreSQL text cannot hold them, and an
+    error message must be stored whatever a runner or a task put in it."""
+    return text.replace("\x00", "\\x00")
+
+
 @attrs.frozen
 class Handle:
     """Where a run's execution lives, as its runner names it (a pid and start time, a
     container id). Opaque to the core; only the runner that made it reads `ref`."""
 
-    runner: str
-    ref: str
+    runner: str = attrs.field(validator=_no_nul)
+    ref: str = attrs.field(validator=_no_nul)
 
 
 @attrs.frozen
@@ -66,7 +77,9 @@ class Run:
 def json_problem(value: Any, path: str = "$") -> str | None:
     """Where `value` stops being plain JSON (str, int, float, bool, None, lists, dicts with
     string keys), or None if it is JSON all through. Every store can hold exactly this."""
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        return f"{path} contains a NUL character, which no store can hold" if "\x00" in value else None
+    if value is None or isinstance(value, bool | int):
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{path} is {value}"
@@ -79,6 +92,8 @@ def json_problem(value: Any, path: str = "$") -> str | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"{path} has a non-string key {key!r}"
+            if "\x00" in key:
+                return f"{path} has a key with a NUL character, which no store can hold"
             if problem := json_problem(item, f"{path}.{key}"):
                 return problem
         return None

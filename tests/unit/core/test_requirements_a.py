@@ -144,3 +144,17 @@ def test_a_result_that_is_not_json_is_a_rejection_not_a_crash():
     job = ok(claimed(), Spawned(H)).job
     r = rejected(job, Finished(object()))
     assert "result must be plain JSON" in r.reason
+
+
+def test_text_no_store_can_hold_is_refused_where_it_enters_or_spelled_out_in_errors():
+    """PostgreSQL text and jsonb refuse NUL; every store must hold every job the core makes."""
+    import pytest
+    from qrun.core import Failed, Handle, SpawnFailed
+    from qrun.core.job import json_problem
+
+    with pytest.raises(ValueError, match="NUL character"):
+        Handle("subprocess", "1\x002")
+    assert json_problem({"a": ["x\x00"]}) == "$.a[0] contains a NUL character, which no store can hold"
+    assert json_problem({"k\x00": 1}) is not None
+    assert Failed("bad\x00bytes").error == "bad\\x00bytes"
+    assert SpawnFailed("\x00").error == "\\x00"
