@@ -156,8 +156,10 @@ class App:
             raise
         if done is None:
             runner.kill(handle)
-            done = runner.wait(handle, 30) or Exit(code=124, error="timed out")
-            done = Exit(code=124, error=f"timed out after {timeout_s}s", result=done.result)
+            killed = runner.wait(handle, 30)  # collects what it left (the output is archived)
+            done = Exit(
+                code=124, error=f"timed out after {timeout_s}s", result=killed.result if killed else None
+            )
         return done, handle
 
     def schedule(

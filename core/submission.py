@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from .job import Job
+from .ports import DuplicateJob, UnknownDependency
 
 
 def resolve(jobs: Sequence[Job], holder: Callable[[str], str | None]) -> tuple[list[Job], list[str]]:
@@ -47,3 +48,22 @@ def duplicates(jobs: Sequence[Job]) -> list[str]:
     for job in jobs:
         (dups if job.id in seen else seen).add(job.id)
     return sorted(dups)
+
+
+def check(fresh: Sequence[Job], existing: Callable[[Sequence[str]], set[str]]) -> None:
+    """Refuse the jobs a submit would insert, before any is written: an id twice in the
+    batch or already stored (DuplicateJob), then a dependency neither stored nor in the
+    batch (UnknownDependency). `existing(ids)` is the subset of `ids` the store holds."""
+    dups = duplicates(fresh)
+    if dups:
+        raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
+    stored = existing([j.id for j in fresh])
+    if stored:
+        raise DuplicateJob(f"job id(s) {', '.join(sorted(stored))} exist already; submit under new ids")
+    wanted = sorted({d for j in fresh for d in j.depends_on} - {j.id for j in fresh})
+    missing = set(wanted) - existing(wanted)
+    if missing:
+        raise UnknownDependency(
+            f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
+            "submit those first or in the same batch"
+        )

@@ -27,7 +27,7 @@ from typing import Any
 from qrun.core import Handle, Job, Liveness, Run
 from qrun.core.ports import Adopted, Exit, Gone, RunnerUnavailable
 
-from ..runners.subprocess_runner import _segment
+from ..runners.subprocess_runner import segment
 from ..storage.fs import FsInputStore
 from .archive import DEFAULT_MAX_BYTES, UnsafeArchive, extract
 from .spec import ContainerSpec
@@ -179,7 +179,7 @@ class ContainerRunner:
     # -- artifacts --------------------------------------------------------------------------
     def artifacts(self, job_id: str, run_id: str) -> Path:
         """The run's folder: `out/` (what the container wrote in /qrun/out) and `logs`."""
-        return self.runs_dir / ("c" + _segment(job_id)[1:]) / _segment(run_id)
+        return self.runs_dir / ("c" + segment(job_id)[1:]) / segment(run_id)
 
     def _finish(self, container: Any, *, timed_out: bool) -> Exit:
         labels = container.labels

@@ -19,14 +19,12 @@ from qrun.core.ports import (
     Applied,
     ApplyResult,
     Conflict,
-    DuplicateJob,
     JobFilter,
     UniqueConflict,
-    UnknownDependency,
     unique_conflict_message,
 )
 from qrun.core.retention import expired
-from qrun.core.submission import duplicates, resolve
+from qrun.core.submission import check, resolve
 from returns.result import Success
 
 
@@ -44,21 +42,7 @@ class MemoryStore:
     def submit(self, jobs: Sequence[Job]) -> list[str]:
         with self._lock:
             fresh, ids = resolve(jobs, self._slots.get)
-            dups = duplicates(fresh)
-            if dups:
-                raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
-            existing = sorted(j.id for j in fresh if j.id in self._jobs)
-            if existing:
-                raise DuplicateJob(f"job id(s) {', '.join(existing)} exist already; submit under new ids")
-            batch = {j.id for j in fresh}
-            missing = sorted(
-                {d for j in fresh for d in j.depends_on if d not in self._jobs and d not in batch}
-            )
-            if missing:
-                raise UnknownDependency(
-                    f"job(s) depend on unknown job(s) {', '.join(missing)}; "
-                    "submit those first or in the same batch"
-                )
+            check(fresh, lambda ids: {i for i in ids if i in self._jobs})
             for job in fresh:
                 self._put(job)
             return ids

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
-from qrun.core import TERMINAL, Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
 from qrun.core.claim import run_id_for
 from qrun.core.ports import (
     Applied,
@@ -32,7 +32,6 @@ from qrun.core.ports import (
     UnknownDependency,
     unique_conflict_message,
 )
-from qrun.core.retention import cutoff
 from qrun.core.submission import duplicates, remap
 from returns.result import Success
 
@@ -40,6 +39,7 @@ from ..sql.codec import COLUMNS, Codec
 from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.filters import where_sql
 from ..sql.names import identifier
+from ..sql.retention import expired_sql
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
 
@@ -184,9 +184,7 @@ class PostgresStore:
                     )
                 cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
         except psycopg.errors.UniqueViolation as exc:
-            found = _DUP.search(str(exc))
-            which = found.group(1) if found else "?"
-            raise DuplicateJob(f"job id {which} exists already; submit it under a new id") from exc
+            raise _duplicate(exc) from exc
         return ids
 
     def _submit_unique(self, jobs: Sequence[Job], connection: psycopg.Connection[Any] | None) -> list[str]:
@@ -239,9 +237,7 @@ class PostgresStore:
                 if fresh:
                     cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
         except psycopg.errors.UniqueViolation as exc:
-            found = _DUP.search(str(exc))
-            which = found.group(1) if found else "?"
-            raise DuplicateJob(f"job id {which} exists already; submit it under a new id") from exc
+            raise _duplicate(exc) from exc
         return ids
 
     def _insert_keyed(self, cur: psycopg.Cursor[Any], job: Job) -> str | None:
@@ -519,14 +515,8 @@ class PostgresStore:
             return int(cur.rowcount)
 
     def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
-        parts: list[str] = []
-        args: list[Any] = []
-        for status in sorted(TERMINAL, key=lambda x: x.value):
-            limit_at = cutoff(keep, status, now)
-            if limit_at is not None:
-                parts.append(f"(status = '{status.value}' AND finished_at < %s)")
-                args.append(limit_at)
-        if not parts or limit <= 0:
+        clause, args = expired_sql(keep, now, "%s", _same)
+        if not clause or limit <= 0:
             return 0
         t, d = self._t, self._d
         # A bounded batch; finished rows are never locked by claims, and SKIP LOCKED
@@ -536,7 +526,7 @@ class PostgresStore:
                 f"""
                 WITH gone AS (
                     SELECT id FROM {t} j
-                    WHERE status IN ('done', 'failed', 'cancelled') AND ({" OR ".join(parts)})
+                    WHERE {clause}
                       AND NOT EXISTS (SELECT 1 FROM {d} x WHERE x.dep_id = j.id)
                     ORDER BY finished_at, id LIMIT %s FOR UPDATE SKIP LOCKED
                 ), deps AS (
@@ -609,6 +599,11 @@ class Listener:
             for _ in self._conn.notifies(timeout=0):
                 pass
         return got
+
+
+def _duplicate(exc: psycopg.errors.UniqueViolation) -> DuplicateJob:
+    found = _DUP.search(str(exc))
+    return DuplicateJob(f"job id {found.group(1) if found else '?'} exists already; submit it under a new id")
 
 
 def _read_version(conn: psycopg.Connection[Any], schema: str) -> int | None:

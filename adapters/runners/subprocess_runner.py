@@ -31,7 +31,7 @@ NAME = "subprocess"
 _POLL_S = 0.05
 
 
-def _segment(value: str) -> str:
+def segment(value: str) -> str:
     """A path segment that is `value`, encoded: never '.', '..', empty or holding '/'."""
     return "r-" + quote(value, safe="")
 
@@ -53,8 +53,8 @@ class SubprocessRunner:
         self._monitors: dict[int, subprocess.Popen[bytes]] = {}
 
     def run_dir(self, job_id: str, run_id: str) -> Path:
-        path = (self.runs_dir / _segment(job_id) / _segment(run_id)).resolve()
-        if self.runs_dir not in path.parents:  # cannot happen with _segment; checked anyway
+        path = (self.runs_dir / segment(job_id) / segment(run_id)).resolve()
+        if self.runs_dir not in path.parents:  # cannot happen with segment; checked anyway
             raise ValueError(f"run directory for job {job_id!r} would escape {self.runs_dir}")
         return path
 

@@ -17,26 +17,24 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from qrun.core import TERMINAL, Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
 from qrun.core.claim import run_id_for
 from qrun.core.ports import (
     Applied,
     ApplyResult,
     Conflict,
-    DuplicateJob,
     JobFilter,
     UniqueConflict,
-    UnknownDependency,
     unique_conflict_message,
 )
-from qrun.core.retention import cutoff
-from qrun.core.submission import duplicates, resolve
+from qrun.core.submission import check, resolve
 from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
 from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.filters import where_sql
 from ..sql.names import identifier
+from ..sql.retention import expired_sql
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
 
@@ -148,22 +146,7 @@ class SqliteStore:
             # Under BEGIN IMMEDIATE no other writer runs, so reading a slot's holder and
             # inserting cannot race; the unique index on unique_slot is the backstop.
             fresh, ids = resolve(jobs, lambda slot: self._holder(c, slot))
-            dups = duplicates(fresh)
-            if dups:
-                raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
-            existing = self._existing(c, [j.id for j in fresh])
-            if existing:
-                raise DuplicateJob(
-                    f"job id(s) {', '.join(sorted(existing))} exist already; submit under new ids"
-                )
-            batch = {j.id for j in fresh}
-            deps = {d for j in fresh for d in j.depends_on} - batch
-            missing = deps - self._existing(c, sorted(deps))
-            if missing:
-                raise UnknownDependency(
-                    f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
-                    "submit those first or in the same batch"
-                )
+            check(fresh, lambda ids: self._existing(c, ids))
             c.executemany(
                 f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in fresh]
             )
@@ -365,7 +348,7 @@ class SqliteStore:
             return int(cur.rowcount)
 
     def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
-        clause, args = _expired_sql(keep, now)
+        clause, args = expired_sql(keep, now, "?", _micros)
         if not clause or limit <= 0:
             return 0
         t, d = self._t, self._d
@@ -374,7 +357,7 @@ class SqliteStore:
             ids = [
                 r[0]
                 for r in c.execute(
-                    f"SELECT id FROM {t} j WHERE ({clause}) "
+                    f"SELECT id FROM {t} j WHERE {clause} "
                     f"AND NOT EXISTS (SELECT 1 FROM {d} x WHERE x.dep_id = j.id) "
                     "ORDER BY finished_at, id LIMIT ?",
                     (*args, limit),
@@ -447,21 +430,6 @@ def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
     if not queues:
         return " AND 0", ()
     return f" AND queue IN ({', '.join('?' for _ in queues)})", tuple(queues)
-
-
-def _expired_sql(keep: Mapping[Status, timedelta], now: datetime) -> tuple[str, tuple[object, ...]]:
-    """Finished jobs past their status's retention (`core.retention.cutoff`)."""
-    parts: list[str] = []
-    args: list[object] = []
-    for status in sorted(TERMINAL, key=lambda s: s.value):
-        limit = cutoff(keep, status, now)
-        if limit is not None:
-            parts.append(f"(status = '{status.value}' AND finished_at < ?)")
-            args.append(_micros(limit))
-    if not parts:
-        return "", ()
-    # The literal IN list matches the partial index's WHERE, so the planner can use it.
-    return f"status IN ('done', 'failed', 'cancelled') AND ({' OR '.join(parts)})", tuple(args)
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
