@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -16,7 +17,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from qrun.core import TERMINAL, Job, Status, Unique, decide
+from qrun.core import TERMINAL, Claim, Job, Status, Unique, decide
 from qrun.core.ports import Applied, Conflict, JobFilter, JobStore, StoreError
 from returns.result import Success
 
@@ -85,6 +86,8 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                         concurrency_key=data.draw(st.none() | st.just("key")),
                         depends_on=tuple(deps),
                         unique=data.draw(uniques),
+                        pool=data.draw(st.none() | st.sampled_from(["p", "q"])),
+                        batch=data.draw(st.none() | st.sampled_from(["b1", "b2"])),
                     )
                 )
             if data.draw(st.integers(0, 9)) == 0 and self.ids:
@@ -118,6 +121,9 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             job = self.ref.get(job_id)
             assert job is not None and self.store.get(job_id) == job
             event = next_event(data.draw, job, self.now)
+            if isinstance(event, Claim):
+                # Slots are handed out by `claim` only; a hand-made one could be held.
+                event = attrs.evolve(event, slot=None)
             result = decide(job, event, self.now, POLICY)
             if isinstance(result, Success):
                 decision = result.unwrap()
@@ -165,6 +171,19 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                 store.pause(queue) if pause else store.resume(queue)
             assert self.store.paused() == self.ref.paused()
 
+        @rule(pool=st.sampled_from(["p", "q"]), size=st.integers(0, 2))
+        def set_pool(self, pool: str, size: int) -> None:
+            self.store.set_pool(pool, size)
+            self.ref.set_pool(pool, size)
+
+        @rule(batch=st.sampled_from(["b1", "b2", "b3"]))
+        def clear_batch(self, batch: str) -> None:
+            got = _outcome(lambda: self.store.clear_batch(batch))
+            assert got == _outcome(lambda: self.ref.clear_batch(batch))
+            gone = {i for i in self.ids if self.ref.get(i) is None}
+            self.ids = [i for i in self.ids if i not in gone]
+            self.seen = {i: j for i, j in self.seen.items() if i not in gone}
+
         @rule()
         def sweep(self) -> None:
             assert self.store.sweep_stale_leases(self.now) == self.ref.sweep_stale_leases(self.now)
@@ -173,6 +192,9 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
         def same_jobs(self) -> None:
             assert self.store.list(ALL) == self.ref.list(ALL)
             assert dict(self.store.counts()) == dict(self.ref.counts())
+            assert dict(self.store.pools()) == dict(self.ref.pools())
+            for batch in ("b1", "b2"):
+                assert self.store.batch(batch) == self.ref.batch(batch)
 
         def teardown(self) -> None:
             self.store.close()

@@ -59,13 +59,16 @@ def new_jobs(draw: st.DrawFn) -> Job:
         concurrency_key=draw(st.none() | st.sampled_from(["k1", "k2"])),
         follow_up=draw(st.none() | st.just(FollowUp("next"))),
         orphan_policy=draw(st.sampled_from(list(OrphanPolicy))),
+        pool=draw(st.none() | st.just("wt")),
     )
 
 
 def _event_strategies() -> dict[type, st.SearchStrategy[Event]]:
     lease = times.map(lambda t: t + timedelta(seconds=60))
     found: dict[type, st.SearchStrategy[Event]] = {
-        Claim: st.builds(Claim, worker=workers, run_id=run_ids, lease_until=lease),
+        Claim: st.builds(
+            Claim, worker=workers, run_id=run_ids, lease_until=lease, slot=st.none() | st.integers(0, 2)
+        ),
         Adopt: st.builds(Adopt, worker=workers, lease_until=lease),
         Spawned: st.builds(Spawned, handle=handles),
         SpawnFailed: st.builds(SpawnFailed, error=st.just("spawn failed")),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from .base import MakeStore
+from .batches import StoreBatches
 from .features import StoreFeatures
 from .obligations import StoreObligations
+from .pools import StorePools
 from .races import StoreRaces
 from .stateful import run_against_reference
 
 
-class JobStoreContract(StoreObligations, StoreFeatures, StoreRaces):
+class JobStoreContract(StoreObligations, StoreFeatures, StorePools, StoreBatches, StoreRaces):
     """Every obligation of the JobStore port, the races, and a stateful comparison with
     the in-memory reference. Subclass it and override the `make_store` fixture."""
 

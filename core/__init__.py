@@ -4,7 +4,8 @@ Nothing here reads a clock, performs I/O, logs or starts a thread; time is an ar
 and effects are data. Adapters store what `decide` decided and carry out what it asked.
 """
 
-from .claim import pick
+from .batch import BatchSummary, Durations, summarize
+from .claim import Pick, pick
 from .decide import TABLE, decide
 from .decision import Decision, Rejection
 from .effects import AdoptRun, DeleteInputs, Effect, EnqueueJob, Kill, Notify, Spawn, is_durable
@@ -32,6 +33,7 @@ from .events import (
 from .invariants import violations
 from .job import TERMINAL, Fence, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Unique
 from .policy import Backoff, Policy
+from .pools import Pool, PoolState
 from .reaper import Assessment, Gate, Liveness, Observation, assess, needs_gate
 
 __all__ = [
@@ -43,6 +45,8 @@ __all__ = [
     "AdoptRun",
     "Assessment",
     "Backoff",
+    "BatchSummary",
+    "Durations",
     "Cancel",
     "Claim",
     "Decision",
@@ -66,6 +70,9 @@ __all__ = [
     "NothingToAdopt",
     "Notify",
     "Observation",
+    "Pick",
+    "Pool",
+    "PoolState",
     "OrphanPolicy",
     "Policy",
     "Reap",
@@ -85,5 +92,6 @@ __all__ = [
     "is_durable",
     "needs_gate",
     "pick",
+    "summarize",
     "violations",
 ]

@@ -1,8 +1,9 @@
-"""Which jobs a claim hands out, decided purely (R-A3, R-F1).
+"""Which jobs a claim hands out, decided purely (R-A3, R-E3, R-F1).
 
 Adoptable jobs (running, lease cleared) come first: their executions may still be
 alive and are cheaper to adopt than to re-run. Then queued jobs that are available,
-whose dependencies are all done and whose concurrency key has room, by priority
+whose dependencies are all done, whose concurrency key has room and whose pool (if it
+needs one) has a free slot, by priority
 (higher first), `available_at`, `requested_at` and id. SQL stores express the same
 order in their queries; the contract suite holds them to this function's answers.
 """
@@ -14,7 +15,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
+import attrs
+
+from .events import Adopt, Claim
 from .job import Job, Status
+from .pools import PoolState
 
 
 def run_id_for(job: Job) -> str:
@@ -41,6 +46,19 @@ def ready(job: Job, now: datetime, is_done: Callable[[str], bool]) -> bool:
     )
 
 
+@attrs.frozen
+class Pick:
+    """A job a claim hands out and, for a queued job that needs a pool, the slot it takes."""
+
+    job: Job
+    slot: int | None = None
+
+    def event(self, worker: str, lease_until: datetime) -> Adopt | Claim:
+        if self.job.adoptable:
+            return Adopt(worker, lease_until)  # an adopted run keeps the slot it holds
+        return Claim(worker, run_id_for(self.job), lease_until, self.slot)
+
+
 def pick(
     jobs: Iterable[Job],
     *,
@@ -50,22 +68,34 @@ def pick(
     is_done: Callable[[str], bool],
     queues: frozenset[str] | None = None,
     paused: frozenset[str] = frozenset(),
-) -> list[Job]:
-    """Up to `limit` jobs to claim, in the order they are handed out."""
+    pools: Mapping[str, PoolState] | None = None,
+) -> list[Pick]:
+    """Up to `limit` jobs to claim, in the order they are handed out. A job whose pool
+    has no free slot (or is not declared) is passed over, never waited for (R-E3)."""
     if limit <= 0:
         return []
-    pool = [j for j in jobs if queues is None or j.queue in queues]
-    chosen = heapq.nsmallest(limit, (j for j in pool if j.adoptable), key=adopt_order)
+    candidates = [j for j in jobs if queues is None or j.queue in queues]
+    chosen = [
+        Pick(j) for j in heapq.nsmallest(limit, (j for j in candidates if j.adoptable), key=adopt_order)
+    ]
     used: Counter[str] = Counter(running_per_key)
+    slots = dict(pools or {})
     # A heap, not a sort: a claim usually takes a few jobs out of many.
-    heap = [(queue_order(j), j) for j in pool if j.queue not in paused and ready(j, now, is_done)]
+    heap = [(queue_order(j), j) for j in candidates if j.queue not in paused and ready(j, now, is_done)]
     heapq.heapify(heap)
     while heap and len(chosen) < limit:
         _, job = heapq.heappop(heap)
         key = job.concurrency_key
-        if key is not None:
-            if used[key] >= job.concurrency_limit:
+        if key is not None and used[key] >= job.concurrency_limit:
+            continue
+        slot = None
+        if job.pool is not None:
+            state = slots.get(job.pool)
+            slot = state.free() if state is not None else None
+            if state is None or slot is None:
                 continue
+            slots[job.pool] = state.take(slot)
+        if key is not None:
             used[key] += 1
-        chosen.append(job)
+        chosen.append(Pick(job, slot))
     return chosen

@@ -71,7 +71,7 @@ def _run(job: Job) -> Run:
 
 
 def _requeue(job: Job, now: datetime, delay: timedelta, *effects: Effect, **changes: Any) -> Outcome:
-    """Back to `queued` with clean ownership (R-C1)."""
+    """Back to `queued` with clean ownership (R-C1) and its pool slot given back (R-E3)."""
     return _ok(
         job,
         *effects,
@@ -81,13 +81,15 @@ def _requeue(job: Job, now: datetime, delay: timedelta, *effects: Effect, **chan
         lease=None,
         started_at=None,
         cancel_requested=False,
+        pool_slot=None,
         **changes,
     )
 
 
 def _finalize(job: Job, status: Status, now: datetime, *effects: Effect, **changes: Any) -> Outcome:
-    """A terminal state keeps the run and `started_at`, stamps `finished_at` (R-C6)."""
-    return _ok(job, *effects, status=status, finished_at=now, lease=None, **changes)
+    """A terminal state keeps the run and `started_at`, stamps `finished_at` (R-C6) and
+    gives the pool slot back (R-E3)."""
+    return _ok(job, *effects, status=status, finished_at=now, lease=None, pool_slot=None, **changes)
 
 
 def _succeed(job: Job, now: datetime, result: Any, *, follow_up: bool) -> Outcome:
@@ -129,9 +131,16 @@ def _claim(job: Job, e: ev.Claim, now: datetime, policy: Policy) -> Outcome:
         raise _Reject("ownership is not clean; sanitize first (R-C1)")
     if e.lease_until <= now:
         raise _Reject("lease would already be expired")
+    if (job.pool is None) != (e.slot is None):
+        raise _Reject(
+            f"the job needs a slot of pool {job.pool!r}; a claim must take one (R-E3)"
+            if job.pool is not None
+            else "the job needs no pool slot, but the claim gives it one"
+        )
     return _ok(
         job,
         Spawn(job.id, e.run_id),
+        pool_slot=e.slot,
         status=Status.RUNNING,
         attempts=job.attempts + 1,
         lease=Lease(e.worker, e.lease_until),
@@ -300,7 +309,7 @@ def _sanitize(job: Job, e: ev.Sanitize, now: datetime, policy: Policy) -> Outcom
         # A running job without a coherent run cannot be adopted: requeue it cleanly.
         attempts = min(job.attempts, job.max_attempts - 1)
         return _requeue(job, now, timedelta(0), attempts=attempts, error=f"healed: {why}")
-    return _ok(job, finished_at=job.finished_at or now, lease=None)
+    return _ok(job, finished_at=job.finished_at or now, lease=None, pool_slot=None)
 
 
 def _retry(job: Job, e: ev.Retry, now: datetime, policy: Policy) -> Outcome:

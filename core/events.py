@@ -13,11 +13,13 @@ from .job import Handle, without_nul
 
 @attrs.frozen
 class Claim:
-    """A worker takes a queued job under a lease, as run `run_id` (R-A3, R-C2)."""
+    """A worker takes a queued job under a lease, as run `run_id` (R-A3, R-C2). A job
+    that needs a pool takes `slot` of it in the same step (R-E3)."""
 
     worker: str
     run_id: str
     lease_until: datetime
+    slot: int | None = None
 
 
 @attrs.frozen

@@ -28,6 +28,8 @@ def violations(job: Job) -> tuple[str, ...]:
             found.append("queued with a cancel request")
         if job.attempts >= job.max_attempts:
             found.append("queued with no attempts left")
+        if job.pool_slot is not None:
+            found.append("queued holding a pool slot")
     elif job.status is Status.RUNNING:
         if job.run is None:
             found.append("running without a run")
@@ -39,12 +41,16 @@ def violations(job: Job) -> tuple[str, ...]:
             found.append("running with finished_at")
         if job.attempts < 1:
             found.append("running with no attempt spent")
+        if (job.pool is None) != (job.pool_slot is None):
+            found.append("running without its pool slot" if job.pool else "running with a slot of no pool")
     else:
         # R-C6: terminal keeps the run and started_at, stamps finished_at.
         if job.finished_at is None:
             found.append(f"{job.status.value} without finished_at")
         if job.lease is not None:
             found.append(f"{job.status.value} with a lease")
+        if job.pool_slot is not None:
+            found.append(f"{job.status.value} holding a pool slot")
         if job.status is Status.DONE and (job.run is None or job.started_at is None):
             found.append("done without a run")
     return tuple(found)

@@ -196,6 +196,11 @@ class Job:
     result: Any = None
     adoptions: int = attrs.field(default=0, validator=_not_negative)
     unique: Unique | None = None
+    # R-E3: the pool this job needs a slot of, and the slot it holds while running (the
+    # claim takes it; every way out of `running` gives it back, in the same write).
+    pool: str | None = attrs.field(default=None, validator=attrs.validators.optional(_non_empty))
+    pool_slot: int | None = attrs.field(default=None, validator=attrs.validators.optional(_not_negative))
+    batch: str | None = attrs.field(default=None, validator=attrs.validators.optional(_non_empty))
     version: int = attrs.field(default=1, validator=_positive)
 
     @classmethod
@@ -216,6 +221,8 @@ class Job:
         follow_up: FollowUp | None = None,
         orphan_policy: OrphanPolicy = OrphanPolicy.ADOPT,
         unique: Unique | None = None,
+        pool: str | None = None,
+        batch: str | None = None,
     ) -> Job:
         """A freshly submitted job: `queued`, clean, `requested_at` stamped (R-A1, R-A9)."""
         if id in depends_on:
@@ -237,6 +244,8 @@ class Job:
             follow_up=follow_up,
             orphan_policy=orphan_policy,
             unique=unique,
+            pool=pool,
+            batch=batch,
         )
 
     @property
@@ -244,6 +253,13 @@ class Job:
         """The unique key this job holds now, or None: at most one job holds a slot."""
         u = self.unique
         return u.key if u is not None and u.holds(self.status) else None
+
+    @property
+    def holding(self) -> tuple[str, int] | None:
+        """The (pool, slot) this job holds now, or None (R-E3)."""
+        if self.status is Status.RUNNING and self.pool is not None and self.pool_slot is not None:
+            return (self.pool, self.pool_slot)
+        return None
 
     @property
     def adoptable(self) -> bool:

@@ -9,10 +9,12 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from .batch import BatchSummary
 from .decision import Decision
 from .effects import Notify
 from .job import Handle, Job, Run, Status
 from .policy import Policy
+from .pools import Pool
 from .reaper import Liveness
 
 
@@ -40,6 +42,7 @@ class JobFilter:
     status: Status | None = None
     queue: str | None = None
     kind: str | None = None
+    batch: str | None = None
     limit: int = 100
     after: str | None = None  # the last id of the previous page
 
@@ -58,6 +61,10 @@ class UnknownDependency(StoreError):
 
 class DuplicateJob(StoreError):
     """A submitted job id exists already."""
+
+
+class BatchNotFinished(StoreError):
+    """A batch cannot be cleared while some of its jobs are open or needed by others."""
 
 
 class UniqueConflict(StoreError):
@@ -120,6 +127,20 @@ class JobStore(Protocol):
     def resume(self, queue: str) -> None: ...
 
     def paused(self) -> frozenset[str]: ...
+
+    def set_pool(self, name: str, size: int) -> None:
+        """Declare pool `name` with `size` slots, or resize it (R-E3). Shrinking never takes
+        a slot from a running job; slots past the new size are just not handed out again."""
+
+    def pools(self) -> Mapping[str, Pool]:
+        """Every declared pool, with who holds which slot."""
+
+    def batch(self, batch: str) -> BatchSummary:
+        """Counts per status and durations of the jobs of `batch` (R-E1), from the store."""
+
+    def clear_batch(self, batch: str) -> int:
+        """Delete the jobs of a finished batch; returns how many. Raises BatchNotFinished
+        (deleting nothing) while one of them is open or a job outside it depends on one."""
 
     def get(self, job_id: str) -> Job | None: ...
 

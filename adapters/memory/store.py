@@ -13,11 +13,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from qrun.core import Adopt, Claim, Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
-from qrun.core.claim import pick, run_id_for
+from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
+from qrun.core.batch import BatchSummary, clear_refusal, summarize
+from qrun.core.claim import pick
+from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
     Applied,
     ApplyResult,
+    BatchNotFinished,
     Conflict,
     JobFilter,
     UniqueConflict,
@@ -37,6 +40,7 @@ class MemoryStore:
         self._open: dict[str, None] = {}  # queued or running ids, in insertion order
         self._slots: dict[str, str] = {}  # unique slot -> the id of the job holding it
         self._paused: set[str] = set()
+        self._pool_sizes: dict[str, int] = {}
 
     # -- writes ----------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job]) -> list[str]:
@@ -72,15 +76,11 @@ class MemoryStore:
                 running_per_key={k: n for k, n in running.items() if k is not None},
                 is_done=self._is_done,
                 queues=frozenset(queues) if queues is not None else None,
+                pools=states(self._pool_sizes, holders(live)),
             )
             out: list[Decision] = []
-            for job in chosen:
-                event = (
-                    Adopt(worker, lease_until)
-                    if job.adoptable
-                    else Claim(worker, run_id_for(job), lease_until)
-                )
-                result = decide(job, event, now, policy)
+            for choice in chosen:
+                result = decide(choice.job, choice.event(worker, lease_until), now, policy)
                 if isinstance(result, Success):
                     decision = result.unwrap()
                     self._write(decision)
@@ -150,6 +150,40 @@ class MemoryStore:
         with self._lock:
             return frozenset(self._paused)
 
+    def set_pool(self, name: str, size: int) -> None:
+        check_size(name, size)
+        with self._lock:
+            self._pool_sizes[name] = size
+
+    def pools(self) -> Mapping[str, Pool]:
+        with self._lock:
+            held = holders(self._jobs[i] for i in self._open)
+            return {n: Pool(n, size, held.get(n, {})) for n, size in sorted(self._pool_sizes.items())}
+
+    def batch(self, batch: str) -> BatchSummary:
+        with self._lock:
+            rows = [(j.status, j.started_at, j.finished_at) for j in self._jobs.values() if j.batch == batch]
+            return summarize(batch, rows)
+
+    def clear_batch(self, batch: str) -> int:
+        with self._lock:
+            members = {i: j for i, j in self._jobs.items() if j.batch == batch}
+            needed_by = {
+                dep: j.id
+                for j in self._jobs.values()
+                if j.batch != batch
+                for dep in j.depends_on
+                if dep in members
+            }
+            why = clear_refusal(batch, (i for i, j in members.items() if not j.status.terminal), needed_by)
+            if why:
+                raise BatchNotFinished(why)
+            for job_id, job in members.items():
+                del self._jobs[job_id]
+                if job.unique_slot is not None:
+                    self._slots.pop(job.unique_slot, None)
+            return len(members)
+
     # -- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -164,6 +198,7 @@ class MemoryStore:
                     if (where.status is None or j.status is where.status)
                     and (where.queue is None or j.queue == where.queue)
                     and (where.kind is None or j.kind == where.kind)
+                    and (where.batch is None or j.batch == where.batch)
                     and (where.after is None or j.id > where.after)
                 ),
                 key=lambda j: j.id,

@@ -71,5 +71,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX job_deps_dep ON {s}.job_deps (dep_id);
     CREATE TABLE {s}.paused_queues (name text PRIMARY KEY);
     """,
+    # 3: resource pools (R-E3: a slot is held by at most one running job, which the
+    # unique index makes a fact of the database) and batches (R-E1)
+    """
+    ALTER TABLE {s}.jobs ADD COLUMN pool text;
+    ALTER TABLE {s}.jobs ADD COLUMN pool_slot integer;
+    ALTER TABLE {s}.jobs ADD COLUMN batch text;
+    CREATE UNIQUE INDEX jobs_pool_slot ON {s}.jobs (pool, pool_slot) WHERE pool_slot IS NOT NULL;
+    CREATE INDEX jobs_batch ON {s}.jobs (batch) WHERE batch IS NOT NULL;
+    CREATE TABLE {s}.pools (name text PRIMARY KEY, size integer NOT NULL);
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -6,6 +6,8 @@ on each other's candidates. A per-key concurrency limit cannot be checked row by
 scoped advisory lock on the key, then counts the key's running jobs: the count sees every
 claim of that key committed before the lock was granted, and a claimer that cannot get
 the lock treats the key as busy for this claim (try-lock, so claimers never deadlock).
+Pool slots (R-E3) are handed out the same way, under a lock on the pool, with a unique
+index on (pool, pool_slot) as the backstop.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
-from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
-from qrun.core.claim import run_id_for
+from qrun.core import Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core.batch import BatchSummary, clear_refusal, summarize
+from qrun.core.claim import Pick
+from qrun.core.pools import Pool, PoolState, check_size
 from qrun.core.ports import (
     Applied,
     ApplyResult,
+    BatchNotFinished,
     Conflict,
     DuplicateJob,
     JobFilter,
@@ -39,6 +44,7 @@ from ..sql.codec import COLUMNS, Codec
 from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.filters import where_sql
 from ..sql.names import identifier
+from ..sql.pool_slots import SlotTaker
 from ..sql.retention import expired_sql
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -93,6 +99,7 @@ class PostgresStore:
         )
         s = self.schema
         self._t, self._d, self._paused_t = f"{s}.jobs", f"{s}.job_deps", f"{s}.paused_queues"
+        self._pools_t = f"{s}.pools"
         try:
             with self._pool.connection() as conn:
                 found = _read_version(conn, s)
@@ -303,8 +310,8 @@ class PostgresStore:
         qsql: str,
         qargs: tuple[Any, ...],
     ) -> list[Decision] | None:
-        """The common case in one statement: nothing to adopt, and no concurrency key among
-        the candidates. The statement writes the Claim transition (the same columns
+        """The common case in one statement: nothing to adopt, and no concurrency key or pool
+        among the candidates. The statement writes the Claim transition (the same columns
         `decide` sets) and returns the claimed rows, each checked against `decide` (see
         `fast_claim.verified`). Returns None (nothing written) when the general path is
         needed."""
@@ -340,7 +347,7 @@ class PostgresStore:
                 ORDER BY priority DESC, available_at, requested_at, id
                 LIMIT %(limit)s FOR UPDATE SKIP LOCKED
             ), keyed AS (
-                SELECT 1 FROM c WHERE concurrency_key IS NOT NULL
+                SELECT 1 FROM c WHERE concurrency_key IS NOT NULL OR pool IS NOT NULL
             ), u AS (
                 UPDATE {t} j SET {set_claim}
                 FROM c WHERE j.id = c.id AND NOT EXISTS (SELECT 1 FROM keyed)
@@ -366,7 +373,8 @@ class PostgresStore:
         qsql: str,
         qargs: tuple[Any, ...],
     ) -> list[Decision]:
-        """Adoption first, concurrency keys and everything else, each claim through `decide`."""
+        """Adoption first, concurrency keys, pools and everything else, each claim through
+        `decide`."""
         out: list[Decision] = []
         with self._pool.connection() as conn, conn.transaction():
             # Round trip 1: both candidate lists at once (pipeline). Round trip 2: the
@@ -378,17 +386,12 @@ class PostgresStore:
                     (*qargs, limit),
                 )
                 ready = conn.execute(self._ready_sql(qsql), (now, *qargs, [], limit))
-            chosen = [_codec.job(r) for r in adopt.fetchall()][:limit]
+            chosen = [Pick(_codec.job(r)) for r in adopt.fetchall()][:limit]
             if len(chosen) < limit:
                 with conn.cursor() as cur:
                     chosen += self._ready(cur, ready.fetchall(), now, qsql, qargs, limit - len(chosen), limit)
-            for job in chosen:
-                event = (
-                    Adopt(worker, lease_until)
-                    if job.adoptable
-                    else Claim(worker, run_id_for(job), lease_until)
-                )
-                result = decide(job, event, now, policy)
+            for choice in chosen:
+                result = decide(choice.job, choice.event(worker, lease_until), now, policy)
                 if isinstance(result, Success):
                     out.append(result.unwrap())
             if out:
@@ -417,12 +420,14 @@ class PostgresStore:
         qargs: tuple[Any, ...],
         need: int,
         fetched: int,
-    ) -> list[Job]:
-        """Queued jobs that may start now, in hand-out order, within their key's limit:
-        `rows` first (the first `fetched` candidates), then more if keys skipped some."""
-        taken: list[Job] = []
+    ) -> list[Pick]:
+        """Queued jobs that may start now, in hand-out order, within their key's limit and
+        with a slot of their pool: `rows` first (the first `fetched` candidates), then more
+        if keys or pools skipped some."""
+        taken: list[Pick] = []
         seen: list[str] = []
         used: dict[str, float] = {}
+        slots = SlotTaker(lambda pool: self._pool_state(cur, pool))
         while True:
             for row in rows:
                 job = _codec.job(row)
@@ -433,8 +438,14 @@ class PostgresStore:
                         used[key] = self._running_with_key(cur, key)
                     if used[key] >= job.concurrency_limit:
                         continue
+                slot = None
+                if job.pool is not None:
+                    slot = slots.take(job.pool)
+                    if slot is None:
+                        continue
+                if key is not None:
                     used[key] += 1
-                taken.append(job)
+                taken.append(Pick(job, slot))
                 if len(taken) >= need:
                     return taken
             if len(rows) < fetched:
@@ -454,6 +465,23 @@ class PostgresStore:
             f"SELECT count(*) FROM {self._t} WHERE status = 'running' AND concurrency_key = %s", (key,)
         ).fetchone()
         return float(row[0]) if row else 0.0
+
+    def _pool_state(self, cur: psycopg.Cursor[Any], pool: str) -> PoolState | None:
+        """The pool's slots, read under the pool's advisory lock (held to commit), so two
+        claimers never hand out the same free slot; a pool another claimer is working on
+        gives nothing to this claim."""
+        locked = cur.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (f"qrun-pool:{self.schema}:{pool}",)
+        ).fetchone()
+        if not (locked and locked[0]):
+            return None
+        size = cur.execute(f"SELECT size FROM {self._pools_t} WHERE name = %s", (pool,)).fetchone()
+        if size is None:
+            return None
+        held = cur.execute(
+            f"SELECT pool_slot FROM {self._t} WHERE pool = %s AND pool_slot IS NOT NULL", (pool,)
+        ).fetchall()
+        return PoolState(int(size[0]), frozenset(int(r[0]) for r in held))
 
     def apply(self, decision: Decision) -> ApplyResult:
         job = decision.job
@@ -549,6 +577,56 @@ class PostgresStore:
     def paused(self) -> frozenset[str]:
         with self._cursor() as cur:
             return frozenset(r[0] for r in cur.execute(f"SELECT name FROM {self._paused_t}"))
+
+    def set_pool(self, name: str, size: int) -> None:
+        check_size(name, size)
+        with self._cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {self._pools_t} (name, size) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET size = excluded.size",
+                (name, size),
+            )
+
+    def pools(self) -> Mapping[str, Pool]:
+        with self._pool.connection() as conn, conn.transaction():
+            # One snapshot for both reads, so sizes and holders agree.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            held: dict[str, dict[int, str]] = {}
+            for pool, slot, job_id in conn.execute(
+                f"SELECT pool, pool_slot, id FROM {self._t} WHERE pool_slot IS NOT NULL"
+            ).fetchall():
+                held.setdefault(pool, {})[int(slot)] = job_id
+            sizes = conn.execute(f"SELECT name, size FROM {self._pools_t} ORDER BY name").fetchall()
+        return {name: Pool(name, int(size), held.get(name, {})) for name, size in sizes}
+
+    def batch(self, batch: str) -> BatchSummary:
+        with self._cursor() as cur:
+            rows = cur.execute(
+                f"SELECT status, started_at, finished_at FROM {self._t} WHERE batch = %s", (batch,)
+            ).fetchall()
+        return summarize(batch, [(Status(st), a, b) for st, a, b in rows])
+
+    def clear_batch(self, batch: str) -> int:
+        t, d = self._t, self._d
+        with self._pool.connection() as conn, conn.transaction():
+            # Lock the batch's rows first: a retry racing the clear waits, then finds no row.
+            statuses = conn.execute(
+                f"SELECT id, status FROM {t} WHERE batch = %s ORDER BY id FOR UPDATE", (batch,)
+            ).fetchall()
+            needed: dict[str, str] = dict(
+                conn.execute(
+                    f"SELECT x.dep_id, x.job_id FROM {d} x JOIN {t} j ON j.id = x.dep_id "
+                    f"JOIN {t} o ON o.id = x.job_id WHERE j.batch = %s AND o.batch IS DISTINCT FROM %s",
+                    (batch, batch),
+                ).fetchall()
+            )
+            still = [i for i, st in statuses if st in ("queued", "running")]
+            why = clear_refusal(batch, still, needed)
+            if why:
+                raise BatchNotFinished(why)
+            ids = [i for i, _ in statuses]
+            conn.execute(f"DELETE FROM {d} WHERE job_id = ANY(%s)", (ids,))
+            return int(conn.execute(f"DELETE FROM {t} WHERE id = ANY(%s)", (ids,)).rowcount)
 
     # -- wake-up -----------------------------------------------------------------------------
     @contextmanager

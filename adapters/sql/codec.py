@@ -39,6 +39,9 @@ FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "result": ("result",),
     "adoptions": ("adoptions",),
     "unique": ("unique_key", "unique_finished"),
+    "pool": ("pool",),
+    "pool_slot": ("pool_slot",),
+    "batch": ("batch",),
     "version": ("version",),
 }
 """Each Job field and the columns that hold it, in table order."""
@@ -115,6 +118,9 @@ class Codec:
             job.adoptions,
             job.unique.key if job.unique else None,
             _finished(job.unique),
+            job.pool,
+            job.pool_slot,
+            job.batch,
             job.version,
         )
 
@@ -210,6 +216,9 @@ class Codec:
             result=self._jin(r["result"]) if r["result"] is not None else None,
             adoptions=r["adoptions"],
             unique=_unique(r["unique_key"], r["unique_finished"]),
+            pool=r["pool"],
+            pool_slot=r["pool_slot"],
+            batch=r["batch"],
             version=r["version"],
         )
 

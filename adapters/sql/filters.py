@@ -15,6 +15,7 @@ def where_sql(where: JobFilter, mark: str) -> tuple[str, list[Any]]:
         ("status", where.status.value if where.status else None),
         ("queue", where.queue),
         ("kind", where.kind),
+        ("batch", where.batch),
     ):
         if value is not None:
             sql.append(f"{column} = {mark}")

@@ -66,5 +66,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX {p}job_deps_dep ON {p}job_deps (dep_id);
     CREATE TABLE {p}paused_queues (name TEXT PRIMARY KEY) WITHOUT ROWID;
     """,
+    # 3: resource pools (R-E3: a slot is held by at most one running job, which the
+    # unique index makes a fact of the file) and batches (R-E1)
+    """
+    ALTER TABLE {p}jobs ADD COLUMN pool TEXT;
+    ALTER TABLE {p}jobs ADD COLUMN pool_slot INTEGER;
+    ALTER TABLE {p}jobs ADD COLUMN batch TEXT;
+    CREATE UNIQUE INDEX {p}jobs_pool_slot ON {p}jobs (pool, pool_slot) WHERE pool_slot IS NOT NULL;
+    CREATE INDEX {p}jobs_batch ON {p}jobs (batch) WHERE batch IS NOT NULL;
+    CREATE TABLE {p}pools (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -17,11 +17,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from qrun.core import Adopt, Claim, Decision, EnqueueJob, Job, Policy, Status, decide
-from qrun.core.claim import run_id_for
+from qrun.core import Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core.batch import BatchSummary, clear_refusal, summarize
+from qrun.core.claim import Pick
+from qrun.core.pools import Pool, PoolState, check_size
 from qrun.core.ports import (
     Applied,
     ApplyResult,
+    BatchNotFinished,
     Conflict,
     JobFilter,
     UniqueConflict,
@@ -34,6 +37,7 @@ from ..sql.codec import COLUMNS, Codec
 from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.filters import where_sql
 from ..sql.names import identifier
+from ..sql.pool_slots import SlotTaker
 from ..sql.retention import expired_sql
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -77,7 +81,7 @@ class SqliteStore:
         self._all_lock = threading.Lock()
         p = self.prefix
         self._t, self._d, self._m = f"{p}jobs", f"{p}job_deps", f"{p}meta"
-        self._paused_t = f"{p}paused_queues"
+        self._paused_t, self._pools_t = f"{p}paused_queues", f"{p}pools"
         check_version(
             self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"
         )
@@ -191,15 +195,15 @@ class SqliteStore:
         qsql: str,
         qargs: tuple[str, ...],
     ) -> list[Decision]:
-        """The common case in one statement (nothing to adopt, no concurrency key among
-        the candidates), each claimed row checked against `decide`. Claims nothing, and
+        """The common case in one statement (nothing to adopt, no concurrency key or pool
+        among the candidates), each claimed row checked against `decide`. Claims nothing, and
         leaves the rest to the general path, when that case does not hold."""
         t, d = self._t, self._d
         set_claim = CLAIM_SET.format(j="", worker=":worker", until=":until", now=":now")
         qnamed = qsql.replace("?", ":q{}").format(*range(len(qargs))) if qargs else qsql
         sql = f"""
             WITH c AS (
-                SELECT id, concurrency_key FROM {t} j
+                SELECT id, concurrency_key, pool FROM {t} j
                 WHERE status = 'queued' AND available_at <= :now{qnamed}
                   AND queue NOT IN (SELECT name FROM {self._paused_t})
                   AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id
@@ -208,7 +212,7 @@ class SqliteStore:
             )
             UPDATE {t} SET {set_claim}
             WHERE id IN (SELECT id FROM c)
-              AND NOT EXISTS (SELECT 1 FROM c WHERE concurrency_key IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM c WHERE concurrency_key IS NOT NULL OR pool IS NOT NULL)
               AND NOT EXISTS (SELECT 1 FROM {t} WHERE status = 'running' AND lease_worker IS NULL{qnamed})
             RETURNING {_COLS}
         """
@@ -228,21 +232,19 @@ class SqliteStore:
         qsql: str,
         qargs: tuple[str, ...],
     ) -> list[Decision]:
-        """Adoption first, concurrency keys and everything else, each claim through `decide`."""
+        """Adoption first, concurrency keys, pools and everything else, each claim through
+        `decide`. The write lock is held, so pool slots and key counts cannot change under us."""
         rows = c.execute(
             f"SELECT {_COLS} FROM {self._t} WHERE status = 'running' AND lease_worker IS NULL{qsql} "
             "ORDER BY priority DESC, started_at, id LIMIT ?",
             (*qargs, limit),
         ).fetchall()
-        chosen = [_codec.job(r) for r in rows]
+        chosen = [Pick(_codec.job(r)) for r in rows]
         if len(chosen) < limit:
             chosen += self._ready(c, now, qsql, qargs, limit - len(chosen))
         out: list[Decision] = []
-        for job in chosen:
-            event = (
-                Adopt(worker, lease_until) if job.adoptable else Claim(worker, run_id_for(job), lease_until)
-            )
-            result = decide(job, event, now, policy)
+        for choice in chosen:
+            result = decide(choice.job, choice.event(worker, lease_until), now, policy)
             if isinstance(result, Success):
                 self._write(c, result.unwrap())
                 out.append(result.unwrap())
@@ -250,8 +252,9 @@ class SqliteStore:
 
     def _ready(
         self, c: sqlite3.Connection, now: datetime, qsql: str, qargs: tuple[str, ...], need: int
-    ) -> list[Job]:
-        """Queued jobs that may start now, in hand-out order, within their key's limit."""
+    ) -> list[Pick]:
+        """Queued jobs that may start now, in hand-out order, within their key's limit and
+        with a slot of their pool."""
         t, d = self._t, self._d
         cursor = c.execute(
             f"SELECT {_COLS} FROM {t} j WHERE status = 'queued' AND available_at <= ?{qsql} "
@@ -261,8 +264,9 @@ class SqliteStore:
             "ORDER BY priority DESC, available_at, requested_at, id",
             (_micros(now), *qargs),
         )
-        taken: list[Job] = []
+        taken: list[Pick] = []
         used: dict[str, int] = {}
+        slots = SlotTaker(lambda pool: self._pool_state(c, pool))
         try:
             for row in cursor:
                 job = _codec.job(row)
@@ -272,8 +276,14 @@ class SqliteStore:
                         used[key] = self._running_with_key(c, key)
                     if used[key] >= job.concurrency_limit:
                         continue
+                slot = None
+                if job.pool is not None:
+                    slot = slots.take(job.pool)
+                    if slot is None:
+                        continue
+                if key is not None:
                     used[key] += 1
-                taken.append(job)
+                taken.append(Pick(job, slot))
                 if len(taken) >= need:
                     break
         finally:
@@ -285,6 +295,15 @@ class SqliteStore:
             f"SELECT count(*) FROM {self._t} WHERE status = 'running' AND concurrency_key = ?", (key,)
         ).fetchone()
         return int(row[0])
+
+    def _pool_state(self, c: sqlite3.Connection, pool: str) -> PoolState | None:
+        size = c.execute(f"SELECT size FROM {self._pools_t} WHERE name = ?", (pool,)).fetchone()
+        if size is None:
+            return None
+        held = c.execute(
+            f"SELECT pool_slot FROM {self._t} WHERE pool = ? AND pool_slot IS NOT NULL", (pool,)
+        ).fetchall()
+        return PoolState(int(size[0]), frozenset(int(r[0]) for r in held))
 
     def apply(self, decision: Decision) -> ApplyResult:
         try:
@@ -379,6 +398,65 @@ class SqliteStore:
 
     def paused(self) -> frozenset[str]:
         return frozenset(r[0] for r in self._conn().execute(f"SELECT name FROM {self._paused_t}"))
+
+    def set_pool(self, name: str, size: int) -> None:
+        check_size(name, size)
+        with self._tx() as c:
+            c.execute(
+                f"INSERT INTO {self._pools_t} (name, size) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET size = excluded.size",
+                (name, size),
+            )
+
+    def pools(self) -> Mapping[str, Pool]:
+        c = self._conn()
+        held: dict[str, dict[int, str]] = {}
+        for pool, slot, job_id in c.execute(
+            f"SELECT pool, pool_slot, id FROM {self._t} WHERE pool_slot IS NOT NULL"
+        ):
+            held.setdefault(pool, {})[int(slot)] = job_id
+        return {
+            name: Pool(name, int(size), held.get(name, {}))
+            for name, size in c.execute(f"SELECT name, size FROM {self._pools_t} ORDER BY name")
+        }
+
+    def batch(self, batch: str) -> BatchSummary:
+        rows = self._conn().execute(
+            f"SELECT status, started_at, finished_at FROM {self._t} WHERE batch = ?", (batch,)
+        )
+        return summarize(
+            batch,
+            [
+                (
+                    Status(st),
+                    _from_micros(a) if a is not None else None,
+                    _from_micros(b) if b is not None else None,
+                )
+                for st, a, b in rows
+            ],
+        )
+
+    def clear_batch(self, batch: str) -> int:
+        t, d = self._t, self._d
+        with self._tx() as c:
+            still = [
+                r[0]
+                for r in c.execute(
+                    f"SELECT id FROM {t} WHERE batch = ? AND status IN ('queued', 'running')", (batch,)
+                )
+            ]
+            needed = dict(
+                c.execute(
+                    f"SELECT x.dep_id, x.job_id FROM {d} x JOIN {t} j ON j.id = x.dep_id "
+                    f"JOIN {t} o ON o.id = x.job_id WHERE j.batch = ? AND o.batch IS NOT ?",
+                    (batch, batch),
+                ).fetchall()
+            )
+            why = clear_refusal(batch, still, needed)
+            if why:
+                raise BatchNotFinished(why)
+            c.execute(f"DELETE FROM {d} WHERE job_id IN (SELECT id FROM {t} WHERE batch = ?)", (batch,))
+            return int(c.execute(f"DELETE FROM {t} WHERE batch = ?", (batch,)).rowcount)
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:

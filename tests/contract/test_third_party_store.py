@@ -9,10 +9,13 @@ from collections import Counter
 
 import pytest
 from qrun.contract import JobStoreContract
-from qrun.core import Adopt, Claim, EnqueueJob, Heartbeat, LeaseExpired, Status, decide
-from qrun.core.claim import pick, run_id_for
+from qrun.core import EnqueueJob, Heartbeat, LeaseExpired, Status, decide
+from qrun.core.batch import clear_refusal, summarize
+from qrun.core.claim import pick
+from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
     Applied,
+    BatchNotFinished,
     Conflict,
     DuplicateJob,
     JobFilter,
@@ -32,6 +35,7 @@ class TinyStore:
         self.lock = threading.Lock()
         self.jobs = {}
         self.paused_queues = set()
+        self.pool_sizes = {}
 
     def submit(self, jobs):
         with self.lock:
@@ -58,7 +62,7 @@ class TinyStore:
             )
             done = {i for i, j in self.jobs.items() if j.status is Status.DONE}
             out = []
-            for job in pick(
+            for choice in pick(
                 self.jobs.values(),
                 now=now,
                 limit=limit,
@@ -66,13 +70,9 @@ class TinyStore:
                 is_done=done.__contains__,
                 queues=frozenset(queues) if queues is not None else None,
                 paused=frozenset(self.paused_queues),
+                pools=states(self.pool_sizes, holders(self.jobs.values())),
             ):
-                event = (
-                    Adopt(worker, lease_until)
-                    if job.adoptable
-                    else Claim(worker, run_id_for(job), lease_until)
-                )
-                result = decide(job, event, now, policy)
+                result = decide(choice.job, choice.event(worker, lease_until), now, policy)
                 if isinstance(result, Success):
                     self._write(result.unwrap())
                     out.append(result.unwrap())
@@ -131,6 +131,37 @@ class TinyStore:
         with self.lock:
             return frozenset(self.paused_queues)
 
+    def set_pool(self, name, size):
+        check_size(name, size)
+        with self.lock:
+            self.pool_sizes[name] = size
+
+    def pools(self):
+        with self.lock:
+            held = holders(self.jobs.values())
+            return {n: Pool(n, size, held.get(n, {})) for n, size in self.pool_sizes.items()}
+
+    def batch(self, batch):
+        with self.lock:
+            return summarize(
+                batch,
+                [(j.status, j.started_at, j.finished_at) for j in self.jobs.values() if j.batch == batch],
+            )
+
+    def clear_batch(self, batch):
+        with self.lock:
+            mine = [j for j in self.jobs.values() if j.batch == batch]
+            ids = {j.id for j in mine}
+            needed = {
+                d: j.id for j in self.jobs.values() if j.batch != batch for d in j.depends_on if d in ids
+            }
+            why = clear_refusal(batch, [j.id for j in mine if not j.status.terminal], needed)
+            if why:
+                raise BatchNotFinished(why)
+            for i in ids:
+                del self.jobs[i]
+            return len(ids)
+
     def get(self, job_id):
         with self.lock:
             return self.jobs.get(job_id)
@@ -143,6 +174,7 @@ class TinyStore:
                 if (where.status is None or j.status is where.status)
                 and (where.queue is None or j.queue == where.queue)
                 and (where.kind is None or j.kind == where.kind)
+                and (where.batch is None or j.batch == where.batch)
                 and (where.after is None or i > where.after)
             ]
             return found[: where.limit]

@@ -2,7 +2,7 @@
 
 import attrs
 from qrun.contract.builders import T0, at, new_job
-from qrun.core import Handle, Lease, Run, Status, pick
+from qrun.core import Claim, Handle, Lease, PoolState, Run, Status, pick
 
 
 def running(job, leased=True):
@@ -16,8 +16,8 @@ def running(job, leased=True):
     )
 
 
-def ids(jobs):
-    return [j.id for j in jobs]
+def ids(picks):
+    return [p.job.id for p in picks]
 
 
 def test_adoptable_jobs_come_before_any_queued_job():
@@ -70,3 +70,48 @@ def test_queue_filter_and_limit():
     got = pick(jobs, now=T0, limit=2, running_per_key={}, is_done=lambda _: False, queues=frozenset("b"))
     assert ids(got) == ["b0", "b1"]
     assert pick(jobs, now=T0, limit=0, running_per_key={}, is_done=lambda _: False) == []
+
+
+def test_a_pool_job_takes_the_lowest_free_slot_and_never_more_than_the_pool_has():
+    """R-E3: slots are handed out within the claim, so one claim cannot overfill a pool."""
+    jobs = [new_job(id=f"p{i}", pool="wt") for i in range(5)]
+    got = pick(
+        jobs,
+        now=T0,
+        limit=5,
+        running_per_key={},
+        is_done=lambda _: False,
+        pools={"wt": PoolState(3, frozenset({1}))},
+    )
+    assert [(p.job.id, p.slot) for p in got] == [("p0", 0), ("p1", 2)]
+    assert got[0].event("w", at(30)) == Claim("w", "p0/2", at(30), 0)
+
+
+def test_an_exhausted_or_undeclared_pool_passes_its_jobs_over_without_blocking_others():
+    """R-E3: a job whose pool has no free slot stays queued; later jobs still start."""
+    full = new_job(id="a", pool="wt", priority=9)
+    nowhere = new_job(id="b", pool="gpu", priority=8)
+    free = new_job(id="c")
+    got = pick(
+        [full, nowhere, free],
+        now=T0,
+        limit=3,
+        running_per_key={},
+        is_done=lambda _: False,
+        pools={"wt": PoolState(1, frozenset({0}))},
+    )
+    assert ids(got) == ["c"]
+
+
+def test_a_pool_slot_is_not_spent_on_a_job_its_concurrency_key_refuses():
+    keyed = new_job(id="a", pool="wt", concurrency_key="k", priority=9)
+    other = new_job(id="b", pool="wt")
+    got = pick(
+        [keyed, other],
+        now=T0,
+        limit=2,
+        running_per_key={"k": 1},
+        is_done=lambda _: False,
+        pools={"wt": PoolState(1)},
+    )
+    assert [(p.job.id, p.slot) for p in got] == [("b", 0)]

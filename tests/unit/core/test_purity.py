@@ -10,6 +10,7 @@ ALLOWED = {
     "attrs",
     "returns",
     "collections",
+    "statistics",
     "datetime",
     "enum",
     "typing",

@@ -87,7 +87,7 @@ def test_r_f3_a_paused_queue_hands_out_no_queued_job_but_its_runs_are_adopted():
         is_done=lambda _: False,
         paused=frozenset({"mail"}),
     )
-    assert [j.id for j in got] == ["a", "o"]
+    assert [p.job.id for p in got] == ["a", "o"]
 
 
 # -- R-F6 periodic slots -------------------------------------------------------------------

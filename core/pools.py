@@ -1,0 +1,61 @@
+"""Resource pools (R-E3): a named set of numbered slots (a git worktree, a GPU, a
+licence). A running job that needs a pool holds one slot; the claim takes the lowest
+free one and every way out of `running` gives it back (see `decide`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from .job import Job, Status
+
+
+@attrs.frozen
+class PoolState:
+    """How many slots a pool has and which are held. Slots at or past `size` may still be
+    held after the pool shrank; they are never handed out again."""
+
+    size: int
+    held: frozenset[int] = frozenset()
+
+    def free(self) -> int | None:
+        """The lowest slot nobody holds, or None if the pool is exhausted."""
+        return next((s for s in range(self.size) if s not in self.held), None)
+
+    def take(self, slot: int) -> PoolState:
+        return attrs.evolve(self, held=self.held | {slot})
+
+
+@attrs.frozen
+class Pool:
+    """A pool as a store reports it: its size and who holds which slot."""
+
+    name: str
+    size: int
+    holders: Mapping[int, str] = attrs.field(factory=dict)  # slot -> job id
+
+    @property
+    def in_use(self) -> int:
+        return len(self.holders)
+
+
+def check_size(name: str, size: int) -> None:
+    if not name:
+        raise ValueError("a pool needs a non-empty name")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"pool {name!r}: size must be a whole number >= 0, got {size!r}")
+
+
+def holders(jobs: Iterable[Job]) -> dict[str, dict[int, str]]:
+    """pool -> {slot: job id} of the running jobs among `jobs`."""
+    out: dict[str, dict[int, str]] = {}
+    for job in jobs:
+        if job.status is Status.RUNNING and job.pool is not None and job.pool_slot is not None:
+            out.setdefault(job.pool, {})[job.pool_slot] = job.id
+    return out
+
+
+def states(sizes: Mapping[str, int], held: Mapping[str, Iterable[int]]) -> dict[str, PoolState]:
+    """The claim's view of every declared pool. An undeclared pool has no slots."""
+    return {name: PoolState(size, frozenset(held.get(name, ()))) for name, size in sizes.items()}
