@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,10 @@ from qrun.adapters.runners.command import CommandSpec
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.adapters.storage.fs import FsInputStore
-from qrun.core import Cancel, Handle, Job, Kill, Notify, Policy, Retry, Run, Status, Unique
-from qrun.core.ports import Clock, Exit, JobStore, Runner
+from qrun.core import BatchSummary, Cancel, Handle, Job, Kill, Notify, Policy, Retry, Run, Status, Unique
+from qrun.core.ports import Clock, Exit, JobStore, PoolResource, Runner
 
-from .config import Config, ConfigError, load
+from .config import Config, ConfigError, PoolConfig, load
 from .runtime.clock import SystemClock, SystemSleeper
 from .runtime.effects import kill
 from .runtime.periodic import Periodic, Pruner, Scheduler
@@ -122,6 +122,7 @@ class App:
         if delay:
             options["available_at"] = now + timedelta(seconds=delay)
         job = Job.new(id=options.pop("id", None) or new_id(), kind=kind, now=now, payload=payload, **options)
+        self._check_pools([job])
         for name, data in (inputs or {}).items():
             self.inputs.put(job.id, name, data)
         try:
@@ -134,6 +135,80 @@ class App:
         elif self.after_submit is not None:
             self.after_submit(got)
         return got
+
+    def submit_batch(
+        self, jobs: Iterable[Mapping[str, Any]], *, batch: str | None = None, **common: Any
+    ) -> str:
+        """Submit many jobs in one transaction, all or none, under one batch id (R-E1);
+        returns the id. Each item is `{"kind": ..., "payload": {...}, **options}` with the
+        options of `submit`; `common` options apply to every item that does not set them."""
+        batch = batch or f"b-{new_id()}"
+        now = self.clock.now()
+        made: list[Job] = []
+        for i, item in enumerate(jobs):
+            spec = {**common, **item}
+            try:
+                kind, payload = spec.pop("kind", "command"), spec.pop("payload", None)
+                _check_payload(kind, payload)
+                key, finished = spec.pop("unique_key", None), spec.pop("unique_finished", ())
+                if key:
+                    spec["unique"] = Unique(key, frozenset(_statuses(finished)))
+                if delay := spec.pop("delay_s", None):
+                    spec["available_at"] = now + timedelta(seconds=delay)
+                job_id = spec.pop("id", None) or new_id()
+                made.append(Job.new(id=job_id, kind=kind, now=now, payload=payload, batch=batch, **spec))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"batch item {i}: {exc}") from None
+        if not made:
+            raise ValueError("a batch needs at least one job")
+        self._check_pools(made)
+        ids = self.store.submit(made)
+        if self.after_submit is not None:
+            for job, got in zip(made, ids, strict=True):
+                if got == job.id:
+                    self.after_submit(got)
+        return batch
+
+    def batch(self, batch: str) -> BatchSummary:
+        return self.store.batch(batch)
+
+    def wait_batch(
+        self,
+        batch: str,
+        *,
+        timeout_s: float | None = None,
+        poll_s: float = 0.5,
+        progress: Callable[[BatchSummary], None] | None = None,
+    ) -> BatchSummary:
+        """Block until every job of `batch` has ended (R-E1), reading the summary from the
+        store, so any process can wait on any batch. Returns the last summary: check
+        `complete` (False after a timeout) and `succeeded`. An unknown batch raises."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            summary = self.store.batch(batch)
+            if summary.total == 0:
+                raise ValueError(f"batch {batch} has no jobs (never submitted, or cleared)")
+            if progress is not None:
+                progress(summary)
+            if summary.complete or (deadline is not None and time.monotonic() >= deadline):
+                return summary
+            pause = poll_s if deadline is None else min(poll_s, max(0.0, deadline - time.monotonic()))
+            time.sleep(pause)
+
+    def clear_batch(self, batch: str) -> int:
+        return self.store.clear_batch(batch)
+
+    def _check_pools(self, jobs: Iterable[Job]) -> None:
+        """A job needing a pool nobody declared would wait forever: refuse it now."""
+        wanted = {j.pool for j in jobs if j.pool is not None}
+        if not wanted:
+            return
+        missing = sorted(wanted - set(self.store.pools()))
+        if missing:
+            raise ValueError(
+                f"pool {missing[0]!r} is not declared; add [pools.{missing[0]}] with a size to the "
+                "config (or call store.set_pool) before submitting jobs that need it"
+            )
 
     def run_direct(
         self, kind: str, payload: Mapping[str, Any], *, timeout_s: float | None = None
@@ -281,6 +356,22 @@ class App:
         return recovered
 
 
+def pool_resources(pools: Mapping[str, PoolConfig]) -> dict[str, PoolResource]:
+    """What each configured pool's slots are on this host; plain slot pools need nothing."""
+    from qrun.adapters.pools import GitWorktreePool, PoolPrepareError
+
+    out: dict[str, PoolResource] = {}
+    for name, spec in pools.items():
+        if spec.kind == "git-worktree":
+            assert spec.repo is not None  # PoolConfig refuses it otherwise
+            root = spec.root or str(Path(".qrun") / "worktrees" / name)
+            try:
+                out[name] = GitWorktreePool(name, spec.repo, root, ref=spec.ref)
+            except PoolPrepareError as exc:
+                raise ConfigError(f"pools.{name}: {exc}") from None
+    return out
+
+
 def bootstrap(
     config: Config | None = None,
     *,
@@ -328,6 +419,8 @@ def bootstrap(
         built.update(dict.fromkeys(tasks.names(), python))
     else:
         built = dict(runners)
+    for name, pool in config.pools.items():
+        store.set_pool(name, pool.size)  # the config is the declaration (R-E3)
     worker = Worker(
         store,
         built,
@@ -341,6 +434,7 @@ def bootstrap(
         sleeper=sleeper,
         notify=notify,
         delete_inputs=inputs.delete,
+        pools=pool_resources(config.pools),
     )
     reaper = Reaper(
         store,

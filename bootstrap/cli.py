@@ -87,6 +87,8 @@ def migrate(ctx: click.Context) -> None:
     default="",
     help="finished states that keep holding the key, e.g. done or done,failed (default: none)",
 )
+@click.option("--pool", default=None, help="a pool this job needs a slot of ([pools.NAME] in the config)")
+@click.option("--batch", default=None, help="add the job to this batch id (see qrun batch)")
 @click.argument("command", nargs=-1)
 @click.pass_context
 def submit(
@@ -359,19 +361,29 @@ def serve(ctx: click.Context, slots: int | None, worker_name: str | None) -> Non
 
 
 @main.command()
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1)
+@click.option("--batch", default=None, help="wait for every job of this batch instead")
 @click.option("--timeout", default=None, type=float, help="give up after this many seconds (exit 124)")
 @click.option("--interval", default=0.5, type=float, help="seconds between looks")
 @click.pass_context
-def wait(ctx: click.Context, job_ids: tuple[str, ...], timeout: float | None, interval: float) -> None:
-    """Block until the given jobs finish. Exit 0: all done; 1: some failed or were
-    cancelled; 124: timed out."""
+def wait(
+    ctx: click.Context, job_ids: tuple[str, ...], batch: str | None, timeout: float | None, interval: float
+) -> None:
+    """Block until the given jobs (or a --batch) finish, with a progress bar. Exit 0: all
+    done; 1: some failed or were cancelled; 124: timed out."""
     import time
 
     from rich.console import Console
     from rich.progress import Progress
 
+    if bool(job_ids) == bool(batch):
+        raise click.UsageError("give JOB_IDS or --batch ID (one of them)")
     app = _app(ctx)
+    if batch:
+        from .cli_batches import wait_batch
+
+        wait_batch(ctx, app, batch, timeout, interval)
+        return
     missing = [i for i in job_ids if app.store.get(i) is None]
     if missing:
         raise click.ClickException(f"no such job(s): {', '.join(missing)}")
@@ -413,6 +425,10 @@ def doctor(ctx: click.Context) -> None:
     click.echo("no problems found" if not findings else f"{len(findings)} problem(s) found", err=True)
     ctx.exit(1 if findings else 0)
 
+
+from . import cli_batches  # noqa: E402  (registers the batch and pool commands on `main`)
+
+cli_batches.register(main)
 
 if __name__ == "__main__":
     sys.exit(main())

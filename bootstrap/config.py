@@ -69,6 +69,30 @@ class ScheduleConfig:
 
 
 @attrs.frozen(kw_only=True)
+class PoolConfig:
+    """A resource pool (R-E3): `size` slots. `kind = "git-worktree"` makes slot N a
+    worktree of `repo` under `root`, reset to a clean checkout of `ref` before each job;
+    `kind = "slots"` is just a bound (GPUs, licences): jobs learn their slot from
+    QRUN_POOL_SLOT."""
+
+    size: int
+    kind: str = "slots"
+    repo: str | None = None
+    root: str | None = None
+    ref: str = "HEAD"
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.size, bool) or self.size < 0:
+            raise ValueError(f"size must be a whole number >= 0, got {self.size!r}")
+        if self.kind not in ("slots", "git-worktree"):
+            raise ValueError(f'kind must be "slots" or "git-worktree", got {self.kind!r}')
+        if self.kind == "git-worktree" and not self.repo:
+            raise ValueError('a "git-worktree" pool needs repo, the directory of a git clone')
+        if self.kind == "slots" and (self.repo or self.root):
+            raise ValueError('repo and root are for kind = "git-worktree"')
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     database_url: str = "./qrun.db"  # a SQLite file path, or postgresql://...
     schema: str = "qrun"  # PostgreSQL schema (or SQLite table prefix "<schema>_")
@@ -102,8 +126,14 @@ class Config:
     schedules: dict[str, ScheduleConfig] = attrs.field(factory=dict)
     schedule_grace_s: float = attrs.field(default=300.0, validator=_positive)
     scheduler_enabled: bool = True
+    # R-E3: resource pools, [pools.NAME] tables (or QRUN_POOLS as JSON); declared in the
+    # store at start-up, so every daemon on the database hands out the same slots.
+    pools: dict[str, PoolConfig] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
+        for name in self.pools:
+            if not _SCHEDULE_NAME.match(name):
+                raise ValueError(f"pool name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
         for name in self.schedules:
             if not _SCHEDULE_NAME.match(name):
                 raise ValueError(
@@ -150,20 +180,32 @@ _converter.register_structure_hook_func(
 )
 
 
-def _schedules(value: Any) -> dict[str, ScheduleConfig]:
-    """[schedules.NAME] tables, or QRUN_SCHEDULES as a JSON object of them."""
+def _tables(value: Any, section: str, cls: type[Any]) -> dict[str, Any]:
+    """[SECTION.NAME] tables, or QRUN_<SECTION> as a JSON object of them."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"schedules must be a JSON object of name -> schedule: {exc}") from None
-    out: dict[str, ScheduleConfig] = {}
+            raise ValueError(f"{section} must be a JSON object of name -> table: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{section} must be tables [{section}.NAME], got {value!r}")
+    out: dict[str, Any] = {}
     for name, spec in value.items():
         try:
-            out[name] = _converter.structure(spec, ScheduleConfig)
-        except Exception as exc:  # each message names the schedule it is about
-            raise ValueError(f"schedules.{name}: {'; '.join(_messages(exc))}") from None
+            out[name] = _converter.structure(spec, cls)
+        except Exception as exc:  # each message names the table it is about
+            raise ValueError(f"{section}.{name}: {'; '.join(_messages(exc))}") from None
     return out
+
+
+def _schedules(value: Any) -> dict[str, ScheduleConfig]:
+    return _tables(value, "schedules", ScheduleConfig)
+
+
+_converter.register_structure_hook_func(
+    lambda t: t == dict[str, PoolConfig],
+    lambda v, _: _tables(v, "pools", PoolConfig),
+)
 
 
 _converter.register_structure_hook(

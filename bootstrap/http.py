@@ -11,28 +11,13 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from pydantic import BaseModel, Field
 from qrun.core import Cancel, Retry, Status
 from qrun.core.ports import JobFilter, StoreError
 
 from .app import App
+from .http_batches import add_batch_routes
+from .http_models import SubmitBody
 from .views import job_view, queues_view, repair_view, schedules_view
-
-
-class SubmitBody(BaseModel):
-    kind: str = Field(description='"command" (payload {"argv": [...]} or {"shell": "..."}) or a task name')
-    payload: dict[str, Any] = Field(default_factory=dict)
-    queue: str = "default"
-    priority: int = 0
-    delay_s: float = 0.0
-    max_attempts: int = 3
-    concurrency_key: str | None = None
-    concurrency_limit: int = 1
-    unique_key: str | None = Field(default=None, description="if a job holds this key, its id is returned")
-    unique_finished: list[Status] = Field(
-        default_factory=list,
-        description="finished states that keep holding the key (done, failed, cancelled)",
-    )
 
 
 class _Collector:
@@ -150,10 +135,12 @@ def create_api(app: App, *, token: str | None) -> FastAPI:
     def jobs(
         status: Annotated[Status | None, Query()] = None,
         queue: str | None = None,
+        batch: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         after: str | None = None,
     ) -> list[dict[str, Any]]:
-        found = app.store.list(JobFilter(status=status, queue=queue, limit=limit, after=after))
+        where = JobFilter(status=status, queue=queue, batch=batch, limit=limit, after=after)
+        found = app.store.list(where)
         return [job_view(j) for j in found]
 
     @api.get("/jobs/{job_id}")
@@ -175,6 +162,8 @@ def create_api(app: App, *, token: str | None) -> FastAPI:
             return {"id": app.submit(body.kind, body.payload, **options)}
         except (StoreError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
+
+    add_batch_routes(api, app, writer)
 
     def act(job_id: str, event: Cancel | Retry) -> dict[str, str]:
         outcome = app.act(job_id, event)

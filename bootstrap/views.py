@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from cattrs.preconf.json import make_converter
-from qrun.core import Job
+from qrun.core import BatchSummary, Job
 from qrun.core.ports import JobStore
 
 from .runtime.periodic import Scheduler
@@ -45,3 +45,28 @@ def schedules_view(scheduler: Scheduler, now: datetime) -> list[dict[str, Any]]:
 
 def repair_view(repair: Repair) -> dict[str, Any]:
     return {"job_id": repair.job_id, "found": repair.found, "done": repair.done, "at": repair.at.isoformat()}
+
+
+def batch_view(summary: BatchSummary) -> dict[str, Any]:
+    d = summary.durations
+    return {
+        "batch": summary.batch,
+        "total": summary.total,
+        "counts": {s.value: n for s, n in sorted(summary.counts.items(), key=lambda kv: kv[0].value)},
+        "complete": summary.complete,
+        "succeeded": summary.succeeded,
+        "durations_s": None
+        if d is None
+        else {"count": d.count, "min": d.min_s, "median": d.median_s, "max": d.max_s, "total": d.total_s},
+    }
+
+
+def pools_view(store: JobStore) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "size": p.size,
+            "in_use": p.in_use,
+            "holders": {str(k): v for k, v in sorted(p.holders.items())},
+        }
+        for name, p in store.pools().items()
+    }

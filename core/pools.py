@@ -59,3 +59,12 @@ def holders(jobs: Iterable[Job]) -> dict[str, dict[int, str]]:
 def states(sizes: Mapping[str, int], held: Mapping[str, Iterable[int]]) -> dict[str, PoolState]:
     """The claim's view of every declared pool. An undeclared pool has no slots."""
     return {name: PoolState(size, frozenset(held.get(name, ()))) for name, size in sizes.items()}
+
+
+@attrs.frozen
+class Placement:
+    """Where a job holding a slot runs: the slot's directory (if it has one) and the
+    environment that tells the job which slot it is."""
+
+    cwd: str | None = None
+    env: Mapping[str, str] = attrs.field(factory=dict)

@@ -14,7 +14,7 @@ from .decision import Decision
 from .effects import Notify
 from .job import Handle, Job, Run, Status
 from .policy import Policy
-from .pools import Pool
+from .pools import Placement, Pool
 from .reaper import Liveness
 
 
@@ -194,6 +194,17 @@ class Runner(Protocol):
         """The exit, or None if it has not ended within `timeout_s`."""
 
     def kill(self, handle: Handle) -> None: ...
+
+
+class PoolResource(Protocol):
+    """What a pool's slots are on this host (R-E3), e.g. git worktrees. The store decides
+    who holds a slot; this only makes the slot ready for the job that holds it."""
+
+    name: str
+
+    def prepare(self, slot: int) -> Placement:
+        """Make `slot` ready (create it, reset it to a clean state) and say where the job
+        runs. Raises with a message naming the pool and slot if it cannot."""
 
 
 class InputStore(Protocol):

@@ -64,6 +64,8 @@ class SubprocessRunner:
         root = self.run_dir(job.id, run.id)
         root.mkdir(parents=True, exist_ok=False)  # a run id is never spawned twice
         env = {**os.environ, **(spec.env or {})}
+        # Who the command is, so it can log, name its outputs or detect a re-run.
+        env.update(QRUN_JOB_ID=job.id, QRUN_RUN_ID=run.id, QRUN_ATTEMPT=str(job.attempts))
         if self.inputs is not None:
             env["QRUN_INPUTS_DIR"] = str(self.inputs.dir(job.id))  # the job's stored inputs (R-A1)
         (root / "spec.json").write_text(

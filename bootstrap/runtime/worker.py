@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Protocol
 
 import attrs
+from qrun.adapters.pools.placement import place
 from qrun.adapters.runners.command import InvalidPayload
 from qrun.core import (
     AdoptRun,
@@ -28,6 +29,7 @@ from qrun.core import (
     Fence,
     Finished,
     Handle,
+    Job,
     Kill,
     NothingToAdopt,
     Notify,
@@ -39,7 +41,8 @@ from qrun.core import (
     SpawnFailed,
     Status,
 )
-from qrun.core.ports import Adopted, Clock, JobStore, Runner, RunnerUnavailable
+from qrun.core.pools import Placement
+from qrun.core.ports import Adopted, Clock, JobStore, PoolResource, Runner, RunnerUnavailable
 
 from .clock import SystemClock, SystemSleeper, monotonic
 from .effects import kill
@@ -81,6 +84,7 @@ class Worker:
         notify: Callable[[Notify], None] | None = None,
         delete_inputs: Callable[[str], None] | None = None,
         identity: str | None = None,
+        pools: Mapping[str, PoolResource] | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
@@ -96,6 +100,7 @@ class Worker:
         self._notify = notify or (lambda note: None)
         self._delete_inputs = delete_inputs or (lambda job_id: None)
         self.inflight: dict[str, InFlight] = {}
+        self.pools = dict(pools or {})
         self.draining = False
         self._last_beat: float | None = None
         self._last_beat_ok = monotonic()
@@ -220,7 +225,7 @@ class Worker:
             return
         assert job.run is not None
         try:
-            handle = runner.spawn(job, job.run)
+            handle = runner.spawn(self._placed(job), job.run)
         except InvalidPayload as exc:
             self._fail(job.id, fence, f"invalid payload: {exc}")
             return
@@ -236,6 +241,20 @@ class Worker:
             runner.kill(handle)  # cancelled or lost meanwhile: nothing may run unrecorded
             return
         self.inflight[job.id] = InFlight(job.id, Fence.of(written.decision.job), runner, handle)
+
+    def _placed(self, job: Job) -> Job:
+        """The job as its runner sees it, in the pool slot it holds, made ready first
+        (R-E3). A slot that cannot be made ready is a transient failure: retried later,
+        no attempt spent, and the slot given back meanwhile."""
+        held = job.holding
+        if held is None:
+            return job
+        resource = self.pools.get(held[0])
+        try:
+            placement = resource.prepare(held[1]) if resource is not None else Placement()
+        except Exception as exc:
+            raise RunnerUnavailable(str(exc)) from exc
+        return place(job, placement)
 
     def _adopt(self, decision: Decision) -> None:
         job = decision.job

@@ -1,0 +1,8 @@
+"""Pool adapters (R-E3): what a slot of a pool is on this host, made ready for a job."""
+
+from qrun.core.pools import Placement
+
+from .placement import place
+from .worktree import GitWorktreePool, PoolPrepareError
+
+__all__ = ["GitWorktreePool", "Placement", "PoolPrepareError", "place"]
