@@ -17,7 +17,9 @@ Ownership is the thread running through the table. A queued job is always clean:
 run, no handle, no lease, no `started_at` (R-C1). Every path back to `queued` goes
 through `_requeue`, which clears all four, so no phantom run can survive a retry. A
 claim starts a run without a handle; the handle is stamped only by `Spawned` (R-C2), so
-"no handle" reliably means "nothing was started" (R-C3, R-C5). Terminal states keep the
+a run without a handle is never judged dead by observation (R-C3). Its worker may still
+have died between starting the execution and stamping it, so an orphan without a handle
+is adopted by its run id, never blindly re-run. Terminal states keep the
 run and `started_at` and stamp `finished_at` (R-C6).
 
 Attempts are spent at claim. Paths that did not really run the job give the attempt
@@ -161,16 +163,16 @@ def _adopt(job: Job, e: ev.Adopt, now: datetime, policy: Policy) -> Outcome:
         raise _Reject(f"lease is held by {job.lease.worker}; only a cleared lease is adoptable")
     if e.lease_until <= now:
         raise _Reject("lease would already be expired")
-    if job.orphan_policy is OrphanPolicy.RETRY or (
-        job.orphan_policy is OrphanPolicy.ADOPT and run.handle is None
-    ):
-        # Nothing was started (R-C3) or the job asks to be re-run: do not adopt.
+    if job.orphan_policy is OrphanPolicy.RETRY:
         return _fail_or_retry(job, now, policy, "worker lost; retried by orphan policy", *_kill(job))
     if job.orphan_policy is OrphanPolicy.FAIL:
         alert = Notify(job.id, "failed", f"job {job.id} failed: worker lost", alert=True)
         return _finalize(
             job, Status.FAILED, now, *_kill(job), alert, DeleteInputs(job.id), error="worker lost"
         )
+    # Adopt, even without a handle: the worker may have died after its spawn started the
+    # execution but before the handle was stamped (R-C2). The runner looks for the run by
+    # its id; if it finds nothing, NothingToAdopt retries it, so it is never run twice.
     return _ok(
         job,
         AdoptRun(job.id, run.id, run.handle),

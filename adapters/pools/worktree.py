@@ -61,6 +61,10 @@ class GitWorktreePool:
                     _remove(path)
                 self._run(self.repo, "worktree", "add", "--force", "--detach", str(path), commit, slot=slot)
         else:
+            # The store gives a slot to one running job at a time, so a lock git left here
+            # is from a job or worker that died mid-command: stale, and safe to remove.
+            gitdir = Path(self._run(path, "rev-parse", "--absolute-git-dir", slot=slot).strip())
+            (gitdir / "index.lock").unlink(missing_ok=True)
             self._run(path, "checkout", "--force", "--detach", commit, slot=slot)
             self._run(path, "reset", "--hard", commit, slot=slot)
         self._run(path, "clean", "-ffdx", slot=slot)  # untracked and ignored files too

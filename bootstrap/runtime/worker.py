@@ -263,6 +263,11 @@ class Worker:
         assert job.run is not None
         found = runner.adopt(job, job.run) if runner is not None else None
         if isinstance(found, Adopted):
+            if job.run.handle is None:  # found by its run id: stamp what the dead worker could not
+                stamp = Spawned(found.handle)
+                stamped = transition(self.store, job.id, stamp, self.clock, self.policy, fence=fence)
+                if stamped.decision is None:
+                    return  # lost the job meanwhile; its new holder adopts the execution
             self.inflight[job.id] = InFlight(job.id, fence, runner, found.handle)  # type: ignore[arg-type]
             return
         transition(self.store, job.id, NothingToAdopt(), self.clock, self.policy, fence=fence)

@@ -62,7 +62,9 @@ def batch_across_a_worktree_pool(tmp_path, env):
     )
     locks, log = tmp_path / "locks", tmp_path / "ran.log"
     locks.mkdir()
-    items = [{"shell": SCRIPT.format(i=i, locks=locks, log=log), "max_attempts": 1} for i in range(JOBS)]
+    # Two attempts: a job whose worker is killed after its claim but before its command
+    # started is re-run, and R-G4 counts that re-run as an attempt.
+    items = [{"shell": SCRIPT.format(i=i, locks=locks, log=log), "max_attempts": 2} for i in range(JOBS)]
     (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(item) for item in items))
     run(tmp_path, env, "migrate")
     batch = run(tmp_path, env, "batch", "submit", "jobs.jsonl", "--pool", "wt", "--batch", "e2e").strip()

@@ -90,3 +90,14 @@ def test_a_ref_that_does_not_exist_fails_naming_the_pool_slot_and_ref(repo, tmp_
     pool = GitWorktreePool("wt", repo, tmp_path / "wts", ref="no-such-branch")
     with pytest.raises(PoolPrepareError, match=r"pool wt slot 0: git rev-parse .*no-such-branch"):
         pool.prepare(0)
+
+
+def test_r_e3_a_lock_left_by_a_killed_job_does_not_poison_the_slot(repo, tmp_path):
+    pool = GitWorktreePool("wt", repo, tmp_path / "wts")
+    wt = tmp_path / "wts" / "slot-0"
+    pool.prepare(0)
+    gitdir = git(wt, "rev-parse", "--absolute-git-dir")
+    (tmp_path / gitdir / "index.lock").write_text("")  # a git command killed mid-way
+    (wt / "tracked.txt").write_text("half-written\n")
+    pool.prepare(0)
+    assert (wt / "tracked.txt").read_text() == "v1\n"

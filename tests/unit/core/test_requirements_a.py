@@ -158,3 +158,12 @@ def test_text_no_store_can_hold_is_refused_where_it_enters_or_spelled_out_in_err
     assert json_problem({"k\x00": 1}) is not None
     assert Failed("bad\x00bytes").error == "bad\\x00bytes"
     assert SpawnFailed("\x00").error == "\\x00"
+
+
+def test_r_a6_an_orphan_without_a_handle_is_still_offered_to_its_runner_by_run_id():
+    """R-A6/R-C2: its worker may have died between starting the execution and stamping
+    the handle; re-running it blindly could run it twice."""
+    job = attrs.evolve(claimed(), lease=None)
+    d = ok(job, Adopt("w2", at(100)), at(50))
+    assert d.job.status is Status.RUNNING and d.job.adoptions == 1
+    assert AdoptRun(job.id, job.run.id, None) in d.effects

@@ -1,6 +1,8 @@
 """The worker loop under a fake clock, on the real memory store, with a fake runner that
 records what it was asked to do."""
 
+from datetime import timedelta
+
 import pytest
 from fakes import FakeRunner
 from qrun.adapters.memory import MemoryStore
@@ -124,3 +126,41 @@ def test_bad_settings_are_refused():
         Worker(MemoryStore(), {}, slots=0)
     with pytest.raises(ValueError, match="lease_s must be > 0"):
         Worker(MemoryStore(), {}, lease_s=0)
+
+
+def _orphan_without_handle(store, clock, runner, job, started):
+    """A worker claimed `job` and died before stamping the handle; `started`: whether its
+    spawn had already started the execution."""
+    until = clock.now() + timedelta(seconds=30)
+    [d] = store.claim("dead", limit=1, now=clock.now(), lease_until=until, policy=Policy())
+    if started:
+        runner.spawn(d.job, d.job.run)  # started, never stamped
+    clock.advance(31)
+    assert store.sweep_stale_leases(clock.now()) == 1
+    return d.job
+
+
+def test_r_c2_an_orphan_whose_spawn_started_but_was_never_stamped_is_adopted_not_run_twice(env):
+    store, clock, runner, worker = env
+    job = new_job(kind="test", max_attempts=1)
+    store.submit([job])
+    orphan = _orphan_without_handle(store, clock, runner, job, started=True)
+    w = worker("w2")
+    w.tick()
+    got = store.get(job.id)
+    assert got.run.handle is not None and got.lease.worker == w.id and got.adoptions == 1
+    assert runner.spawned == [orphan.id]  # the one start, never a second
+    runner.finish(job.id)
+    w.tick()
+    assert store.get(job.id).status is Status.DONE
+
+
+def test_r_g4_an_orphan_that_never_started_is_retried_spending_an_attempt(env):
+    store, clock, runner, worker = env
+    job = new_job(kind="test", max_attempts=2)
+    store.submit([job])
+    _orphan_without_handle(store, clock, runner, job, started=False)
+    worker("w2").tick()
+    got = store.get(job.id)
+    assert got.status is Status.QUEUED and got.attempts == 1
+    assert got.error == "nothing to adopt: the execution is gone"
