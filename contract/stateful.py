@@ -19,6 +19,7 @@ from hypothesis.stateful import (
 )
 from qrun.core import TERMINAL, Claim, Job, Status, Unique, decide
 from qrun.core.ports import Applied, Conflict, JobFilter, JobStore, StoreError
+from qrun.core.topics import Settle, TopicEvent
 from returns.result import Success
 
 from .base import POLICY, MakeStore
@@ -56,6 +57,7 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             self.ids: list[str] = []
             self.made = 0  # job ids handed out, so that a new id is never an old one
             self.seen: dict[str, Job] = {}  # an older version of each job, for stale writes
+            self.events: list[str] = []
 
         @initialize()
         def start(self) -> None:
@@ -184,6 +186,42 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             self.ids = [i for i in self.ids if i not in gone]
             self.seen = {i: j for i, j in self.seen.items() if i not in gone}
 
+        @rule(data=st.data(), n=st.integers(1, 3), topic=st.sampled_from(["t1", "t2"]))
+        def publish(self, data: st.DataObject, n: int, topic: str) -> None:
+            events = []
+            for _ in range(n):
+                self.made += 1
+                events.append(TopicEvent(id=f"e{self.made:03d}", topic=topic, published_at=self.now))
+            if self.events and data.draw(st.integers(0, 9)) == 0:
+                events.append(TopicEvent(id=self.events[0], topic=topic, published_at=self.now))
+            got = _outcome(lambda: self.store.publish(events))  # type: ignore[attr-defined]
+            assert got == _outcome(lambda: self.ref.publish(events))
+            if got[0] == "ok":
+                self.events += [e.id for e in events]
+
+        @rule(
+            topic=st.sampled_from(["t1", "t2"]),
+            consumer=st.sampled_from(WORKERS),
+            limit=st.integers(0, 3),
+            lease_s=st.integers(1, 120),
+        )
+        def reserve(self, topic: str, consumer: str, limit: int, lease_s: int) -> None:
+            kw: dict[str, Any] = {
+                "limit": limit,
+                "now": self.now,
+                "until": self.now + timedelta(seconds=lease_s),
+            }
+            got = self.store.reserve(topic, consumer, **kw)  # type: ignore[attr-defined]
+            assert got == self.ref.reserve(topic, consumer, **kw)
+
+        @precondition(lambda self: self.events)
+        @rule(data=st.data(), consumer=st.sampled_from(WORKERS), how=st.sampled_from(list(Settle)))
+        def settle(self, data: st.DataObject, consumer: str, how: Settle) -> None:
+            ids = data.draw(st.lists(st.sampled_from(self.events), max_size=3))
+            note = data.draw(st.none() | st.just("why"))
+            got = self.store.settle(ids, consumer, how, now=self.now, note=note)  # type: ignore[attr-defined]
+            assert got == self.ref.settle(ids, consumer, how, now=self.now, note=note)
+
         @rule()
         def sweep(self) -> None:
             assert self.store.sweep_stale_leases(self.now) == self.ref.sweep_stale_leases(self.now)
@@ -195,6 +233,9 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             assert dict(self.store.pools()) == dict(self.ref.pools())
             for batch in ("b1", "b2"):
                 assert self.store.batch(batch) == self.ref.batch(batch)
+            for topic in ("t1", "t2"):
+                assert self.store.events(topic) == self.ref.events(topic)  # type: ignore[attr-defined]
+                assert self.store.available(topic, self.now) == self.ref.available(topic, self.now)  # type: ignore[attr-defined]
 
         def teardown(self) -> None:
             self.store.close()

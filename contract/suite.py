@@ -9,9 +9,10 @@ from .obligations import StoreObligations
 from .pools import StorePools
 from .races import StoreRaces
 from .stateful import run_against_reference
+from .topics import StoreTopics
 
 
-class JobStoreContract(StoreObligations, StoreFeatures, StorePools, StoreBatches, StoreRaces):
+class JobStoreContract(StoreObligations, StoreFeatures, StorePools, StoreBatches, StoreTopics, StoreRaces):
     """Every obligation of the JobStore port, the races, and a stateful comparison with
     the in-memory reference. Subclass it and override the `make_store` fixture."""
 

@@ -16,6 +16,7 @@ from .job import Handle, Job, Run, Status
 from .policy import Policy
 from .pools import Placement, Pool
 from .reaper import Liveness
+from .topics import EventStatus, Settle, TopicEvent
 
 
 # -- store results ---------------------------------------------------------------------
@@ -151,6 +152,36 @@ class JobStore(Protocol):
         """How many jobs per (queue, status)."""
 
     def close(self) -> None: ...
+
+
+class DuplicateEvent(StoreError):
+    """A published event id exists already."""
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """Topics and their events (R-D4), by the rules of `core.topics`: every change is one
+    atomic, guarded step, so an event is never lost and never consumed twice."""
+
+    def publish(self, events: Sequence[TopicEvent]) -> None:
+        """Store all of `events` as pending, atomically, or none (DuplicateEvent)."""
+
+    def reserve(
+        self, topic: str, consumer: str, *, limit: int, now: datetime, until: datetime
+    ) -> list[TopicEvent]:
+        """Reserve up to `limit` available events of `topic` (pending, or reserved with
+        a reservation over by `now`), oldest first, for `consumer` until `until`."""
+
+    def settle(
+        self, ids: Sequence[str], consumer: str, how: Settle, *, now: datetime, note: str | None = None
+    ) -> list[str]:
+        """Consume, release or skip those of `ids` that `consumer` holds; returns their ids."""
+
+    def events(self, topic: str, status: EventStatus | None = None, *, limit: int = 1000) -> list[TopicEvent]:
+        """Events of `topic`, oldest first."""
+
+    def available(self, topic: str, now: datetime) -> int:
+        """How many events of `topic` a reserve at `now` could hand out."""
 
 
 # -- runners ---------------------------------------------------------------------------

@@ -22,12 +22,14 @@ from qrun.core.ports import (
     ApplyResult,
     BatchNotFinished,
     Conflict,
+    DuplicateEvent,
     JobFilter,
     UniqueConflict,
     unique_conflict_message,
 )
 from qrun.core.retention import expired
 from qrun.core.submission import check, resolve
+from qrun.core.topics import EventStatus, Settle, TopicEvent, reserve, settle
 from returns.result import Success
 
 
@@ -41,6 +43,7 @@ class MemoryStore:
         self._slots: dict[str, str] = {}  # unique slot -> the id of the job holding it
         self._paused: set[str] = set()
         self._pool_sizes: dict[str, int] = {}
+        self._events: dict[str, TopicEvent] = {}
 
     # -- writes ----------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job]) -> list[str]:
@@ -183,6 +186,57 @@ class MemoryStore:
                 if job.unique_slot is not None:
                     self._slots.pop(job.unique_slot, None)
             return len(members)
+
+    # -- topics and events (R-D4) ------------------------------------------------------
+    def publish(self, events: Sequence[TopicEvent]) -> None:
+        with self._lock:
+            ids = [e.id for e in events]
+            clash = sorted({i for i in ids if i in self._events or ids.count(i) > 1})
+            if clash:
+                raise DuplicateEvent(f"event id(s) exist already: {', '.join(clash)}")
+            self._events.update((e.id, e) for e in events)
+
+    def reserve(
+        self, topic: str, consumer: str, *, limit: int, now: datetime, until: datetime
+    ) -> list[TopicEvent]:
+        if until <= now:
+            return []  # a reservation over before it starts takes nothing (as the SQL stores)
+        with self._lock:
+            ready = sorted(
+                (e for e in self._events.values() if e.topic == topic and e.available(now)),
+                key=lambda e: (e.published_at, e.id),
+            )[: max(limit, 0)]
+            taken = [reserve(e, consumer, now, until) for e in ready]
+            self._events.update((e.id, e) for e in taken)
+            return taken
+
+    def settle(
+        self, ids: Sequence[str], consumer: str, how: Settle, *, now: datetime, note: str | None = None
+    ) -> list[str]:
+        with self._lock:
+            done: list[str] = []
+            for event_id in dict.fromkeys(ids):
+                event = self._events.get(event_id)
+                if (
+                    event is not None
+                    and event.status is EventStatus.RESERVED
+                    and event.reserved_by == consumer
+                ):
+                    self._events[event_id] = settle(event, consumer, how, now, note)
+                    done.append(event_id)
+            return done
+
+    def events(self, topic: str, status: EventStatus | None = None, *, limit: int = 1000) -> list[TopicEvent]:
+        with self._lock:
+            found = sorted(
+                (e for e in self._events.values() if e.topic == topic and status in (None, e.status)),
+                key=lambda e: (e.published_at, e.id),
+            )
+            return found[:limit]
+
+    def available(self, topic: str, now: datetime) -> int:
+        with self._lock:
+            return sum(1 for e in self._events.values() if e.topic == topic and e.available(now))
 
     # -- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:

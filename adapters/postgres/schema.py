@@ -81,5 +81,22 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_batch ON {s}.jobs (batch) WHERE batch IS NOT NULL;
     CREATE TABLE {s}.pools (name text PRIMARY KEY, size integer NOT NULL);
     """,
+    # 4: topics and their events (R-D4)
+    """
+    CREATE TABLE {s}.topic_events (
+        id text PRIMARY KEY,
+        topic text NOT NULL,
+        payload jsonb NOT NULL,
+        status text NOT NULL,
+        published_at timestamptz NOT NULL,
+        reserved_by text,
+        reserved_until timestamptz,
+        deliveries integer NOT NULL,
+        settled_at timestamptz,
+        note text
+    );
+    CREATE INDEX topic_events_open ON {s}.topic_events (topic, published_at, id)
+        WHERE status IN ('pending', 'reserved');
+    """,
 )
 VERSION = len(MIGRATIONS)

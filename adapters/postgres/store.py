@@ -30,6 +30,7 @@ from qrun.core.ports import (
     ApplyResult,
     BatchNotFinished,
     Conflict,
+    DuplicateEvent,
     DuplicateJob,
     JobFilter,
     StoreError,
@@ -38,9 +39,12 @@ from qrun.core.ports import (
     unique_conflict_message,
 )
 from qrun.core.submission import duplicates, remap
+from qrun.core.topics import EventStatus, Settle, TopicEvent
 from returns.result import Success
 
 from ..sql.codec import COLUMNS, Codec
+from ..sql.event_codec import EventCodec
+from ..sql.event_sql import EventSql, settle_args
 from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.filters import where_sql
 from ..sql.names import identifier
@@ -56,6 +60,7 @@ def _same(value: Any) -> Any:
 
 _codec = Codec(_same, _same, json_out=Jsonb, json_in=_same)
 _copy_codec = Codec(_same, _same, json_in=_same)  # COPY takes JSON as text: no Jsonb wrappers
+_events = EventCodec(_same, _same, Jsonb, _same)
 _COLS = ", ".join(COLUMNS)
 _SETS = ", ".join(f"{c} = %s" for c in COLUMNS)
 _MARKS = ", ".join("%s" for _ in COLUMNS)
@@ -100,6 +105,7 @@ class PostgresStore:
         s = self.schema
         self._t, self._d, self._paused_t = f"{s}.jobs", f"{s}.job_deps", f"{s}.paused_queues"
         self._pools_t = f"{s}.pools"
+        self._ev = EventSql(f"{s}.topic_events", "%s", skip_locked=True)
         try:
             with self._pool.connection() as conn:
                 found = _read_version(conn, s)
@@ -359,7 +365,7 @@ class PostgresStore:
             WHERE EXISTS (SELECT 1 FROM adoptable) OR EXISTS (SELECT 1 FROM keyed)
         """
 
-    def _pool_execute(self, sql: str, args: Mapping[str, Any]) -> list[Any]:
+    def _pool_execute(self, sql: str, args: Mapping[str, Any] | Sequence[Any]) -> list[Any]:
         with self._pool.connection() as conn:
             return conn.execute(sql, args).fetchall()
 
@@ -627,6 +633,45 @@ class PostgresStore:
             ids = [i for i, _ in statuses]
             conn.execute(f"DELETE FROM {d} WHERE job_id = ANY(%s)", (ids,))
             return int(conn.execute(f"DELETE FROM {t} WHERE id = ANY(%s)", (ids,)).rowcount)
+
+    # -- topics and events (R-D4) ----------------------------------------------------------
+    def publish(self, events: Sequence[TopicEvent]) -> None:
+        if not events:
+            return
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                cur.executemany(self._ev.insert(), [_events.row(e) for e in events])
+        except psycopg.errors.UniqueViolation as exc:
+            raise DuplicateEvent(
+                f"an event id exists already ({exc.diag.message_detail}); publish it under a new id"
+            ) from None
+
+    def reserve(
+        self, topic: str, consumer: str, *, limit: int, now: datetime, until: datetime
+    ) -> list[TopicEvent]:
+        if limit <= 0 or until <= now:
+            return []
+        rows = self._pool_execute(self._ev.reserve(), (consumer, until, topic, now, limit))
+        return sorted((_events.event(r) for r in rows), key=lambda e: (e.published_at, e.id))
+
+    def settle(
+        self, ids: Sequence[str], consumer: str, how: Settle, *, now: datetime, note: str | None = None
+    ) -> list[str]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        rows = self._pool_execute(
+            self._ev.settle(how, len(wanted)), settle_args(how, now, note, wanted, consumer)
+        )
+        done = {r[0] for r in rows}
+        return [i for i in wanted if i in done]
+
+    def events(self, topic: str, status: EventStatus | None = None, *, limit: int = 1000) -> list[TopicEvent]:
+        args = (topic, status.value, limit) if status else (topic, limit)
+        return [_events.event(r) for r in self._pool_execute(self._ev.events(status is not None), args)]
+
+    def available(self, topic: str, now: datetime) -> int:
+        return int(self._pool_execute(self._ev.available(), (topic, now))[0][0])
 
     # -- wake-up -----------------------------------------------------------------------------
     @contextmanager

@@ -76,5 +76,22 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX {p}jobs_batch ON {p}jobs (batch) WHERE batch IS NOT NULL;
     CREATE TABLE {p}pools (name TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
     """,
+    # 4: topics and their events (R-D4)
+    """
+    CREATE TABLE {p}topic_events (
+        id TEXT PRIMARY KEY,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        reserved_by TEXT,
+        reserved_until INTEGER,
+        deliveries INTEGER NOT NULL,
+        settled_at INTEGER,
+        note TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX {p}topic_events_open ON {p}topic_events (topic, published_at, id)
+        WHERE status IN ('pending', 'reserved');
+    """,
 )
 VERSION = len(MIGRATIONS)

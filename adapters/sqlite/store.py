@@ -9,6 +9,7 @@ busy timeout makes a second writer wait instead of failing.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -26,14 +27,18 @@ from qrun.core.ports import (
     ApplyResult,
     BatchNotFinished,
     Conflict,
+    DuplicateEvent,
     JobFilter,
     UniqueConflict,
     unique_conflict_message,
 )
 from qrun.core.submission import check, resolve
+from qrun.core.topics import EventStatus, Settle, TopicEvent
 from returns.result import Success
 
-from ..sql.codec import COLUMNS, Codec
+from ..sql.codec import COLUMNS, Codec, dumps
+from ..sql.event_codec import EventCodec
+from ..sql.event_sql import EventSql, settle_args
 from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.filters import where_sql
 from ..sql.names import identifier
@@ -58,6 +63,7 @@ def _from_micros(value: int) -> datetime:
 
 
 _codec = Codec(_micros, _from_micros)
+_events = EventCodec(_micros, _from_micros, dumps, json.loads)
 _COLS = ", ".join(COLUMNS)
 _MARKS = ", ".join("?" for _ in COLUMNS)
 
@@ -82,6 +88,7 @@ class SqliteStore:
         p = self.prefix
         self._t, self._d, self._m = f"{p}jobs", f"{p}job_deps", f"{p}meta"
         self._paused_t, self._pools_t = f"{p}paused_queues", f"{p}pools"
+        self._ev = EventSql(f"{p}topic_events", "?", skip_locked=False)
         check_version(
             self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"
         )
@@ -457,6 +464,48 @@ class SqliteStore:
                 raise BatchNotFinished(why)
             c.execute(f"DELETE FROM {d} WHERE job_id IN (SELECT id FROM {t} WHERE batch = ?)", (batch,))
             return int(c.execute(f"DELETE FROM {t} WHERE batch = ?", (batch,)).rowcount)
+
+    # -- topics and events (R-D4) --------------------------------------------------------
+    def publish(self, events: Sequence[TopicEvent]) -> None:
+        try:
+            with self._tx() as c:
+                c.executemany(self._ev.insert(), [_events.row(e) for e in events])
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateEvent(f"an event id exists already ({exc}); publish it under a new id") from None
+
+    def reserve(
+        self, topic: str, consumer: str, *, limit: int, now: datetime, until: datetime
+    ) -> list[TopicEvent]:
+        if limit <= 0 or until <= now:
+            return []
+        with self._tx() as c:
+            rows = c.execute(
+                self._ev.reserve(), (consumer, _micros(until), topic, _micros(now), limit)
+            ).fetchall()
+        return sorted((_events.event(r) for r in rows), key=lambda e: (e.published_at, e.id))
+
+    def settle(
+        self, ids: Sequence[str], consumer: str, how: Settle, *, now: datetime, note: str | None = None
+    ) -> list[str]:
+        done: list[str] = []
+        with self._tx() as c:
+            for chunk in _chunks(list(dict.fromkeys(ids))):
+                rows = c.execute(
+                    self._ev.settle(how, len(chunk)),
+                    settle_args(how, _micros(now), note, list(chunk), consumer),
+                ).fetchall()
+                done += [r[0] for r in rows]
+        order = {i: n for n, i in enumerate(ids)}
+        return sorted(done, key=order.__getitem__)
+
+    def events(self, topic: str, status: EventStatus | None = None, *, limit: int = 1000) -> list[TopicEvent]:
+        args = (topic, status.value, limit) if status else (topic, limit)
+        rows = self._conn().execute(self._ev.events(status is not None), args).fetchall()
+        return [_events.event(r) for r in rows]
+
+    def available(self, topic: str, now: datetime) -> int:
+        row = self._conn().execute(self._ev.available(), (topic, _micros(now))).fetchone()
+        return int(row[0])
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:

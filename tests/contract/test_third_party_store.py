@@ -17,6 +17,7 @@ from qrun.core.ports import (
     Applied,
     BatchNotFinished,
     Conflict,
+    DuplicateEvent,
     DuplicateJob,
     JobFilter,
     UniqueConflict,
@@ -25,6 +26,7 @@ from qrun.core.ports import (
 )
 from qrun.core.retention import expired
 from qrun.core.submission import resolve
+from qrun.core.topics import EventStatus, reserve, settle
 from returns.result import Success
 
 
@@ -36,6 +38,7 @@ class TinyStore:
         self.jobs = {}
         self.paused_queues = set()
         self.pool_sizes = {}
+        self.topic_events = {}
 
     def submit(self, jobs):
         with self.lock:
@@ -161,6 +164,44 @@ class TinyStore:
             for i in ids:
                 del self.jobs[i]
             return len(ids)
+
+    def publish(self, events):
+        with self.lock:
+            ids = [e.id for e in events]
+            if len(set(ids)) < len(ids) or any(i in self.topic_events for i in ids):
+                raise DuplicateEvent(f"event ids exist already: {ids}")
+            self.topic_events.update((e.id, e) for e in events)
+
+    def reserve(self, topic, consumer, *, limit, now, until):
+        if until <= now:
+            return []
+        with self.lock:
+            ready = sorted(
+                (e for e in self.topic_events.values() if e.topic == topic and e.available(now)),
+                key=lambda e: (e.published_at, e.id),
+            )[: max(limit, 0)]
+            taken = [reserve(e, consumer, now, until) for e in ready]
+            self.topic_events.update((e.id, e) for e in taken)
+            return taken
+
+    def settle(self, ids, consumer, how, *, now, note=None):
+        with self.lock:
+            done = []
+            for i in dict.fromkeys(ids):
+                e = self.topic_events.get(i)
+                if e and e.status is EventStatus.RESERVED and e.reserved_by == consumer:
+                    self.topic_events[i] = settle(e, consumer, how, now, note)
+                    done.append(i)
+            return done
+
+    def events(self, topic, status=None, *, limit=1000):
+        with self.lock:
+            found = [e for e in self.topic_events.values() if e.topic == topic and status in (None, e.status)]
+            return sorted(found, key=lambda e: (e.published_at, e.id))[:limit]
+
+    def available(self, topic, now):
+        with self.lock:
+            return sum(1 for e in self.topic_events.values() if e.topic == topic and e.available(now))
 
     def get(self, job_id):
         with self.lock:
