@@ -78,7 +78,7 @@ def _event_strategies() -> dict[type, st.SearchStrategy[Event]]:
         Recover: st.builds(Recover, previous_worker=workers),
         Exited: st.builds(Exited, code=st.integers(0, 3)),
         Finished: st.builds(Finished, result=st.none() | st.integers()),
-        Failed: st.builds(Failed, error=st.just("boom"), transient=st.booleans()),
+        Failed: st.builds(Failed, error=st.just("boom"), transient=st.booleans(), final=st.booleans()),
         NothingToAdopt: st.just(NothingToAdopt()),
         Reap: st.builds(Reap, reason=st.sampled_from(list(ReapReason))),
         Cancel: st.just(Cancel()),

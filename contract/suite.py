@@ -8,11 +8,14 @@ from .features import StoreFeatures
 from .obligations import StoreObligations
 from .pools import StorePools
 from .races import StoreRaces
+from .sessions import StoreSessions
 from .stateful import run_against_reference
 from .topics import StoreTopics
 
 
-class JobStoreContract(StoreObligations, StoreFeatures, StorePools, StoreBatches, StoreTopics, StoreRaces):
+class JobStoreContract(
+    StoreObligations, StoreFeatures, StorePools, StoreBatches, StoreTopics, StoreSessions, StoreRaces
+):
     """Every obligation of the JobStore port, the races, and a stateful comparison with
     the in-memory reference. Subclass it and override the `make_store` fixture."""
 

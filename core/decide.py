@@ -252,6 +252,9 @@ def _failed(job: Job, e: ev.Failed, now: datetime, policy: Policy) -> Outcome:
             transient_attempts=n,
             error=e.error,
         )
+    if e.final and not job.cancel_requested:
+        alert = Notify(job.id, "failed", f"job {job.id} failed: {e.error}", alert=True)
+        return _finalize(job, Status.FAILED, now, alert, DeleteInputs(job.id), error=e.error)
     return _fail_or_retry(job, now, policy, e.error)
 
 

@@ -90,10 +90,12 @@ class Finished:
 
 @attrs.frozen
 class Failed:
-    """The run failed. `transient` (overloaded, rate-limited) spends no attempt (R-C8)."""
+    """The run failed. `transient` (overloaded, rate-limited) spends no attempt (R-C8);
+    `final` (retrying cannot help: a workflow session that failed) ends it `failed` now."""
 
     error: str = attrs.field(converter=without_nul)
     transient: bool = False
+    final: bool = False
 
 
 @attrs.frozen

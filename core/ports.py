@@ -17,6 +17,7 @@ from .policy import Policy
 from .pools import Placement, Pool
 from .reaper import Liveness
 from .topics import EventStatus, Settle, TopicEvent
+from .workflow import HandlerRun
 
 
 # -- store results ---------------------------------------------------------------------
@@ -184,6 +185,18 @@ class EventStore(Protocol):
         """How many events of `topic` a reserve at `now` could hand out."""
 
 
+@runtime_checkable
+class SessionStore(Protocol):
+    """The durable progress of workflow sessions (R-D5, R-D7, R-D8): each handler run, so
+    a resumed session continues where it stopped and its cost can be summed."""
+
+    def record_run(self, session_id: str, run: HandlerRun) -> None:
+        """Store `run`; a run of the same handler in the same iteration is replaced."""
+
+    def handler_runs(self, session_id: str) -> list[HandlerRun]:
+        """The session's runs by iteration, then start time, then handler."""
+
+
 # -- runners ---------------------------------------------------------------------------
 @attrs.frozen
 class Exit:
@@ -193,6 +206,7 @@ class Exit:
     result: object = None
     error: str | None = None
     transient: bool = False
+    final: bool = False  # a failure retrying cannot mend: no further attempt
 
 
 @attrs.frozen

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 import attrs
 
@@ -80,6 +81,8 @@ class HandlerRun:
     status: RunStatus
     cost: float | None = None
     error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @attrs.frozen
@@ -140,3 +143,11 @@ def next_step(
 def session_cost(runs: Iterable[HandlerRun]) -> float:
     """R-D7: the sum of the runs' costs; a run that reported none adds nothing."""
     return sum(r.cost for r in runs if r.cost is not None)
+
+
+def run_order(run: HandlerRun) -> tuple[int, datetime, str]:
+    """How stores list a session's runs: by iteration, then start, then handler."""
+    return (run.iteration, run.started_at or _NEVER, run.handler)
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)

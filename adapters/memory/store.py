@@ -30,6 +30,7 @@ from qrun.core.ports import (
 from qrun.core.retention import expired
 from qrun.core.submission import check, resolve
 from qrun.core.topics import EventStatus, Settle, TopicEvent, reserve, settle
+from qrun.core.workflow import HandlerRun, run_order
 from returns.result import Success
 
 
@@ -44,6 +45,7 @@ class MemoryStore:
         self._paused: set[str] = set()
         self._pool_sizes: dict[str, int] = {}
         self._events: dict[str, TopicEvent] = {}
+        self._runs: dict[str, dict[tuple[int, str], HandlerRun]] = {}
 
     # -- writes ----------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job]) -> list[str]:
@@ -237,6 +239,15 @@ class MemoryStore:
     def available(self, topic: str, now: datetime) -> int:
         with self._lock:
             return sum(1 for e in self._events.values() if e.topic == topic and e.available(now))
+
+    # -- workflow sessions (R-D5, R-D7, R-D8) -------------------------------------------
+    def record_run(self, session_id: str, run: HandlerRun) -> None:
+        with self._lock:
+            self._runs.setdefault(session_id, {})[(run.iteration, run.handler)] = run
+
+    def handler_runs(self, session_id: str) -> list[HandlerRun]:
+        with self._lock:
+            return sorted(self._runs.get(session_id, {}).values(), key=run_order)
 
     # -- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:

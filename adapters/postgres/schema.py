@@ -98,5 +98,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX topic_events_open ON {s}.topic_events (topic, published_at, id)
         WHERE status IN ('pending', 'reserved');
     """,
+    # 5: the handler runs of workflow sessions (R-D5, R-D7, R-D8)
+    """
+    CREATE TABLE {s}.handler_runs (
+        session_id text NOT NULL,
+        iteration integer NOT NULL,
+        handler text NOT NULL,
+        role text NOT NULL,
+        status text NOT NULL,
+        cost double precision,
+        error text,
+        started_at timestamptz,
+        finished_at timestamptz,
+        PRIMARY KEY (session_id, iteration, handler)
+    );
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -40,8 +40,10 @@ from qrun.core.ports import (
 )
 from qrun.core.submission import duplicates, remap
 from qrun.core.topics import EventStatus, Settle, TopicEvent
+from qrun.core.workflow import HandlerRun, run_order
 from returns.result import Success
 
+from ..sql import run_sql
 from ..sql.codec import COLUMNS, Codec
 from ..sql.event_codec import EventCodec
 from ..sql.event_sql import EventSql, settle_args
@@ -106,6 +108,7 @@ class PostgresStore:
         self._t, self._d, self._paused_t = f"{s}.jobs", f"{s}.job_deps", f"{s}.paused_queues"
         self._pools_t = f"{s}.pools"
         self._ev = EventSql(f"{s}.topic_events", "%s", skip_locked=True)
+        self._runs_t = f"{s}.handler_runs"
         try:
             with self._pool.connection() as conn:
                 found = _read_version(conn, s)
@@ -672,6 +675,15 @@ class PostgresStore:
 
     def available(self, topic: str, now: datetime) -> int:
         return int(self._pool_execute(self._ev.available(), (topic, now))[0][0])
+
+    # -- workflow sessions (R-D5, R-D7, R-D8) -----------------------------------------------
+    def record_run(self, session_id: str, run: HandlerRun) -> None:
+        with self._cursor() as cur:
+            cur.execute(run_sql.upsert(self._runs_t, "%s"), run_sql.row(session_id, run, _same))
+
+    def handler_runs(self, session_id: str) -> list[HandlerRun]:
+        rows = self._pool_execute(run_sql.select(self._runs_t, "%s"), (session_id,))
+        return sorted((run_sql.run(r, _same) for r in rows), key=run_order)
 
     # -- wake-up -----------------------------------------------------------------------------
     @contextmanager

@@ -93,5 +93,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX {p}topic_events_open ON {p}topic_events (topic, published_at, id)
         WHERE status IN ('pending', 'reserved');
     """,
+    # 5: the handler runs of workflow sessions (R-D5, R-D7, R-D8)
+    """
+    CREATE TABLE {p}handler_runs (
+        session_id TEXT NOT NULL,
+        iteration INTEGER NOT NULL,
+        handler TEXT NOT NULL,
+        role TEXT NOT NULL,
+        status TEXT NOT NULL,
+        cost REAL,
+        error TEXT,
+        started_at INTEGER,
+        finished_at INTEGER,
+        PRIMARY KEY (session_id, iteration, handler)
+    ) WITHOUT ROWID;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -34,8 +34,10 @@ from qrun.core.ports import (
 )
 from qrun.core.submission import check, resolve
 from qrun.core.topics import EventStatus, Settle, TopicEvent
+from qrun.core.workflow import HandlerRun, run_order
 from returns.result import Success
 
+from ..sql import run_sql
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.event_codec import EventCodec
 from ..sql.event_sql import EventSql, settle_args
@@ -89,6 +91,7 @@ class SqliteStore:
         self._t, self._d, self._m = f"{p}jobs", f"{p}job_deps", f"{p}meta"
         self._paused_t, self._pools_t = f"{p}paused_queues", f"{p}pools"
         self._ev = EventSql(f"{p}topic_events", "?", skip_locked=False)
+        self._runs_t = f"{p}handler_runs"
         check_version(
             self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"
         )
@@ -506,6 +509,15 @@ class SqliteStore:
     def available(self, topic: str, now: datetime) -> int:
         row = self._conn().execute(self._ev.available(), (topic, _micros(now))).fetchone()
         return int(row[0])
+
+    # -- workflow sessions (R-D5, R-D7, R-D8) -----------------------------------------------
+    def record_run(self, session_id: str, run: HandlerRun) -> None:
+        with self._tx() as c:
+            c.execute(run_sql.upsert(self._runs_t, "?"), run_sql.row(session_id, run, _micros))
+
+    def handler_runs(self, session_id: str) -> list[HandlerRun]:
+        rows = self._conn().execute(run_sql.select(self._runs_t, "?"), (session_id,)).fetchall()
+        return sorted((run_sql.run(r, _from_micros) for r in rows), key=run_order)
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:

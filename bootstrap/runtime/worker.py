@@ -192,7 +192,9 @@ class Worker:
             event = (
                 Finished(done.result)
                 if done.code == 0 and done.error is None
-                else Failed(done.error or f"exit code {done.code}", transient=done.transient)
+                else Failed(
+                    done.error or f"exit code {done.code}", transient=done.transient, final=done.final
+                )
             )
             outcome = transition(self.store, item.job_id, event, self.clock, self.policy, fence=item.fence)
             if outcome.decision is not None:

@@ -27,6 +27,7 @@ from qrun.core.ports import (
 from qrun.core.retention import expired
 from qrun.core.submission import resolve
 from qrun.core.topics import EventStatus, reserve, settle
+from qrun.core.workflow import run_order
 from returns.result import Success
 
 
@@ -39,6 +40,7 @@ class TinyStore:
         self.paused_queues = set()
         self.pool_sizes = {}
         self.topic_events = {}
+        self.runs = {}
 
     def submit(self, jobs):
         with self.lock:
@@ -202,6 +204,14 @@ class TinyStore:
     def available(self, topic, now):
         with self.lock:
             return sum(1 for e in self.topic_events.values() if e.topic == topic and e.available(now))
+
+    def record_run(self, session_id, run):
+        with self.lock:
+            self.runs.setdefault(session_id, {})[(run.iteration, run.handler)] = run
+
+    def handler_runs(self, session_id):
+        with self.lock:
+            return sorted(self.runs.get(session_id, {}).values(), key=run_order)
 
     def get(self, job_id):
         with self.lock:

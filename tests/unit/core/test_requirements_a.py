@@ -9,6 +9,7 @@ from qrun.core import (
     AdoptRun,
     Claim,
     DeleteInputs,
+    Failed,
     Finished,
     Handle,
     NothingToAdopt,
@@ -167,3 +168,9 @@ def test_r_a6_an_orphan_without_a_handle_is_still_offered_to_its_runner_by_run_i
     d = ok(job, Adopt("w2", at(100)), at(50))
     assert d.job.status is Status.RUNNING and d.job.adoptions == 1
     assert AdoptRun(job.id, job.run.id, None) in d.effects
+
+
+def test_a_final_failure_ends_the_job_failed_with_attempts_left():
+    d = ok(ok(claimed(new_job(max_attempts=5)), Spawned(H)).job, Failed("session failed", final=True), at(20))
+    assert d.job.status is Status.FAILED and d.job.attempts == 1 and d.job.pool_slot is None
+    assert any(isinstance(e, Notify) and e.alert for e in d.effects)

@@ -1,0 +1,45 @@
+"""The handler runs of workflow sessions (R-D5, R-D7, R-D8), held for every store: what a
+resumed session reads to continue at the right iteration, and to sum its cost."""
+
+from __future__ import annotations
+
+from qrun.core.ports import JobStore
+from qrun.core.workflow import HandlerRun, Role, RunStatus, session_cost
+
+from .base import StoreFixtures
+from .builders import at
+
+
+def run(iteration: int, handler: str, **kw: object) -> HandlerRun:
+    role = Role.PRODUCER if iteration == 0 else Role.CONSUMER
+    kw.setdefault("status", RunStatus.OK)
+    return HandlerRun(
+        iteration, handler, role, started_at=at(iteration), finished_at=at(iteration + 0.5), **kw
+    )  # type: ignore[arg-type]
+
+
+class StoreSessions(StoreFixtures):
+    def test_r_d8_handler_runs_come_back_in_iteration_order_with_every_field(self, store: JobStore) -> None:
+        runs = [
+            run(2, "c1", cost=0.5),
+            run(0, "p1", cost=1.25, error=None),
+            run(1, "c1", status=RunStatus.FAILED, error="boom"),
+            run(0, "p2"),
+        ]
+        for r in runs:
+            store.record_run("s1", r)  # type: ignore[attr-defined]
+        store.record_run("s2", run(0, "p1"))  # type: ignore[attr-defined]
+        got = store.handler_runs("s1")  # type: ignore[attr-defined]
+        assert got == [runs[1], runs[3], runs[2], runs[0]]
+        assert store.handler_runs("nope") == []  # type: ignore[attr-defined]
+
+    def test_r_d7_the_sessions_cost_ignores_runs_without_one(self, store: JobStore) -> None:
+        for r in (run(0, "p1", cost=2.0), run(1, "c1"), run(2, "c1", cost=0.25)):
+            store.record_run("s1", r)  # type: ignore[attr-defined]
+        assert session_cost(store.handler_runs("s1")) == 2.25  # type: ignore[attr-defined]
+
+    def test_r_d8_recording_a_run_again_replaces_it(self, store: JobStore) -> None:
+        store.record_run("s1", run(1, "c1", status=RunStatus.FAILED, error="crash"))  # type: ignore[attr-defined]
+        store.record_run("s1", run(1, "c1", cost=3.0))  # type: ignore[attr-defined]
+        [only] = store.handler_runs("s1")  # type: ignore[attr-defined]
+        assert (only.status, only.cost, only.error) == (RunStatus.OK, 3.0, None)
