@@ -3,6 +3,8 @@ resumed session reads to continue at the right iteration, and to sum its cost.""
 
 from __future__ import annotations
 
+from typing import Any
+
 from qrun.core.ports import JobStore
 from qrun.core.workflow import HandlerRun, Role, RunStatus, session_cost
 
@@ -10,12 +12,11 @@ from .base import StoreFixtures
 from .builders import at
 
 
-def run(iteration: int, handler: str, **kw: object) -> HandlerRun:
+def run(iteration: int, handler: str, **kw: Any) -> HandlerRun:
     role = Role.PRODUCER if iteration == 0 else Role.CONSUMER
     kw.setdefault("status", RunStatus.OK)
-    return HandlerRun(
-        iteration, handler, role, started_at=at(iteration), finished_at=at(iteration + 0.5), **kw
-    )  # type: ignore[arg-type]
+    kw.update(started_at=at(iteration), finished_at=at(iteration + 0.5))
+    return HandlerRun(iteration, handler, role, **kw)
 
 
 class StoreSessions(StoreFixtures):
