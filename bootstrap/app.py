@@ -21,7 +21,8 @@ from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.adapters.storage.fs import FsInputStore
 from qrun.core import BatchSummary, Cancel, Handle, Job, Kill, Notify, Policy, Retry, Run, Status, Unique
-from qrun.core.ports import Clock, Exit, JobStore, PoolResource, Runner
+from qrun.core.ports import Clock, EventStore, Exit, JobStore, PoolResource, Runner, SessionStore
+from qrun.core.workflow import Trigger, WorkflowSpec
 
 from .config import Config, ConfigError, PoolConfig, load
 from .runtime.clock import SystemClock, SystemSleeper
@@ -30,6 +31,15 @@ from .runtime.periodic import Periodic, Pruner, Scheduler
 from .runtime.reaper import Reaper, Sanitizer
 from .runtime.transition import Outcome, transition
 from .runtime.worker import Sleeper, Worker
+from .runtime.workflows import (
+    SESSION_KIND,
+    SessionRunner,
+    Triggers,
+    Workflow,
+    Workflows,
+    session_queue,
+    start_session,
+)
 
 log = logging.getLogger("qrun")
 
@@ -86,6 +96,8 @@ class App:
     inputs: FsInputStore
     scheduler: Scheduler
     pruner: Pruner
+    workflows: Workflows = attrs.field(factory=Workflows)
+    triggers: Triggers | None = None
     #: Called with each new job's id after `submit` stored it (the eager test mode runs it).
     after_submit: Callable[[str], None] | None = None
 
@@ -210,6 +222,59 @@ class App:
                 "config (or call store.set_pool) before submitting jobs that need it"
             )
 
+    # -- workflows (R-D1..R-D9) ----------------------------------------------------------
+    def handler(self, name: str | None = None) -> Callable[[Any], Any]:
+        """`@app.handler()`: a workflow's producer or consumer. It gets a SessionContext
+        (`ctx.events` to consume, `ctx.publish(payload)`) and may return its cost."""
+        return self.workflows.handler(name)
+
+    def workflow(
+        self,
+        name: str,
+        *,
+        producers: Iterable[str] = (),
+        consumers: Iterable[str] = (),
+        topic: str | None = None,
+        max_iterations: int = 10,
+        schedule: str | None = None,
+        on_event: bool = False,
+    ) -> None:
+        """Define a workflow: producers run first, then consumers iterate over the events
+        of `topic` within `max_iterations`; started by hand (`trigger`), on each slot of
+        `schedule` (cron, UTC) and, with `on_event`, when an event is published on `topic`."""
+        spec = WorkflowSpec(
+            name=name, producers=producers, consumers=consumers, topic=topic, max_iterations=max_iterations
+        )
+        self.workflows.add(Workflow(spec, schedule, on_event))
+
+    def trigger(self, workflow: str) -> str:
+        """Start a session by hand (R-D3), or get the active one's id (R-D6). This is also
+        how a workflow in error is started again."""
+        if workflow not in self.workflows.workflows:
+            known = ", ".join(sorted(self.workflows.workflows)) or "none"
+            raise ValueError(f"no workflow named {workflow!r} (defined: {known})")
+        self.store.set_workflow_error(workflow, None, self.clock.now())  # type: ignore[attr-defined]
+        return start_session(self.store, self.clock, workflow, Trigger.MANUAL)
+
+    def publish(self, topic: str, payload: Mapping[str, Any] | None = None) -> str:
+        """Publish an event; workflows started by events on `topic` get a session (R-D3)."""
+        from qrun.core.topics import TopicEvent
+
+        event = TopicEvent(
+            id=new_id(), topic=topic, payload=dict(payload or {}), published_at=self.clock.now()
+        )
+        self.store.publish([event])  # type: ignore[attr-defined]
+        if self.triggers is not None:
+            self.triggers.tick()
+        return event.id
+
+    def pause_workflow(self, workflow: str) -> None:
+        """Its sessions, new or interrupted, wait until `resume_workflow` (R-D8)."""
+        self.store.pause(session_queue(workflow))
+
+    def resume_workflow(self, workflow: str) -> None:
+        self.store.resume(session_queue(workflow))
+
     def run_direct(
         self, kind: str, payload: Mapping[str, Any], *, timeout_s: float | None = None
     ) -> tuple[Exit, Handle]:
@@ -267,7 +332,7 @@ class App:
         self.sanitizer.tick(statuses=tuple(Status))  # start-up: every status (R-C4)
         keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
         keeper.start()
-        if self.config.scheduler_enabled and self.scheduler.schedules:
+        if self.config.scheduler_enabled and (self.scheduler.schedules or self.workflows.workflows):
             threading.Thread(target=self._fire, args=(stop,), name="qrun-scheduler", daemon=True).start()
         http = self._start_http()
         wake = threading.Event()
@@ -344,6 +409,11 @@ class App:
         # nothing due costs only the cron arithmetic.
         while not stop.wait(1.0):
             self.scheduler.tick()
+            if self.triggers is not None and self.workflows.workflows:
+                try:
+                    self.triggers.tick()
+                except Exception:
+                    log.exception("workflow triggers failed")
 
     def recover_predecessor(self) -> int:
         """R-B11: the previous process of this worker name wrote its identity here; its
@@ -451,6 +521,12 @@ def bootstrap(
     app = App(
         config, store, tasks, built, worker, reaper, sanitizer, clock, policy, inputs, scheduler, pruner
     )
+    if isinstance(store, EventStore) and isinstance(store, SessionStore):
+        app.triggers = Triggers(app.workflows, store, clock, grace_s=config.schedule_grace_s)
+        if runners is None or SESSION_KIND not in built:
+            sessions = SessionRunner(app.workflows, store, clock)
+            built[SESSION_KIND] = sessions
+            worker.runners[SESSION_KIND] = sessions
     for name, spec in config.schedules.items():
         kind, payload = spec.kind_and_payload()
         app.schedule(

@@ -426,9 +426,10 @@ def doctor(ctx: click.Context) -> None:
     ctx.exit(1 if findings else 0)
 
 
-from . import cli_batches  # noqa: E402  (registers the batch and pool commands on `main`)
+from . import cli_batches, cli_workflows  # noqa: E402  (they register their commands on `main`)
 
 cli_batches.register(main)
+cli_workflows.register(main)
 
 if __name__ == "__main__":
     sys.exit(main())

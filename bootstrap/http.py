@@ -17,6 +17,7 @@ from qrun.core.ports import JobFilter, StoreError
 from .app import App
 from .http_batches import add_batch_routes
 from .http_models import SubmitBody
+from .http_workflows import add_workflow_routes
 from .views import job_view, queues_view, repair_view, schedules_view
 
 
@@ -164,6 +165,7 @@ def create_api(app: App, *, token: str | None) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
 
     add_batch_routes(api, app, writer)
+    add_workflow_routes(api, app, writer)
 
     def act(job_id: str, event: Cancel | Retry) -> dict[str, str]:
         outcome = app.act(job_id, event)

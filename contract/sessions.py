@@ -44,3 +44,15 @@ class StoreSessions(StoreFixtures):
         store.record_run("s1", run(1, "c1", cost=3.0))  # type: ignore[attr-defined]
         [only] = store.handler_runs("s1")  # type: ignore[attr-defined]
         assert (only.status, only.cost, only.error) == (RunStatus.OK, 3.0, None)
+
+    def test_r_d2_a_workflow_is_put_in_error_and_taken_out(self, store: JobStore) -> None:
+        store.set_workflow_error("etl", "producer p2 failed: boom", at(1))  # type: ignore[attr-defined]
+        store.set_workflow_error("etl", "producer p1 failed: again", at(2))  # type: ignore[attr-defined]
+        store.set_workflow_error("other", "x", at(3))  # type: ignore[attr-defined]
+        assert dict(store.workflow_errors()) == {  # type: ignore[attr-defined]
+            "etl": ("producer p1 failed: again", at(2)),
+            "other": ("x", at(3)),
+        }
+        store.set_workflow_error("etl", None, at(4))  # type: ignore[attr-defined]
+        store.set_workflow_error("never", None, at(4))  # type: ignore[attr-defined]
+        assert list(store.workflow_errors()) == ["other"]  # type: ignore[attr-defined]

@@ -196,6 +196,12 @@ class SessionStore(Protocol):
     def handler_runs(self, session_id: str) -> list[HandlerRun]:
         """The session's runs by iteration, then start time, then handler."""
 
+    def set_workflow_error(self, workflow: str, error: str | None, now: datetime) -> None:
+        """Put `workflow` in error (R-D2), or, with None, take it out."""
+
+    def workflow_errors(self) -> Mapping[str, tuple[str, datetime]]:
+        """Workflows in error: name -> (the error, since when)."""
+
 
 # -- runners ---------------------------------------------------------------------------
 @attrs.frozen

@@ -7,8 +7,9 @@ budget counts every run, before and after the crash (R-D5, R-D8).
 A session runs the producers once, in order, unless an event triggered it (R-D3); the
 first producer failure ends it `failed` (R-D9). Then each iteration runs the consumers,
 in order, while events are pending and the budget `max_iterations` lasts (R-D4, R-D5).
-A consumer failure does not end the session: its events are released for a later
-iteration (R-D4), which the budget bounds.
+A consumer failure ends its iteration (the later consumers of it do not run) but not the
+session: the iteration's events are released for a later one (R-D4), which the budget
+bounds.
 """
 
 from __future__ import annotations
@@ -130,8 +131,11 @@ def next_step(
         return Complete("producers done; the workflow has no consumers")
     started = max((r.iteration for r in runs if r.role is Role.CONSUMER), default=0)
     if started:
+        failed = any(
+            done[(started, c)].status is RunStatus.FAILED for c in spec.consumers if (started, c) in done
+        )
         unfinished = [c for c in spec.consumers if (started, c) not in done]
-        if unfinished:  # resume inside the iteration a crash interrupted (R-D8)
+        if unfinished and not failed:  # resume inside the iteration a crash interrupted (R-D8)
             return RunHandler(unfinished[0], Role.CONSUMER, started)
     if started >= spec.max_iterations:
         return Complete(f"budget of {spec.max_iterations} iteration(s) spent")  # R-D5

@@ -46,6 +46,7 @@ class MemoryStore:
         self._pool_sizes: dict[str, int] = {}
         self._events: dict[str, TopicEvent] = {}
         self._runs: dict[str, dict[tuple[int, str], HandlerRun]] = {}
+        self._errors: dict[str, tuple[str, datetime]] = {}
 
     # -- writes ----------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job]) -> list[str]:
@@ -248,6 +249,17 @@ class MemoryStore:
     def handler_runs(self, session_id: str) -> list[HandlerRun]:
         with self._lock:
             return sorted(self._runs.get(session_id, {}).values(), key=run_order)
+
+    def set_workflow_error(self, workflow: str, error: str | None, now: datetime) -> None:
+        with self._lock:
+            if error is None:
+                self._errors.pop(workflow, None)
+            else:
+                self._errors[workflow] = (error, now)
+
+    def workflow_errors(self) -> Mapping[str, tuple[str, datetime]]:
+        with self._lock:
+            return dict(sorted(self._errors.items()))
 
     # -- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:

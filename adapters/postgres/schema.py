@@ -112,6 +112,8 @@ MIGRATIONS: tuple[str, ...] = (
         finished_at timestamptz,
         PRIMARY KEY (session_id, iteration, handler)
     );
+    -- a workflow whose last session failed is in error until it is triggered by hand (R-D2)
+    CREATE TABLE {s}.workflow_errors (name text PRIMARY KEY, error text NOT NULL, since timestamptz NOT NULL);
     """,
 )
 VERSION = len(MIGRATIONS)

@@ -685,6 +685,24 @@ class PostgresStore:
         rows = self._pool_execute(run_sql.select(self._runs_t, "%s"), (session_id,))
         return sorted((run_sql.run(r, _same) for r in rows), key=run_order)
 
+    def set_workflow_error(self, workflow: str, error: str | None, now: datetime) -> None:
+        t = f"{self.schema}.workflow_errors"
+        with self._cursor() as cur:
+            if error is None:
+                cur.execute(f"DELETE FROM {t} WHERE name = %s", (workflow,))
+            else:
+                cur.execute(
+                    f"INSERT INTO {t} (name, error, since) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (name) DO UPDATE SET error = excluded.error, since = excluded.since",
+                    (workflow, error, now),
+                )
+
+    def workflow_errors(self) -> Mapping[str, tuple[str, datetime]]:
+        rows = self._pool_execute(
+            f"SELECT name, error, since FROM {self.schema}.workflow_errors ORDER BY name", ()
+        )
+        return {n: (e, at) for n, e, at in rows}
+
     # -- wake-up -----------------------------------------------------------------------------
     @contextmanager
     def listen(self) -> Iterator[Listener]:

@@ -107,6 +107,10 @@ MIGRATIONS: tuple[str, ...] = (
         finished_at INTEGER,
         PRIMARY KEY (session_id, iteration, handler)
     ) WITHOUT ROWID;
+    -- a workflow whose last session failed is in error until it is triggered by hand (R-D2)
+    CREATE TABLE {p}workflow_errors (
+        name TEXT PRIMARY KEY, error TEXT NOT NULL, since INTEGER NOT NULL
+    ) WITHOUT ROWID;
     """,
 )
 VERSION = len(MIGRATIONS)

@@ -519,6 +519,24 @@ class SqliteStore:
         rows = self._conn().execute(run_sql.select(self._runs_t, "?"), (session_id,)).fetchall()
         return sorted((run_sql.run(r, _from_micros) for r in rows), key=run_order)
 
+    def set_workflow_error(self, workflow: str, error: str | None, now: datetime) -> None:
+        t = f"{self.prefix}workflow_errors"
+        with self._tx() as c:
+            if error is None:
+                c.execute(f"DELETE FROM {t} WHERE name = ?", (workflow,))
+            else:
+                c.execute(
+                    f"INSERT INTO {t} (name, error, since) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET error = excluded.error, since = excluded.since",
+                    (workflow, error, _micros(now)),
+                )
+
+    def workflow_errors(self) -> Mapping[str, tuple[str, datetime]]:
+        rows = self._conn().execute(
+            f"SELECT name, error, since FROM {self.prefix}workflow_errors ORDER BY name"
+        )
+        return {n: (e, _from_micros(at)) for n, e, at in rows}
+
     # -- reads ---------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
         row = self._conn().execute(f"SELECT {_COLS} FROM {self._t} WHERE id = ?", (job_id,)).fetchone()

@@ -41,6 +41,7 @@ class TinyStore:
         self.pool_sizes = {}
         self.topic_events = {}
         self.runs = {}
+        self.errors = {}
 
     def submit(self, jobs):
         with self.lock:
@@ -212,6 +213,17 @@ class TinyStore:
     def handler_runs(self, session_id):
         with self.lock:
             return sorted(self.runs.get(session_id, {}).values(), key=run_order)
+
+    def set_workflow_error(self, workflow, error, now):
+        with self.lock:
+            if error is None:
+                self.errors.pop(workflow, None)
+            else:
+                self.errors[workflow] = (error, now)
+
+    def workflow_errors(self):
+        with self.lock:
+            return dict(sorted(self.errors.items()))
 
     def get(self, job_id):
         with self.lock:
