@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from .runtime.workflows import (
     Triggers,
     Workflow,
     Workflows,
+    command_handler,
     session_queue,
     start_session,
 )
@@ -227,6 +228,12 @@ class App:
         """`@app.handler()`: a workflow's producer or consumer. It gets a SessionContext
         (`ctx.events` to consume, `ctx.publish(payload)`) and may return its cost."""
         return self.workflows.handler(name)
+
+    def command_handler(
+        self, name: str, argv: Sequence[str], *, timeout_s: float | None = None, cwd: str | None = None
+    ) -> None:
+        """A handler that runs a command (see `runtime.workflows.command_handler`)."""
+        self.workflows.handler(name)(command_handler(argv, timeout_s=timeout_s, cwd=cwd))
 
     def workflow(
         self,

@@ -18,10 +18,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
+import subprocess
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +89,59 @@ class SessionContext:
 
 
 Handler = Callable[[SessionContext], Any]
+
+
+def command_handler(
+    argv: Sequence[str], *, timeout_s: float | None = None, cwd: str | None = None
+) -> Handler:
+    """A handler that runs a command: it reads the iteration's events as a JSON array on
+    stdin and writes JSON lines on stdout: `{"publish": {...}}` (with an optional
+    `"topic"`) publishes an event, `{"cost": 1.5}` reports its cost, `{"skip": "why"}`
+    sets the events aside; other lines are ignored. A non-zero exit is a failure."""
+    if not argv or not all(isinstance(a, str) and a for a in argv):
+        raise ValueError(f"a command handler needs argv, a non-empty list of strings, got {argv!r}")
+
+    def run(ctx: SessionContext) -> float | None:
+        events = [{"id": e.id, "topic": e.topic, "payload": dict(e.payload)} for e in ctx.events]
+        env = {
+            **os.environ,
+            "QRUN_SESSION_ID": ctx.session_id,
+            "QRUN_WORKFLOW": ctx.workflow,
+            "QRUN_HANDLER": ctx.handler,
+            "QRUN_ITERATION": str(ctx.iteration),
+        }
+        try:
+            done = subprocess.run(
+                list(argv),
+                input=json.dumps(events),
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                cwd=cwd,
+                env=env,
+                check=False,  # the exit code is judged below, with stderr in the message
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{argv[0]} timed out after {timeout_s}s") from None
+        if done.returncode != 0:
+            raise RuntimeError(f"{argv[0]} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+        cost: float | None = None
+        for line in done.stdout.splitlines():
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(message, dict):
+                continue
+            if "skip" in message:
+                raise Skip(str(message["skip"]))
+            if isinstance(message.get("publish"), dict):
+                ctx.publish(message["publish"], message.get("topic"))
+            if isinstance(message.get("cost"), int | float):
+                cost = float(message["cost"])
+        return cost
+
+    return run
 
 
 @attrs.frozen

@@ -240,3 +240,54 @@ def test_workflows_from_the_command_line(tmp_path):
     assert sid in qrun("sessions", "etl")
     bad = cli.invoke(main, ["--db", db, "publish", "rows", "[1]"])
     assert bad.exit_code == 2 and "must be a JSON object" in bad.output
+
+
+def test_r_d1_command_handlers_read_events_on_stdin_and_publish_and_report_cost_on_stdout(app, tmp_path):
+    seen = tmp_path / "seen.json"
+    app.command_handler(
+        "produce", ["sh", "-c", 'echo "not json"; echo \'{"publish": {"n": 1}}\'; echo \'{"cost": 2}\'']
+    )
+    app.command_handler("consume", ["sh", "-c", f'cat > {seen}; echo "{{\\"cost\\": 0.5}}"'])
+    app.command_handler("refuse", ["sh", "-c", 'echo \'{"skip": "bad rows"}\''])
+    app.command_handler("crash", ["sh", "-c", "echo oops >&2; exit 7"])
+    app.workflow("cmd", producers=["produce"], consumers=["consume"], topic="c")
+    sid = app.trigger("cmd")
+    drain(app.app)
+    job = app.store.get(sid)
+    assert job.status is Status.DONE and job.result["cost"] == 2.5
+    import json
+
+    [event] = json.loads(seen.read_text())
+    assert event["payload"] == {"n": 1} and event["topic"] == "c"
+
+    app.workflow("cmd2", producers=["crash"])
+    failed = app.trigger("cmd2")
+    drain(app.app)
+    assert "producer crash failed: RuntimeError: sh exited 7: oops" in app.store.get(failed).error
+
+    app.workflow("cmd3", consumers=["refuse"], topic="d")
+    app.publish("d", {"x": 1})
+    app.trigger("cmd3")
+    drain(app.app)
+    assert [e.note for e in app.store.events("d")] == ["bad rows"]
+
+
+def test_r_d3_the_schedule_trigger_fires_each_slot_once_and_skips_paused_and_failed_workflows():
+    from datetime import UTC, datetime
+
+    from qrun.bootstrap.runtime.clock import FakeClock
+
+    clock = FakeClock(datetime(2026, 11, 24, 2, 59, 59, tzinfo=UTC))
+    app = app_for_tests(clock=clock)
+    app.workflow("nightly", schedule="0 3 * * *")
+    app.workflow("paused", schedule="0 3 * * *")
+    app.workflow("broken", schedule="0 3 * * *")
+    app.pause_workflow("paused")
+    app.store.set_workflow_error("broken", "producer p failed", clock.now())
+    assert app.triggers.tick() == []  # not yet 03:00
+    clock.advance(2)
+    [sid] = app.triggers.tick()
+    assert sid == "session-nightly-20261124T030000"
+    drain(app)
+    assert app.triggers.tick() == []  # the slot fired here already
+    assert [j.id for j in app.store.list(JobFilter(kind=SESSION_KIND))] == [sid]
