@@ -141,7 +141,14 @@ class ContainerRunner:
             return Liveness.DEAD
         except Exception:  # the engine does not answer: we cannot tell
             return Liveness.UNKNOWN
-        return Liveness.ALIVE if container.status in ("running", "restarting", "paused") else Liveness.DEAD
+        if container.status in ("running", "restarting", "paused"):
+            return Liveness.ALIVE
+        if container.status in ("exited", "dead"):
+            # Ended, its exit code and output kept by the engine until a worker collects
+            # them (its holder now, or an adopter if the holder died): finalizing, not dead
+            # (R-B5). Reaping it here raced a worker copying its output and ran it twice.
+            return Liveness.UNKNOWN
+        return Liveness.DEAD  # "created" or "removing": it never ran, or is going away
 
     def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
         docker = _docker()

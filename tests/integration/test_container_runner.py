@@ -18,7 +18,7 @@ from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.worker import Worker
 from qrun.contract.builders import new_job
-from qrun.core import Policy, Run, Status
+from qrun.core import Liveness, Policy, Run, Status
 from qrun.core.ports import Adopted, Gone, RunnerUnavailable
 
 pytestmark = pytest.mark.docker
@@ -65,6 +65,21 @@ def test_a_run_reports_its_result_json_archives_its_output_and_leaves_no_contain
     assert (where / "out" / "note.txt").read_text() == "note\n"
     assert b"hello" in (where / "logs").read_bytes()
     assert containers_of(client, job) == []
+
+
+def test_r_b5_an_exited_container_awaiting_collection_is_finalizing_not_dead(tmp_path, engine):
+    """The reaper must not reap a run whose holder is still copying its output: that raced
+    and ran the job twice. Only a container that is gone reads dead."""
+    base_url, image, client = engine
+    runner = runner_at(tmp_path, base_url)
+    job = job_for(image, WRITE_RESULT)
+    handle = runner.spawn(job, Run(f"{job.id}/1"))
+    deadline = time.monotonic() + 30
+    while client.containers.get(handle.ref).status != "exited" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runner.observe(handle) is Liveness.UNKNOWN
+    assert runner.wait(handle, 30).result == {"answer": 42}
+    assert runner.observe(handle) is Liveness.DEAD  # collected and removed
 
 
 def test_inputs_are_mounted_read_only_and_limits_are_applied(tmp_path, engine):
