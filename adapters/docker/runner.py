@@ -150,6 +150,19 @@ class ContainerRunner:
             return Liveness.UNKNOWN
         return Liveness.DEAD  # "created" or "removing": it never ran, or is going away
 
+    def exit_code(self, handle: Handle) -> int | None:
+        """The code of an exited container, without collecting it (see the reaper)."""
+        docker = _docker()
+        try:
+            container = self._engine().containers.get(handle.ref)
+        except (docker.errors.NotFound, RunnerUnavailable):
+            return None
+        except Exception:  # the engine does not answer: nothing to say yet
+            return None
+        if container.status not in ("exited", "dead"):
+            return None
+        return int(container.attrs.get("State", {}).get("ExitCode", -1))
+
     def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
         docker = _docker()
         end = None if timeout_s is None else time.monotonic() + timeout_s

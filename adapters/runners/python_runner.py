@@ -80,6 +80,15 @@ class PythonRunner:
             future = self._futures.get(handle.ref)
         return Liveness.ALIVE if future is not None and not future.done() else Liveness.DEAD
 
+    def exit_code(self, handle: Handle) -> int | None:
+        """0 or 1 once the task has ended, without collecting it: `wait` hands the outcome
+        over once, to the worker that holds the run (see the reaper)."""
+        with self._lock:
+            future = self._futures.get(handle.ref)
+        if future is None or not future.done():
+            return None
+        return 0 if not future.cancelled() and future.exception() is None else 1
+
     def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
         with self._lock:
             future = self._futures.get(handle.ref)

@@ -15,6 +15,7 @@ from qrun.core import (
     DeleteInputs,
     Exited,
     Gate,
+    Handle,
     Job,
     Kill,
     Liveness,
@@ -117,11 +118,11 @@ class Reaper:
         assert run is not None
         runner = self.runners.get(run.handle.runner) if run.handle else None
         if runner is not None and run.handle is not None and run.exit_code is None:
-            ended = runner.wait(run.handle, 0)
-            if ended is not None:
+            code = _ended(runner, run.handle)
+            if code is not None:
                 # The execution ended but nobody recorded it: record it (R-B5); tier 2
                 # finalizes once the grace has passed, unless its worker does first.
-                self._apply(decide(job, Exited(ended.code), now, self.policy))
+                self._apply(decide(job, Exited(code), now, self.policy))
                 return None
         liveness = runner.observe(run.handle) if runner is not None and run.handle else Liveness.UNKNOWN
         gate = self.gate(job) if needs_gate(job, now, self.policy) else None
@@ -197,3 +198,17 @@ class Sanitizer:
                 log.warning("sanitized job %s: %s; %s", job.id, repair.found, repair.done)
         self.last_repairs = [*done, *self.last_repairs][: self._keep]
         return done
+
+
+def _ended(runner: Runner, handle: Handle) -> int | None:
+    """The exit code of an execution that has ended, read without collecting it. A runner
+    whose `wait` collects destructively (the container runner copies the output and
+    removes the container) offers `exit_code(handle)`: the reaper must never take the
+    output from under the worker that holds the run, which would then see it gone and
+    run the job again."""
+    peek = getattr(runner, "exit_code", None)
+    if peek is not None:
+        code: int | None = peek(handle)
+        return code
+    ended = runner.wait(handle, 0)
+    return ended.code if ended is not None else None

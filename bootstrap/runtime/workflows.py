@@ -239,6 +239,14 @@ class SessionRunner:
             future = self._futures.get(handle.ref)
         return Liveness.ALIVE if future is not None and not future.done() else Liveness.DEAD
 
+    def exit_code(self, handle: Handle) -> int | None:
+        """The session's exit code once it has ended, without collecting it (see the reaper)."""
+        with self._lock:
+            future = self._futures.get(handle.ref)
+        if future is None or not future.done() or future.cancelled():
+            return None
+        return future.result().code if future.exception() is None else 1
+
     def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
         with self._lock:
             future = self._futures.get(handle.ref)

@@ -78,6 +78,8 @@ def test_r_b5_an_exited_container_awaiting_collection_is_finalizing_not_dead(tmp
     while client.containers.get(handle.ref).status != "exited" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert runner.observe(handle) is Liveness.UNKNOWN
+    assert runner.exit_code(handle) == 0  # what the reaper reads: it leaves the output be
+    assert client.containers.get(handle.ref).status == "exited"
     assert runner.wait(handle, 30).result == {"answer": 42}
     assert runner.observe(handle) is Liveness.DEAD  # collected and removed
 

@@ -83,3 +83,22 @@ def test_registering_two_tasks_under_one_name_is_refused():
     tasks.task("x")(lambda: 1)
     with pytest.raises(ValueError, match="registered already"):
         tasks.task("x")(lambda: 2)
+
+
+def test_the_reaper_reads_an_ended_tasks_code_without_taking_its_outcome_from_the_worker():
+    import time as _time
+
+    from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
+    from qrun.bootstrap.runtime.reaper import _ended
+    from qrun.contract.builders import new_job
+    from qrun.core import Run
+
+    tasks = TaskRegistry()
+    tasks.task("answer")(lambda: 42)
+    runner = PythonRunner(tasks)
+    handle = runner.spawn(new_job(kind="answer"), Run("r1"))
+    deadline = _time.monotonic() + 10
+    while runner.exit_code(handle) is None and _time.monotonic() < deadline:
+        _time.sleep(0.01)
+    assert _ended(runner, handle) == 0
+    assert runner.wait(handle, 1).result == 42  # still there for the worker
