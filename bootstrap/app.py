@@ -257,6 +257,7 @@ class App:
     def trigger(self, workflow: str) -> str:
         """Start a session by hand (R-D3), or get the active one's id (R-D6). This is also
         how a workflow in error is started again."""
+        self._needs_workflow_store()
         if workflow not in self.workflows.workflows:
             known = ", ".join(sorted(self.workflows.workflows)) or "none"
             raise ValueError(f"no workflow named {workflow!r} (defined: {known})")
@@ -267,6 +268,7 @@ class App:
         """Publish an event; workflows started by events on `topic` get a session (R-D3)."""
         from qrun.core.topics import TopicEvent
 
+        self._needs_workflow_store()
         event = TopicEvent(
             id=new_id(), topic=topic, payload=dict(payload or {}), published_at=self.clock.now()
         )
@@ -274,6 +276,13 @@ class App:
         if self.triggers is not None:
             self.triggers.tick()
         return event.id
+
+    def _needs_workflow_store(self) -> None:
+        if self.triggers is None:
+            raise ValueError(
+                f"{type(self.store).__name__} does not implement the EventStore and SessionStore ports "
+                "(qrun.core.ports), which workflows need; the memory, SQLite and PostgreSQL stores do"
+            )
 
     def pause_workflow(self, workflow: str) -> None:
         """Its sessions, new or interrupted, wait until `resume_workflow` (R-D8)."""

@@ -291,3 +291,32 @@ def test_r_d3_the_schedule_trigger_fires_each_slot_once_and_skips_paused_and_fai
     drain(app)
     assert app.triggers.tick() == []  # the slot fired here already
     assert [j.id for j in app.store.list(JobFilter(kind=SESSION_KIND))] == [sid]
+
+
+def test_a_store_without_the_workflow_ports_is_refused_clearly():
+    from qrun.adapters.memory import MemoryStore
+
+    class JobsOnly:
+        """A JobStore that has none of the event and session methods."""
+
+        def __init__(self):
+            self._inner = MemoryStore()
+
+        def __getattr__(self, name):
+            if name in {
+                "publish",
+                "reserve",
+                "settle",
+                "events",
+                "available",
+                "record_run",
+                "handler_runs",
+                "set_workflow_error",
+                "workflow_errors",
+            }:
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    app = app_for_tests(store=JobsOnly())
+    with pytest.raises(ValueError, match="JobsOnly does not implement the EventStore and SessionStore"):
+        app.publish("t", {})
