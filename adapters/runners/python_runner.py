@@ -8,16 +8,15 @@ is re-run (at least once, R-G5), unlike commands and containers.
 
 from __future__ import annotations
 
-import threading
-import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from qrun.core import Handle, Job, Liveness, Run
 from qrun.core.ports import Adopted, Exit, Gone
 
 from .command import InvalidPayload
+from .threads import ThreadRuns
 
 NAME = "python"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,66 +54,50 @@ class PythonRunner:
 
     def __init__(self, tasks: TaskRegistry, *, threads: int = 8) -> None:
         self.tasks = tasks
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="qrun-task")
-        self._futures: dict[str, Future[Any]] = {}
-        self._lock = threading.Lock()
-        self._instance = uuid.uuid4().hex[:8]  # refs of another process never match ours
+        self._runs = ThreadRuns(NAME, threads=threads, thread_prefix="qrun-task")
 
     def spawn(self, job: Job, run: Run) -> Handle:
         fn = self.tasks.get(job.kind)
         if fn is None:
             known = ", ".join(self.tasks.names()) or "none"
             raise InvalidPayload(f"no task named {job.kind!r} is registered (registered: {known})")
-        ref = f"{self._instance}:{job.id}:{run.id}"
-        with self._lock:
-            self._futures[ref] = self._pool.submit(fn, **dict(job.payload))
-        return Handle(NAME, ref)
+        return self._runs.start(job, run, fn, **dict(job.payload))
 
     def adopt(self, job: Job, run: Run) -> Adopted | Gone:
-        ref = f"{self._instance}:{job.id}:{run.id}"
-        with self._lock:
-            return Adopted(Handle(NAME, ref)) if ref in self._futures else Gone()
+        return self._runs.adopt(job, run)
 
     def observe(self, handle: Handle) -> Liveness:
-        with self._lock:
-            future = self._futures.get(handle.ref)
-        return Liveness.ALIVE if future is not None and not future.done() else Liveness.DEAD
+        return self._runs.observe(handle)
 
     def exit_code(self, handle: Handle) -> int | None:
         """0 or 1 once the task has ended, without collecting it: `wait` hands the outcome
         over once, to the worker that holds the run (see the reaper)."""
-        with self._lock:
-            future = self._futures.get(handle.ref)
-        if future is None or not future.done():
+        future = self._runs.ended(handle)
+        if future is None:
             return None
         return 0 if not future.cancelled() and future.exception() is None else 1
 
     def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
-        with self._lock:
-            future = self._futures.get(handle.ref)
-        if future is None:
-            return Exit(code=-1, error="the task ran in another worker process, which is gone")
-        try:
-            result = future.result(timeout=timeout_s)
-        except TimeoutError:
-            return None
-        except Transient as exc:
-            done: Exit = Exit(code=1, error=str(exc) or "transient failure", transient=True)
-        except Exception as exc:  # the task's failure is the job's outcome
-            done = Exit(code=1, error=f"{type(exc).__name__}: {exc}")
-        else:
-            done = Exit(code=0, result=result)
-        with self._lock:
-            self._futures.pop(handle.ref, None)
-        return done
+        return self._runs.wait(
+            handle, timeout_s, _outcome, "the task ran in another worker process, which is gone"
+        )
 
     def kill(self, handle: Handle) -> None:
         """A running thread cannot be stopped from outside; a task that honours
         cancellation should check for it. Not yet started: it never runs."""
-        with self._lock:
-            future = self._futures.get(handle.ref)
+        future = self._runs.future(handle)
         if future is not None:
             future.cancel()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._runs.close()
+
+
+def _outcome(future: Future[Any]) -> Exit:
+    try:
+        result = future.result()
+    except Transient as exc:
+        return Exit(code=1, error=str(exc) or "transient failure", transient=True)
+    except Exception as exc:  # the task's failure is the job's outcome
+        return Exit(code=1, error=f"{type(exc).__name__}: {exc}")
+    return Exit(code=0, result=result)

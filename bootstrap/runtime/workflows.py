@@ -23,15 +23,15 @@ import logging
 import os
 import subprocess
 import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 from croniter import croniter
 from qrun.adapters.ids import new_id
+from qrun.adapters.runners.threads import ThreadRuns
 from qrun.core import Handle, Job, Liveness, Run, Unique
 from qrun.core.ports import Adopted, Clock, DuplicateJob, Exit, Gone, JobStore
 from qrun.core.schedule import due
@@ -212,55 +212,39 @@ class SessionRunner:
     ) -> None:
         self.workflows, self.store, self.clock = workflows, store, clock
         self.batch, self.event_lease = batch, timedelta(seconds=event_lease_s)
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="qrun-session")
-        self._futures: dict[str, Future[Exit]] = {}
+        self._runs = ThreadRuns(NAME, threads=threads, thread_prefix="qrun-session")
         self._stop: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
-        self._instance = uuid.uuid4().hex[:8]
 
     # -- the Runner port -----------------------------------------------------------------
     def spawn(self, job: Job, run: Run) -> Handle:
-        ref = f"{self._instance}:{job.id}:{run.id}"
         stop = threading.Event()
         with self._lock:
-            self._stop[ref] = stop
-            self._futures[ref] = self._pool.submit(self._session, job, stop)
-        return Handle(NAME, ref)
+            self._stop[self._runs.ref(job, run)] = stop
+        return self._runs.start(job, run, self._session, job, stop)
 
     def adopt(self, job: Job, run: Run) -> Adopted | Gone:
-        ref = f"{self._instance}:{job.id}:{run.id}"
-        with self._lock:
-            # Another process's session died with it; its progress is stored, so the
-            # requeue that follows Gone resumes it (R-D8).
-            return Adopted(Handle(NAME, ref)) if ref in self._futures else Gone()
+        # Another process's session died with it; its progress is stored, so the requeue
+        # that follows Gone resumes it (R-D8).
+        return self._runs.adopt(job, run)
 
     def observe(self, handle: Handle) -> Liveness:
-        with self._lock:
-            future = self._futures.get(handle.ref)
-        return Liveness.ALIVE if future is not None and not future.done() else Liveness.DEAD
+        return self._runs.observe(handle)
 
     def exit_code(self, handle: Handle) -> int | None:
         """The session's exit code once it has ended, without collecting it (see the reaper)."""
-        with self._lock:
-            future = self._futures.get(handle.ref)
-        if future is None or not future.done() or future.cancelled():
+        future = self._runs.ended(handle)
+        if future is None or future.cancelled():
             return None
-        return future.result().code if future.exception() is None else 1
+        return int(future.result().code) if future.exception() is None else 1
 
     def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
-        with self._lock:
-            future = self._futures.get(handle.ref)
-        if future is None:
-            return Exit(code=-1, error="the session ran in another worker process, which is gone")
-        try:
-            done = future.result(timeout=timeout_s)
-        except TimeoutError:
-            return None
-        except Exception as exc:  # a bug here must not lose the session: it is retried
-            done = Exit(code=1, error=f"session runner failed: {type(exc).__name__}: {exc}")
-        with self._lock:
-            self._futures.pop(handle.ref, None)
-            self._stop.pop(handle.ref, None)
+        done = self._runs.wait(
+            handle, timeout_s, _session_outcome, "the session ran in another worker process, which is gone"
+        )
+        if done is not None:
+            with self._lock:
+                self._stop.pop(handle.ref, None)
         return done
 
     def kill(self, handle: Handle) -> None:
@@ -271,7 +255,7 @@ class SessionRunner:
             stop.set()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._runs.close()
 
     # -- a session -------------------------------------------------------------------------
     def _session(self, job: Job, stop: threading.Event) -> Exit:
@@ -375,6 +359,14 @@ class SessionRunner:
         event = TopicEvent(id=new_id(), topic=topic, payload=dict(payload), published_at=self.clock.now())
         self.store.publish([event])
         return event.id
+
+
+def _session_outcome(future: Future[Exit]) -> Exit:
+    try:
+        done: Exit = future.result()
+    except Exception as exc:  # a bug here must not lose the session: it is retried
+        return Exit(code=1, error=f"session runner failed: {type(exc).__name__}: {exc}")
+    return done
 
 
 def _cost(value: Any) -> float | None:
