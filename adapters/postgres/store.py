@@ -51,6 +51,7 @@ from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.filters import where_sql
 from ..sql.names import identifier
 from ..sql.pool_slots import SlotTaker
+from ..sql.pool_sql import PoolSql, pool_state, pools_of
 from ..sql.retention import expired_sql
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -106,7 +107,8 @@ class PostgresStore:
         )
         s = self.schema
         self._t, self._d, self._paused_t = f"{s}.jobs", f"{s}.job_deps", f"{s}.paused_queues"
-        self._pools_t = f"{s}.pools"
+        self._errors_t = f"{s}.workflow_errors"
+        self._pool_sql = PoolSql(self._t, f"{s}.pools", "%s")
         self._ev = EventSql(f"{s}.topic_events", "%s", skip_locked=True)
         self._runs_t = f"{s}.handler_runs"
         try:
@@ -484,13 +486,8 @@ class PostgresStore:
         ).fetchone()
         if not (locked and locked[0]):
             return None
-        size = cur.execute(f"SELECT size FROM {self._pools_t} WHERE name = %s", (pool,)).fetchone()
-        if size is None:
-            return None
-        held = cur.execute(
-            f"SELECT pool_slot FROM {self._t} WHERE pool = %s AND pool_slot IS NOT NULL", (pool,)
-        ).fetchall()
-        return PoolState(int(size[0]), frozenset(int(r[0]) for r in held))
+        size = cur.execute(self._pool_sql.size, (pool,)).fetchone()
+        return pool_state(size, cur.execute(self._pool_sql.held_slots, (pool,)).fetchall() if size else ())
 
     def apply(self, decision: Decision) -> ApplyResult:
         job = decision.job
@@ -590,23 +587,15 @@ class PostgresStore:
     def set_pool(self, name: str, size: int) -> None:
         check_size(name, size)
         with self._cursor() as cur:
-            cur.execute(
-                f"INSERT INTO {self._pools_t} (name, size) VALUES (%s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET size = excluded.size",
-                (name, size),
-            )
+            cur.execute(self._pool_sql.upsert, (name, size))
 
     def pools(self) -> Mapping[str, Pool]:
         with self._pool.connection() as conn, conn.transaction():
             # One snapshot for both reads, so sizes and holders agree.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            held: dict[str, dict[int, str]] = {}
-            for pool, slot, job_id in conn.execute(
-                f"SELECT pool, pool_slot, id FROM {self._t} WHERE pool_slot IS NOT NULL"
-            ).fetchall():
-                held.setdefault(pool, {})[int(slot)] = job_id
-            sizes = conn.execute(f"SELECT name, size FROM {self._pools_t} ORDER BY name").fetchall()
-        return {name: Pool(name, int(size), held.get(name, {})) for name, size in sizes}
+            holders = conn.execute(self._pool_sql.holders).fetchall()
+            sizes = conn.execute(self._pool_sql.sizes).fetchall()
+        return pools_of(sizes, holders)
 
     def batch(self, batch: str) -> BatchSummary:
         with self._cursor() as cur:
@@ -686,22 +675,15 @@ class PostgresStore:
         return sorted((run_sql.run(r, _same) for r in rows), key=run_order)
 
     def set_workflow_error(self, workflow: str, error: str | None, now: datetime) -> None:
-        t = f"{self.schema}.workflow_errors"
+        t = self._errors_t
         with self._cursor() as cur:
             if error is None:
-                cur.execute(f"DELETE FROM {t} WHERE name = %s", (workflow,))
+                cur.execute(run_sql.error_clear(t, "%s"), (workflow,))
             else:
-                cur.execute(
-                    f"INSERT INTO {t} (name, error, since) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (name) DO UPDATE SET error = excluded.error, since = excluded.since",
-                    (workflow, error, now),
-                )
+                cur.execute(run_sql.error_set(t, "%s"), (workflow, error, now))
 
     def workflow_errors(self) -> Mapping[str, tuple[str, datetime]]:
-        rows = self._pool_execute(
-            f"SELECT name, error, since FROM {self.schema}.workflow_errors ORDER BY name", ()
-        )
-        return {n: (e, at) for n, e, at in rows}
+        return {n: (e, at) for n, e, at in self._pool_execute(run_sql.errors(self._errors_t), ())}
 
     # -- wake-up -----------------------------------------------------------------------------
     @contextmanager

@@ -1,4 +1,5 @@
-"""Handler runs of workflow sessions (R-D5, R-D7, R-D8) as rows, for both SQL stores."""
+"""Handler runs of workflow sessions (R-D5, R-D7, R-D8) as rows, and the statements of
+workflow errors (R-D2), for both SQL stores."""
 
 from __future__ import annotations
 
@@ -64,3 +65,20 @@ def run(r: Sequence[Any], time_in: Callable[[Any], datetime]) -> HandlerRun:
         None if started is None else time_in(started),
         None if finished is None else time_in(finished),
     )
+
+
+def error_set(table: str, mark: str) -> str:
+    """Arguments: name, error, since."""
+    m = mark
+    return (
+        f"INSERT INTO {table} (name, error, since) VALUES ({m}, {m}, {m}) "
+        "ON CONFLICT (name) DO UPDATE SET error = excluded.error, since = excluded.since"
+    )
+
+
+def error_clear(table: str, mark: str) -> str:
+    return f"DELETE FROM {table} WHERE name = {mark}"
+
+
+def errors(table: str) -> str:
+    return f"SELECT name, error, since FROM {table} ORDER BY name"

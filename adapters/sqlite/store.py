@@ -45,6 +45,7 @@ from ..sql.fast_claim import CLAIM_SET, verified
 from ..sql.filters import where_sql
 from ..sql.names import identifier
 from ..sql.pool_slots import SlotTaker
+from ..sql.pool_sql import PoolSql, pool_state, pools_of
 from ..sql.retention import expired_sql
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -89,7 +90,8 @@ class SqliteStore:
         self._all_lock = threading.Lock()
         p = self.prefix
         self._t, self._d, self._m = f"{p}jobs", f"{p}job_deps", f"{p}meta"
-        self._paused_t, self._pools_t = f"{p}paused_queues", f"{p}pools"
+        self._paused_t, self._errors_t = f"{p}paused_queues", f"{p}workflow_errors"
+        self._pool_sql = PoolSql(self._t, f"{p}pools", "?")
         self._ev = EventSql(f"{p}topic_events", "?", skip_locked=False)
         self._runs_t = f"{p}handler_runs"
         check_version(
@@ -307,13 +309,8 @@ class SqliteStore:
         return int(row[0])
 
     def _pool_state(self, c: sqlite3.Connection, pool: str) -> PoolState | None:
-        size = c.execute(f"SELECT size FROM {self._pools_t} WHERE name = ?", (pool,)).fetchone()
-        if size is None:
-            return None
-        held = c.execute(
-            f"SELECT pool_slot FROM {self._t} WHERE pool = ? AND pool_slot IS NOT NULL", (pool,)
-        ).fetchall()
-        return PoolState(int(size[0]), frozenset(int(r[0]) for r in held))
+        size = c.execute(self._pool_sql.size, (pool,)).fetchone()
+        return pool_state(size, c.execute(self._pool_sql.held_slots, (pool,)).fetchall() if size else ())
 
     def apply(self, decision: Decision) -> ApplyResult:
         try:
@@ -412,23 +409,12 @@ class SqliteStore:
     def set_pool(self, name: str, size: int) -> None:
         check_size(name, size)
         with self._tx() as c:
-            c.execute(
-                f"INSERT INTO {self._pools_t} (name, size) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET size = excluded.size",
-                (name, size),
-            )
+            c.execute(self._pool_sql.upsert, (name, size))
 
     def pools(self) -> Mapping[str, Pool]:
         c = self._conn()
-        held: dict[str, dict[int, str]] = {}
-        for pool, slot, job_id in c.execute(
-            f"SELECT pool, pool_slot, id FROM {self._t} WHERE pool_slot IS NOT NULL"
-        ):
-            held.setdefault(pool, {})[int(slot)] = job_id
-        return {
-            name: Pool(name, int(size), held.get(name, {}))
-            for name, size in c.execute(f"SELECT name, size FROM {self._pools_t} ORDER BY name")
-        }
+        holders = c.execute(self._pool_sql.holders).fetchall()
+        return pools_of(c.execute(self._pool_sql.sizes).fetchall(), holders)
 
     def batch(self, batch: str) -> BatchSummary:
         rows = self._conn().execute(
@@ -520,21 +506,15 @@ class SqliteStore:
         return sorted((run_sql.run(r, _from_micros) for r in rows), key=run_order)
 
     def set_workflow_error(self, workflow: str, error: str | None, now: datetime) -> None:
-        t = f"{self.prefix}workflow_errors"
+        t = self._errors_t
         with self._tx() as c:
             if error is None:
-                c.execute(f"DELETE FROM {t} WHERE name = ?", (workflow,))
+                c.execute(run_sql.error_clear(t, "?"), (workflow,))
             else:
-                c.execute(
-                    f"INSERT INTO {t} (name, error, since) VALUES (?, ?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET error = excluded.error, since = excluded.since",
-                    (workflow, error, _micros(now)),
-                )
+                c.execute(run_sql.error_set(t, "?"), (workflow, error, _micros(now)))
 
     def workflow_errors(self) -> Mapping[str, tuple[str, datetime]]:
-        rows = self._conn().execute(
-            f"SELECT name, error, since FROM {self.prefix}workflow_errors ORDER BY name"
-        )
+        rows = self._conn().execute(run_sql.errors(self._errors_t))
         return {n: (e, _from_micros(at)) for n, e, at in rows}
 
     # -- reads ---------------------------------------------------------------------------

@@ -17,6 +17,13 @@ from qrun.core.schedule import due, fire
 log = logging.getLogger("qrun.periodic")
 
 
+def latest_slot(cron: str, now: datetime) -> datetime:
+    """The latest slot of `cron` at or before `now` (UTC)."""
+    base = now.replace(microsecond=0) + timedelta(seconds=1)
+    slot: datetime = croniter(cron, base).get_prev(datetime)
+    return slot
+
+
 @attrs.frozen
 class Periodic:
     """A named cron schedule and the job each of its slots fires."""
@@ -27,9 +34,7 @@ class Periodic:
 
     def latest_slot(self, now: datetime) -> datetime:
         """The latest slot at or before `now`."""
-        base = now.replace(microsecond=0) + timedelta(seconds=1)
-        slot: datetime = croniter(self.cron, base).get_prev(datetime)
-        return slot
+        return latest_slot(self.cron, now)
 
     def next_slot(self, now: datetime) -> datetime:
         slot: datetime = croniter(self.cron, now).get_next(datetime)

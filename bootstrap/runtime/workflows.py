@@ -49,6 +49,8 @@ from qrun.core.workflow import (
     session_cost,
 )
 
+from .periodic import latest_slot
+
 log = logging.getLogger("qrun.workflows")
 
 SESSION_KIND = "qrun.session"
@@ -405,9 +407,7 @@ class Triggers:
             if session_queue(name) in paused or name in errors:
                 continue
             if wf.schedule is not None:
-                slot: datetime = croniter(
-                    wf.schedule, now.replace(microsecond=0) + timedelta(seconds=1)
-                ).get_prev(datetime)
+                slot = latest_slot(wf.schedule, now)
                 if due(slot, now, self.grace) and self._fired.get(name) != slot:
                     self._fired[name] = slot
                     # The slot's id makes it fire once across daemons; the unique key skips it
