@@ -274,7 +274,7 @@ class App:
         )
         self.store.publish([event])  # type: ignore[attr-defined]
         if self.triggers is not None:
-            self.triggers.tick()
+            self.triggers.tick(topic=topic)
         return event.id
 
     def _needs_workflow_store(self) -> None:

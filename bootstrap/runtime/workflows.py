@@ -399,14 +399,17 @@ class Triggers:
         self._fired: dict[str, datetime] = {}
         self.started_total = 0
 
-    def tick(self) -> list[str]:
+    def tick(self, *, topic: str | None = None) -> list[str]:
+        """Start what is due: each workflow's schedule slot, and a session for each
+        workflow run on events that has events pending. With `topic` (just published on),
+        only the workflows run on events of that topic."""
         now = self.clock.now()
         paused, errors = self.store.paused(), self.store.workflow_errors()
         out: list[str] = []
         for name, wf in self.workflows.workflows.items():
             if session_queue(name) in paused or name in errors:
                 continue
-            if wf.schedule is not None:
+            if topic is None and wf.schedule is not None:
                 slot = latest_slot(wf.schedule, now)
                 if due(slot, now, self.grace) and self._fired.get(name) != slot:
                     self._fired[name] = slot
@@ -417,7 +420,9 @@ class Triggers:
                         out.append(
                             start_session(self.store, self.clock, name, Trigger.SCHEDULE, job_id=slot_id)
                         )
-            if wf.on_event and wf.spec.topic and self.store.available(wf.spec.topic, now) > 0:
+            if not wf.on_event or not wf.spec.topic or topic not in (None, wf.spec.topic):
+                continue
+            if self.store.available(wf.spec.topic, now) > 0:
                 out.append(start_session(self.store, self.clock, name, Trigger.EVENT))
         self.started_total += len(out)
         return out

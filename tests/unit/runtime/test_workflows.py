@@ -320,3 +320,22 @@ def test_a_store_without_the_workflow_ports_is_refused_clearly():
     app = app_for_tests(store=JobsOnly())
     with pytest.raises(ValueError, match="JobsOnly does not implement the EventStore and SessionStore"):
         app.publish("t", {})
+
+
+def test_r_d3_a_publish_starts_only_the_workflows_run_on_events_of_its_topic():
+    from datetime import UTC, datetime
+
+    from qrun.bootstrap.runtime.clock import FakeClock
+
+    clock = FakeClock(datetime(2026, 11, 24, 3, 0, 30, tzinfo=UTC))
+    app = app_for_tests(clock=clock)
+
+    @app.handler()
+    def take(ctx):
+        return None
+
+    app.workflow("on-a", consumers=["take"], topic="a", on_event=True)
+    app.workflow("on-b", consumers=["take"], topic="b", on_event=True)
+    app.workflow("nightly", schedule="0 3 * * *")  # due now, but a publish is no scheduler tick
+    app.publish("a", {"n": 1})
+    assert [j.payload["workflow"] for j in app.store.list(JobFilter(kind=SESSION_KIND))] == ["on-a"]
