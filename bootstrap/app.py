@@ -20,17 +20,16 @@ from qrun.adapters.runners.command import CommandSpec
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.adapters.storage.fs import FsInputStore
-from qrun.core import BatchSummary, Cancel, Handle, Job, Kill, Notify, Policy, Retry, Run, Status, Unique
+from qrun.core import BatchSummary, Cancel, Handle, Job, Notify, Policy, Retry, Run, Status, Unique
 from qrun.core.ports import Clock, EventStore, Exit, JobStore, PoolResource, Runner, SessionStore
 from qrun.core.workflow import Trigger, WorkflowSpec
 
 from .config import Config, ConfigError, PoolConfig, load
-from .runtime.clock import SystemClock, SystemSleeper
-from .runtime.effects import kill
+from .runtime.apply import Applier, Effects, Outcome
+from .runtime.clock import SystemClock
 from .runtime.periodic import Periodic, Pruner, Scheduler
 from .runtime.reaper import Reaper, Sanitizer
-from .runtime.transition import Outcome, transition
-from .runtime.worker import Sleeper, Worker
+from .runtime.worker import Worker
 from .runtime.workflows import (
     SESSION_KIND,
     SessionRunner,
@@ -80,7 +79,7 @@ def open_store(config: Config, *, migrate: bool = False) -> JobStore:
         )
     if migrate:
         SqliteStore.migrate(config.database_url, prefix=f"{config.schema}_")
-    return SqliteStore(config.database_url, prefix=f"{config.schema}_")
+    return SqliteStore(config.database_url, prefix=f"{config.schema}_", synchronous=config.sqlite_synchronous)
 
 
 @attrs.define
@@ -97,6 +96,7 @@ class App:
     inputs: FsInputStore
     scheduler: Scheduler
     pruner: Pruner
+    applier: Applier
     workflows: Workflows = attrs.field(factory=Workflows)
     triggers: Triggers | None = None
     #: Called with each new job's id after `submit` stored it (the eager test mode runs it).
@@ -145,7 +145,9 @@ class App:
             raise
         if got != job.id:
             self.inputs.delete(job.id)  # an existing job holds the key: nothing was added
-        elif self.after_submit is not None:
+            return got
+        self.worker.wake.set()  # a worker of this process starts it without waiting for a poll
+        if self.after_submit is not None:
             self.after_submit(got)
         return got
 
@@ -176,6 +178,7 @@ class App:
             raise ValueError("a batch needs at least one job")
         self._check_pools(made)
         ids = self.store.submit(made)
+        self.worker.wake.set()
         if self.after_submit is not None:
             for job, got in zip(made, ids, strict=True):
                 if got == job.id:
@@ -329,15 +332,13 @@ class App:
 
     def act(self, job_id: str, event: Cancel | Retry) -> Outcome:
         """Cancel or retry a job by hand (CLI, HTTP); a running job's kill goes to its runner."""
-        outcome = transition(self.store, job_id, event, self.clock, self.policy)
-        if outcome.decision is not None:
-            for effect in outcome.decision.external:
-                if isinstance(effect, Kill) and effect.handle is not None:
-                    kill(self.runners.values(), effect.handle)
-        return outcome
+        return self.applier.event(job_id, event)
 
-    def serve(self, stop: threading.Event | None = None, *, handle_signals: bool = True) -> None:
-        """Worker, reaper and sanitizer until `stop` (or SIGTERM/SIGINT); then drain."""
+    def serve(
+        self, stop: threading.Event | None = None, *, handle_signals: bool = True, burst: bool = False
+    ) -> None:
+        """Worker, reaper and sanitizer until `stop` (or SIGTERM/SIGINT); then drain.
+        `burst`: return once the queue has nothing to start and nothing runs."""
         stop = stop or threading.Event()
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -345,13 +346,12 @@ class App:
         recovered = self.recover_predecessor()
         if recovered:
             log.warning("recovered %d running job(s) of the previous %s", recovered, self.config.worker_name)
-        self.sanitizer.tick(statuses=tuple(Status))  # start-up: every status (R-C4)
         keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
         keeper.start()
         if self.config.scheduler_enabled and (self.scheduler.schedules or self.workflows.workflows):
             threading.Thread(target=self._fire, args=(stop,), name="qrun-scheduler", daemon=True).start()
         http = self._start_http()
-        wake = threading.Event()
+        wake = self.worker.wake
 
         def wake_on_stop() -> None:
             stop.wait()
@@ -362,13 +362,16 @@ class App:
             threading.Thread(target=self._listen, args=(stop, wake), name="qrun-listen", daemon=True).start()
         while not stop.is_set():
             try:
-                self.worker.tick()
-            except Exception:  # a failing tick (database down) must not end the daemon
-                log.exception("worker tick failed")
-            # A submit wakes us at once where the store notifies; polling is the fallback
-            # (poolers drop LISTEN), so a lost notification costs at most poll_s (R-G6).
-            wake.wait(self.config.poll_s)
-            wake.clear()
+                # Passes run as soon as there is work: a run ended, a job was submitted
+                # (NOTIFY, where the store has it), a heartbeat is due; `poll_s` covers a
+                # lost notification (poolers drop LISTEN), R-G6.
+                self.worker.run(stop, burst=burst)
+                if burst:
+                    stop.set()  # the reaper and the listener end with the worker
+                    break
+            except Exception:  # a failing pass (database down) must not end the daemon
+                log.exception("worker pass failed")
+                stop.wait(self.config.poll_s)
         self.worker.drain(self.config.drain_timeout_s)
         keeper.join(timeout=5)
         if http is not None:
@@ -405,6 +408,12 @@ class App:
                 stop.wait(5.0)
 
     def _keep(self, stop: threading.Event) -> None:
+        # Start-up: every status (R-C4), beside the worker rather than before it: a claim
+        # never hands out an unclean job (decide refuses it), so nothing waits on this.
+        try:
+            self.sanitizer.tick(statuses=tuple(Status))
+        except Exception:
+            log.exception("start-up sanitizer pass failed")
         next_prune = 0.0
         while not stop.wait(self.config.reaper_interval_s):
             self.reaper.tick()
@@ -465,7 +474,6 @@ def bootstrap(
     tasks: TaskRegistry | None = None,
     runners: Mapping[str, Runner] | None = None,
     clock: Clock | None = None,
-    sleeper: Sleeper | None = None,
     notify: Callable[[Notify], None] | None = None,
     inputs: FsInputStore | None = None,
     migrate: bool = False,
@@ -476,10 +484,9 @@ def bootstrap(
     store = store or open_store(config, migrate=migrate)
     tasks = tasks or TaskRegistry()
     clock = clock or SystemClock()
-    sleeper = sleeper or SystemSleeper()
     inputs = inputs or FsInputStore(config.inputs_dir)
     if notify is None:
-        notifiers: list[Any] = [LogNotifier()]
+        notifiers: list[Any] = [LogNotifier(done=config.log_done)]
         if config.webhook_url:
             notifiers.append(WebhookNotifier(config.webhook_url))
 
@@ -493,7 +500,7 @@ def bootstrap(
         max_running_s=config.max_running_s,
     )
     if runners is None:
-        python = PythonRunner(tasks)
+        python = PythonRunner(tasks, threads=config.slots)
         built: dict[str, Runner] = {
             "command": SubprocessRunner(config.runs_dir, inputs=inputs),
             "python": python,
@@ -514,10 +521,11 @@ def bootstrap(
         slots=config.slots,
         lease_s=config.lease_s,
         poll_s=config.poll_s,
+        complete_batch=config.complete_batch,
+        complete_ms=config.complete_ms,
         queues=config.queues,
         policy=policy,
         clock=clock,
-        sleeper=sleeper,
         notify=notify,
         delete_inputs=inputs.delete,
         pools=pool_resources(config.pools),
@@ -532,10 +540,24 @@ def bootstrap(
         delete_inputs=inputs.delete,
     )
     sanitizer = Sanitizer(store, policy=policy, clock=clock, enabled=config.sanitizer_enabled)
+    effects = Effects(built, notify=notify, delete_inputs=inputs.delete)
+    applier = Applier(store, effects, policy=policy, clock=clock)
     scheduler = Scheduler(store, clock, grace_s=config.schedule_grace_s)
     pruner = Pruner(store, clock, keep=config.retention, batch=config.prune_batch)
     app = App(
-        config, store, tasks, built, worker, reaper, sanitizer, clock, policy, inputs, scheduler, pruner
+        config,
+        store,
+        tasks,
+        built,
+        worker,
+        reaper,
+        sanitizer,
+        clock,
+        policy,
+        inputs,
+        scheduler,
+        pruner,
+        applier,
     )
     if isinstance(store, EventStore) and isinstance(store, SessionStore):
         app.triggers = Triggers(app.workflows, store, clock, grace_s=config.schedule_grace_s)

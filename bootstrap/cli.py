@@ -346,8 +346,9 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
 @main.command()
 @click.option("--slots", default=None, type=int)
 @click.option("--name", "worker_name", default=None, help="worker name (its restarts recover its jobs)")
+@click.option("--burst", is_flag=True, help="exit once nothing is left to start and nothing runs")
 @click.pass_context
-def serve(ctx: click.Context, slots: int | None, worker_name: str | None) -> None:
+def serve(ctx: click.Context, slots: int | None, worker_name: str | None, burst: bool) -> None:
     """Run a worker with its reaper and sanitizer until SIGTERM/SIGINT, then drain."""
     import logging
 
@@ -357,7 +358,7 @@ def serve(ctx: click.Context, slots: int | None, worker_name: str | None) -> Non
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # logs on stderr
     app = _app(ctx, create=True, slots=slots, worker_name=worker_name)
     click.echo(f"qrun serving {app.config.database_url} as {app.worker.id}", err=True)
-    app.serve()
+    app.serve(burst=burst)
 
 
 @main.command()

@@ -96,14 +96,25 @@ class PoolConfig:
 class Config:
     database_url: str = "./qrun.db"  # a SQLite file path, or postgresql://...
     schema: str = "qrun"  # PostgreSQL schema (or SQLite table prefix "<schema>_")
+    # SQLite only: FULL syncs every commit (survives power loss); NORMAL only at checkpoints.
+    sqlite_synchronous: str = attrs.field(default="FULL", validator=attrs.validators.in_(("FULL", "NORMAL")))
     runs_dir: str = "./.qrun/runs"
     inputs_dir: str = "./.qrun/inputs"
     webhook_url: str | None = None  # notifications are also POSTed here as JSON
+    log_done: bool = False  # a log line for every job that ends done (failures always get one)
     state_dir: str = "./.qrun/state"
     worker_name: str = "worker"
-    slots: int = attrs.field(default=4, validator=_positive)
+    # Runs at once per daemon; python tasks run in as many threads. A claim takes up to
+    # the free slots in one statement, so more slots also mean fewer round trips per job.
+    slots: int = attrs.field(default=16, validator=_positive)
     lease_s: float = attrs.field(default=30.0, validator=_positive)
+    # Only covers a lost NOTIFY (and other processes' submits to SQLite, which has none):
+    # a backlog, an ended run and a submit through this app never wait on it.
     poll_s: float = attrs.field(default=1.0, validator=_positive)
+    # Exits are written in batches of at most `complete_batch`, a batch waiting at most
+    # `complete_ms` for more runs to end while other runs are still going.
+    complete_batch: int = attrs.field(default=100, validator=_positive)
+    complete_ms: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
     drain_timeout_s: float = attrs.field(default=30.0, validator=_positive)
     reaper_interval_s: float = attrs.field(default=10.0, validator=_positive)
     reaper_enabled: bool = True

@@ -43,6 +43,7 @@ class InlineRunner:
     `drain`), after its spawn is recorded, as a real runner would be."""
 
     name = NAME
+    in_process = True
 
     def __init__(self, tasks: TaskRegistry) -> None:
         self.tasks = tasks
@@ -131,7 +132,7 @@ def app_for_tests(
     settings.setdefault("http_port", 0)
     settings.setdefault("slots", 1)
     config = load(env={}, **settings)
-    app = bootstrap(config, store=store or MemoryStore(), tasks=tasks, clock=clock, sleeper=_NoSleep())
+    app = bootstrap(config, store=store or MemoryStore(), tasks=tasks, clock=clock)
     inline = InlineRunner(tasks)
     app.runners["python"] = app.worker.runners["python"] = inline
     for name in tasks.names():
@@ -188,8 +189,3 @@ def _finished(store: JobStore) -> Counter[Status]:
 def _waiting(job: Job) -> bool:
     """Queued for later (a delay, a backoff after a failed attempt counts as a failure)."""
     return job.status is Status.QUEUED and job.attempts == 0
-
-
-class _NoSleep:
-    def sleep(self, seconds: float) -> None:
-        """drain ticks the worker itself; nothing waits on the worker's own clock."""

@@ -133,6 +133,26 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                 assert got == _outcome(lambda: _shape(self.ref.apply(decision)))
                 self.seen.setdefault(job_id, job)
 
+        @precondition(lambda self: self.ids)
+        @rule(data=st.data())
+        def act_many(self, data: st.DataObject) -> None:
+            """A batch of decisions, fresh and stale, some for the same job twice."""
+            decisions = []
+            for job_id in data.draw(st.lists(st.sampled_from(self.ids), min_size=1, max_size=5)):
+                job = self.ref.get(job_id)
+                assert job is not None
+                if data.draw(st.booleans()) and job_id in self.seen:
+                    job = self.seen[job_id]  # an old version: must conflict
+                event = next_event(data.draw, job, self.now)
+                if isinstance(event, Claim):
+                    event = attrs.evolve(event, slot=None)
+                result = decide(job, event, self.now, POLICY)
+                if isinstance(result, Success):
+                    decisions.append(result.unwrap())
+                    self.seen.setdefault(job_id, job)
+            got = _outcome(lambda: [_shape(r) for r in self.store.apply_many(decisions)])
+            assert got == _outcome(lambda: [_shape(r) for r in self.ref.apply_many(decisions)])
+
         @precondition(lambda self: self.seen)
         @rule(data=st.data())
         def stale_write(self, data: st.DataObject) -> None:

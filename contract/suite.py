@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import MakeStore
+from .batched import StoreBatchedWrites
 from .batches import StoreBatches
 from .features import StoreFeatures
 from .obligations import StoreObligations
@@ -14,7 +15,14 @@ from .topics import StoreTopics
 
 
 class JobStoreContract(
-    StoreObligations, StoreFeatures, StorePools, StoreBatches, StoreTopics, StoreSessions, StoreRaces
+    StoreObligations,
+    StoreBatchedWrites,
+    StoreFeatures,
+    StorePools,
+    StoreBatches,
+    StoreTopics,
+    StoreSessions,
+    StoreRaces,
 ):
     """Every obligation of the JobStore port, the races, and a stateful comparison with
     the in-memory reference. Subclass it and override the `make_store` fixture."""

@@ -61,7 +61,7 @@ class _Reject(Exception):
 
 
 def _ok(job: Job, *effects: Effect, **changes: Any) -> Outcome:
-    nxt = attrs.evolve(job, version=job.version + 1, **changes)
+    nxt = job.evolve(version=job.version + 1, **changes)
     changed = frozenset(name for name in changes if getattr(job, name) != getattr(nxt, name))
     return Success(Decision(nxt, effects, changed))
 

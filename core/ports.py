@@ -3,7 +3,7 @@ adapter needs nothing but attrs (no `returns`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -110,6 +110,13 @@ class JobStore(Protocol):
     def apply(self, decision: Decision) -> ApplyResult:
         """Write `decision.job` if the stored version is `decision.expected_version`,
         with its durable effects, atomically."""
+
+    def apply_many(self, decisions: Sequence[Decision]) -> list[ApplyResult]:
+        """`apply` for many decisions in one transaction (one round trip where the
+        database allows): each is checked against its own expected version, in order, as
+        if applied one after another; the winners' durable effects are written in the
+        same transaction and the losers leave nothing behind. One result per decision,
+        in order. A UniqueConflict refuses the whole batch (nothing is written)."""
 
     def heartbeat(
         self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
@@ -245,6 +252,33 @@ class Runner(Protocol):
         """The exit, or None if it has not ended within `timeout_s`."""
 
     def kill(self, handle: Handle) -> None: ...
+
+
+@runtime_checkable
+class InProcess(Protocol):
+    """A runner whose executions live and die with this process (python callables). Its
+    handle is never stamped in the store: another process could neither observe nor adopt
+    it, so its liveness is the lease, and a claim starts it with no write of its own."""
+
+    in_process: bool
+
+
+@runtime_checkable
+class ExitWatch(Protocol):
+    """A runner that can say when an execution ends, so the worker wakes at once instead
+    of polling for it."""
+
+    def on_exit(self, handle: Handle, callback: Callable[[], None]) -> bool:
+        """Call `callback` (from any thread) once the execution ends; False if this runner
+        cannot watch it (an execution adopted from another process): poll it then."""
+
+
+@runtime_checkable
+class ExitPeek(Protocol):
+    """A runner whose `wait` collects destructively (it copies the output out, or hands an
+    outcome over once) offers the exit code without collecting it, for the reaper."""
+
+    def exit_code(self, handle: Handle) -> int | None: ...
 
 
 class PoolResource(Protocol):

@@ -94,15 +94,32 @@ class MemoryStore:
             return out
 
     def apply(self, decision: Decision) -> ApplyResult:
+        return self.apply_many([decision])[0]
+
+    def apply_many(self, decisions: Sequence[Decision]) -> list[ApplyResult]:
         with self._lock:
-            current = self._jobs.get(decision.job.id)
-            if current is None or current.version != decision.expected_version:
-                return Conflict(current)
-            slot = decision.job.unique_slot
-            if slot is not None and self._slots.get(slot, decision.job.id) != decision.job.id:
-                raise UniqueConflict(unique_conflict_message(decision.job, self._slots[slot]))
-            self._write(decision)
-            return Applied(decision.job)
+            # Checked in full before anything is written: a refused batch leaves no trace.
+            jobs, slots = dict(self._jobs), dict(self._slots)
+            out: list[ApplyResult] = []
+            for decision in decisions:
+                job = decision.job
+                current = jobs.get(job.id)
+                if current is None or current.version != decision.expected_version:
+                    out.append(Conflict(current))
+                    continue
+                slot = job.unique_slot
+                if slot is not None and slots.get(slot, job.id) != job.id:
+                    raise UniqueConflict(unique_conflict_message(job, slots[slot]))
+                if current.unique_slot is not None and current.unique_slot != slot:
+                    slots.pop(current.unique_slot, None)
+                if slot is not None:
+                    slots[slot] = job.id
+                jobs[job.id] = job
+                out.append(Applied(job))
+            for decision, result in zip(decisions, out, strict=True):
+                if isinstance(result, Applied):
+                    self._write(decision)
+            return out
 
     def heartbeat(
         self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime

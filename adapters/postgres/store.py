@@ -120,6 +120,15 @@ class PostgresStore:
                 f"schema {s!r}",
                 "PostgresStore.migrate(conninfo, schema=...) or `qrun migrate`",
             )
+            with self._pool.connection() as conn:
+                # Column types, read from the table itself, for the batched writes' arrays.
+                self._types: dict[str, str] = dict(
+                    conn.execute(
+                        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                        (self._t,),
+                    ).fetchall()
+                )
         except BaseException:
             self.close()
             raise
@@ -490,41 +499,108 @@ class PostgresStore:
         return pool_state(size, cur.execute(self._pool_sql.held_slots, (pool,)).fetchall() if size else ())
 
     def apply(self, decision: Decision) -> ApplyResult:
-        job = decision.job
-        columns, values = _codec.changes(decision)
-        update = (
-            f"UPDATE {self._t} SET {', '.join(f'{c} = %s' for c in columns)} WHERE id = %s AND version = %s"
-        )
-        args = (*values, job.id, decision.expected_version)
-        follow = [e.job for e in decision.durable if isinstance(e, EnqueueJob)]
+        return self.apply_many([decision])[0]
+
+    def apply_many(self, decisions: Sequence[Decision]) -> list[ApplyResult]:
+        """The decisions that change the same columns are written by one UPDATE over
+        arrays (unnest), each row guarded by its own version: a batch of completions is
+        one statement, one round trip and one commit. With durable effects, the winners'
+        follow-ups are inserted in the same transaction."""
+        if not decisions:
+            return []
+        ids = [d.job.id for d in decisions]
         with self._pool.connection() as conn:
             try:
-                applied = self._write(conn, update, args, follow)
+                if len(set(ids)) != len(ids):
+                    return self._in_order(conn, decisions)
+                writes = self._cas_groups(decisions)
+                follow = any(d.durable for d in decisions)
+                if len(writes) == 1 and not follow:
+                    won = {r[0] for r in conn.execute(*writes[0]).fetchall()}  # autocommit: one statement
+                else:
+                    with conn.transaction():
+                        with conn.pipeline():
+                            curs = [conn.execute(sql, args) for sql, args in writes]
+                        won = {r[0] for c in curs for r in c.fetchall()}
+                        if follow:
+                            self._follow_ups(conn, [d for d in decisions if d.job.id in won])
             except psycopg.errors.UniqueViolation as exc:
-                held = conn.execute(
-                    f"SELECT id FROM {self._t} WHERE unique_slot = %s", (job.unique_slot,)
-                ).fetchone()
-                if held is None:
-                    raise
-                raise UniqueConflict(unique_conflict_message(job, str(held[0]))) from exc
-            if applied:
-                return Applied(job)
-            row = conn.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = %s", (job.id,)).fetchone()
-            return Conflict(_codec.job(row) if row else None)
+                raise self._unique_conflict(conn, decisions) from exc
+            lost = [i for i in ids if i not in won]
+            current = self._rows(conn, lost, lock=False) if lost else {}
+        return [Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions]
 
-    def _write(
-        self, conn: psycopg.Connection[Any], update: str, args: tuple[Any, ...], follow: list[Job]
-    ) -> bool:
-        if not follow:
-            return bool(conn.execute(update, args).rowcount == 1)  # one autocommit statement
-        insert = f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING"
+    def _in_order(self, conn: psycopg.Connection[Any], decisions: Sequence[Decision]) -> list[ApplyResult]:
+        """A batch naming a job twice: its rows are locked and each decision is checked
+        and written in turn, as if applied one after another (rare: no loop of qrun's
+        sends one)."""
+        out: list[ApplyResult] = []
         with conn.transaction():
-            applied = conn.execute(update, args).rowcount == 1
-            if applied:
-                with conn.cursor() as c:
-                    c.executemany(insert, [_codec.row(j) for j in follow])
-                    c.execute("SELECT pg_notify(%s, '')", (self.channel,))
-        return applied
+            stored: dict[str, Job | None] = dict(self._rows(conn, [d.job.id for d in decisions], lock=True))
+            winners = []
+            for d in decisions:
+                now = stored.get(d.job.id)
+                if now is None or now.version != d.expected_version:
+                    out.append(Conflict(now))
+                    continue
+                conn.execute(*self._cas(d))
+                stored[d.job.id] = d.job
+                winners.append(d)
+                out.append(Applied(d.job))
+            self._follow_ups(conn, winners)
+        return out
+
+    def _rows(self, conn: psycopg.Connection[Any], ids: Sequence[str], *, lock: bool) -> dict[str, Job]:
+        sql = f"SELECT {_COLS} FROM {self._t} WHERE id = ANY(%s) ORDER BY id" + (
+            " FOR UPDATE" if lock else ""
+        )
+        return {
+            job.id: job for job in map(_codec.job, conn.execute(sql, (list(dict.fromkeys(ids)),)).fetchall())
+        }
+
+    def _cas(self, decision: Decision) -> tuple[str, tuple[Any, ...]]:
+        columns, values = _codec.changes(decision)
+        sets = ", ".join(f"{c} = %s" for c in columns)
+        sql = f"UPDATE {self._t} SET {sets} WHERE id = %s AND version = %s RETURNING id"
+        return sql, (*values, decision.job.id, decision.expected_version)
+
+    def _cas_groups(self, decisions: Sequence[Decision]) -> list[tuple[str, tuple[Any, ...]]]:
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for d in decisions:
+            columns, values = _codec.changes(d)
+            groups.setdefault(columns, []).append((d.job.id, d.expected_version, *values))
+        out = []
+        for columns, rows in groups.items():
+            names = ("cas_id", "cas_version", *columns)  # not column names: a whole-row write sets id too
+            types = ("text", "integer", *(self._types[c] for c in columns))
+            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            sets = ", ".join(f"{c} = x.{c}" for c in columns)
+            sql = (
+                f"UPDATE {self._t} j SET {sets} FROM unnest({arrays}) AS x({', '.join(names)}) "
+                'WHERE j.id = x.cas_id COLLATE "C" AND j.version = x.cas_version RETURNING j.id'
+            )
+            out.append((sql, tuple(list(col) for col in zip(*rows, strict=True))))
+        return out
+
+    def _follow_ups(self, conn: psycopg.Connection[Any], winners: Sequence[Decision]) -> None:
+        jobs = [e.job for d in winners for e in d.durable if isinstance(e, EnqueueJob)]
+        if jobs:
+            insert = f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING"
+            with conn.cursor() as cur:
+                cur.executemany(insert, [_codec.row(j) for j in jobs])
+                cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+
+    def _unique_conflict(self, conn: psycopg.Connection[Any], decisions: Sequence[Decision]) -> Exception:
+        for decision in decisions:
+            job = decision.job
+            if job.unique_slot is None:
+                continue
+            held = conn.execute(
+                f"SELECT id FROM {self._t} WHERE unique_slot = %s", (job.unique_slot,)
+            ).fetchone()
+            if held is not None and held[0] != job.id:
+                return UniqueConflict(unique_conflict_message(job, str(held[0])))
+        return StoreError("a write of the batch broke a unique index; nothing was written")
 
     def heartbeat(
         self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime

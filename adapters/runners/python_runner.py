@@ -51,6 +51,8 @@ class TaskRegistry:
 
 class PythonRunner:
     name = NAME
+    #: A task dies with its worker: nothing to stamp, its lease is its liveness.
+    in_process = True
 
     def __init__(self, tasks: TaskRegistry, *, threads: int = 8) -> None:
         self.tasks = tasks
@@ -68,6 +70,9 @@ class PythonRunner:
 
     def observe(self, handle: Handle) -> Liveness:
         return self._runs.observe(handle)
+
+    def on_exit(self, handle: Handle, callback: Callable[[], None]) -> bool:
+        return self._runs.on_exit(handle, callback)
 
     def exit_code(self, handle: Handle) -> int | None:
         """0 or 1 once the task has ended, without collecting it: `wait` hands the outcome

@@ -16,7 +16,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -95,6 +97,21 @@ class SubprocessRunner:
         if (root / "exit.json").exists() or liveness(who) is Liveness.ALIVE:
             return Adopted(Handle(NAME, f"{who.ref()}@{root}"))
         return Gone()
+
+    def on_exit(self, handle: Handle, callback: Callable[[], None]) -> bool:
+        """Our own monitor ends right after it records the exit: a thread waits for it.
+        A monitor another process started cannot be waited for: poll it."""
+        who, _ = _parse(handle)
+        proc = self._monitors.get(who.pid)
+        if proc is None:
+            return False
+
+        def watch() -> None:
+            proc.wait()
+            callback()
+
+        threading.Thread(target=watch, name=f"qrun-watch-{who.pid}", daemon=True).start()
+        return True
 
     def observe(self, handle: Handle) -> Liveness:
         self._reap()

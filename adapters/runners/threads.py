@@ -41,6 +41,13 @@ class ThreadRuns:
         with self._lock:
             return self._futures.get(handle.ref)
 
+    def on_exit(self, handle: Handle, callback: Callable[[], None]) -> bool:
+        future = self.future(handle)
+        if future is None:
+            return False
+        future.add_done_callback(lambda _: callback())
+        return True
+
     def observe(self, handle: Handle) -> Liveness:
         future = self.future(handle)
         return Liveness.ALIVE if future is not None and not future.done() else Liveness.DEAD
@@ -59,9 +66,12 @@ class ThreadRuns:
         future = self.future(handle)
         if future is None:
             return Exit(code=-1, error=gone)
-        concurrent.futures.wait([future], timeout=timeout_s)
-        if not future.done():
-            return None
+        if not future.done():  # the worker asks with 0 for every run it was told ended
+            if timeout_s == 0:
+                return None
+            concurrent.futures.wait([future], timeout=timeout_s)
+            if not future.done():
+                return None
         done = outcome(future)
         with self._lock:
             self._futures.pop(handle.ref, None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import attrs
 from qrun.core import Claim, Decision, Job, Policy, Status, decide
 from qrun.core.claim import queue_order, run_id_for
 from qrun.core.ports import StoreError
@@ -21,8 +20,7 @@ def verified(
     for after in claimed:
         # What the job was: a queued job's ownership is clean (R-C1), so the claimed row
         # determines it; decide must then produce exactly the row SQL wrote.
-        before = attrs.evolve(
-            after,
+        before = after.evolve(
             status=Status.QUEUED,
             attempts=after.attempts - 1,
             lease=None,

@@ -53,6 +53,7 @@ from .schema import MIGRATIONS, VERSION
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _CHUNK = 500
+_SYNC = ("FULL", "NORMAL", "EXTRA")
 
 
 def _micros(value: datetime) -> int:
@@ -75,13 +76,24 @@ class SqliteStore:
     """A JobStore on one SQLite file. Create the schema first with `SqliteStore.migrate`."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, prefix: str = "qrun_", busy_timeout_s: float = 30.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        prefix: str = "qrun_",
+        busy_timeout_s: float = 30.0,
+        synchronous: str = "FULL",
     ) -> None:
+        """`synchronous`: FULL (the default) syncs the WAL at every commit, so a committed
+        job survives a power loss; NORMAL syncs only at checkpoints (a crash of the
+        process loses nothing, a power loss may lose the last commits)."""
         if str(path) in ("", ":memory:") or str(path).startswith("file::memory:"):
             raise ValueError(
                 "SqliteStore needs a file: every thread and process opens its own connection, and "
                 "an in-memory database is private to one connection (use MemoryStore instead)"
             )
+        if synchronous.upper() not in _SYNC:
+            raise ValueError(f"synchronous must be one of {', '.join(_SYNC)}, got {synchronous!r}")
+        self._sync = synchronous.upper()
         self.path = Path(path)
         self.prefix = identifier(prefix, "table prefix")
         self._busy_timeout_s = busy_timeout_s
@@ -132,7 +144,7 @@ class SqliteStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path, self._busy_timeout_s)
+            conn = _connect(self.path, self._busy_timeout_s, self._sync)
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
@@ -313,23 +325,51 @@ class SqliteStore:
         return pool_state(size, c.execute(self._pool_sql.held_slots, (pool,)).fetchall() if size else ())
 
     def apply(self, decision: Decision) -> ApplyResult:
+        return self.apply_many([decision])[0]
+
+    def apply_many(self, decisions: Sequence[Decision]) -> list[ApplyResult]:
+        if not decisions:
+            return []
+        ids = [d.job.id for d in decisions]
         try:
-            if decision.durable:
-                with self._tx() as c:
-                    applied = self._write(c, decision)
-            else:
-                applied = self._write(self._conn(), decision)  # one statement: atomic on its own
+            with self._tx() as c:
+                if len(set(ids)) != len(ids):
+                    return self._in_order(c, decisions)
+                won = [self._write(c, d) for d in decisions]
+                lost = [d.job.id for d, w in zip(decisions, won, strict=True) if not w]
+                current = self._rows(c, lost) if lost else {}
         except sqlite3.IntegrityError as exc:
-            holder = self._holder(self._conn(), decision.job.unique_slot or "")
-            if holder is None:
-                raise
-            raise UniqueConflict(unique_conflict_message(decision.job, holder)) from exc
-        if applied:
-            return Applied(decision.job)
-        row = (
-            self._conn().execute(f"SELECT {_COLS} FROM {self._t} WHERE id = ?", (decision.job.id,)).fetchone()
-        )
-        return Conflict(_codec.job(row) if row else None)
+            for decision in decisions:
+                holder = self._holder(self._conn(), decision.job.unique_slot or "")
+                if holder is not None and holder != decision.job.id:
+                    raise UniqueConflict(unique_conflict_message(decision.job, holder)) from exc
+            raise
+        return [
+            Applied(d.job) if w else Conflict(current.get(d.job.id))
+            for d, w in zip(decisions, won, strict=True)
+        ]
+
+    def _in_order(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> list[ApplyResult]:
+        """A batch naming a job twice: each decision checked and written in turn, under
+        the write lock, as if applied one after another."""
+        stored: dict[str, Job | None] = dict(self._rows(c, [d.job.id for d in decisions]))
+        out: list[ApplyResult] = []
+        for d in decisions:
+            now = stored.get(d.job.id)
+            if now is None or now.version != d.expected_version or not self._write(c, d):
+                out.append(Conflict(now))
+                continue
+            stored[d.job.id] = d.job
+            out.append(Applied(d.job))
+        return out
+
+    def _rows(self, c: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Job]:
+        found: dict[str, Job] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            marks = ", ".join("?" for _ in chunk)
+            rows = c.execute(f"SELECT {_COLS} FROM {self._t} WHERE id IN ({marks})", chunk).fetchall()
+            found.update((job.id, job) for job in map(_codec.job, rows))
+        return found
 
     def _write(self, c: sqlite3.Connection, decision: Decision) -> bool:
         job = decision.job
@@ -484,8 +524,8 @@ class SqliteStore:
                     settle_args(how, _micros(now), note, list(chunk), consumer),
                 ).fetchall()
                 done += [r[0] for r in rows]
-        order = {i: n for n, i in enumerate(ids)}
-        return sorted(done, key=order.__getitem__)
+        settled = set(done)
+        return [i for i in dict.fromkeys(ids) if i in settled]  # in the order asked, each once
 
     def events(self, topic: str, status: EventStatus | None = None, *, limit: int = 1000) -> list[TopicEvent]:
         args = (topic, status.value, limit) if status else (topic, limit)
@@ -543,10 +583,10 @@ class SqliteStore:
         return found
 
 
-def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+def _connect(path: Path, busy_timeout_s: float, synchronous: str = "FULL") -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     return conn
 

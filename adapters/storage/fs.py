@@ -23,8 +23,10 @@ class FsInputStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def dir(self, job_id: str) -> Path:
-        path = (self.root / ("j-" + quote(job_id, safe=""))).resolve()
-        if path.parent != self.root:  # cannot happen with the encoding; checked anyway
+        # One encoded segment ("/" is encoded; the prefix rules out "." and ".."), joined
+        # to the resolved root: nothing to resolve per call (this runs for every job).
+        path = self.root / ("j-" + quote(job_id, safe=""))
+        if path.parent != self.root or not path.name.startswith("j-"):  # cannot happen; checked anyway
             raise UnsafeKey(f"job id {job_id!r} would leave {self.root}")
         return path
 
@@ -51,4 +53,6 @@ class FsInputStore:
         return sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) if d.exists() else []
 
     def delete(self, job_id: str) -> None:
-        shutil.rmtree(self.dir(job_id), ignore_errors=True)
+        path = self.dir(job_id)
+        if os.path.lexists(path):  # most jobs have no inputs: one stat, no exception
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,8 +1,11 @@
-"""pgqueuer, used as its docs say: asyncpg driver (its fastest), Queries.enqueue for one
-or a list, and PgQueuer.from_asyncpg_connection with an entrypoint, run in drain mode. batch_size=1 so that,
-like every other system here, a worker holds one job at a time."""
+"""pgqueuer as its docs say: installed with its own schema (durability "durable", the
+default), the asyncpg driver with one connection per process, an entrypoint, and
+`PgQueuer.run` at `batch_size` (10, its default, or 100, its documented tuning knob):
+drain mode for throughput, continuous mode (LISTEN/NOTIFY) for latency."""
 
 import asyncio
+import json
+import time
 
 import asyncpg
 from pgqueuer import PgQueuer
@@ -12,16 +15,12 @@ from pgqueuer.types import QueueExecutionMode
 
 from .pg_common import fresh_database
 
-NAME = "pgqueuer (asyncpg)"
-
 
 class System:
-    def __init__(self, db: str = "bench_pgqueuer", batch_size: int = 1) -> None:
-        self.db = db
+    def __init__(self, batch_size: int = 10) -> None:
         self.batch_size = batch_size
-
-    def _run(self, coro):
-        return asyncio.run(coro)
+        self.db = f"bench_pgqueuer{batch_size}"
+        self.name = f"pgqueuer, batch {batch_size}" + (" (default)" if batch_size == 10 else "")
 
     def setup(self) -> None:
         self.url = fresh_database(self.db)
@@ -31,46 +30,61 @@ class System:
             await Queries(AsyncpgDriver(conn)).install()
             await conn.close()
 
-        self._run(install())
+        asyncio.run(install())
 
-    def submit_one(self, n: int) -> None:
+    def load(self, n: int) -> None:
         async def go() -> None:
             conn = await asyncpg.connect(self.url)
             q = Queries(AsyncpgDriver(conn))
-            for _ in range(n):
-                await q.enqueue("noop", None)
-            await conn.close()
-
-        self._run(go())
-
-    def submit_batch(self, n: int, size: int) -> None:
-        async def go() -> None:
-            conn = await asyncpg.connect(self.url)
-            q = Queries(AsyncpgDriver(conn))
-            for start in range(0, n, size):
-                k = min(size, n - start)
+            for start in range(0, n, 1000):
+                k = min(1000, n - start)
                 await q.enqueue(["noop"] * k, [None] * k, [0] * k)
             await conn.close()
 
-        self._run(go())
+        asyncio.run(go())
 
-    def worker(self, name: str, ready, go) -> int:
-        async def work() -> int:
+    def _pgq(self, conn, on_job) -> PgQueuer:
+        pgq = PgQueuer.from_asyncpg_connection(conn)
+
+        @pgq.entrypoint("noop")
+        async def noop(job) -> None:
+            on_job(job)
+
+        return pgq
+
+    def worker(self, index: int, ready, go) -> None:
+        async def work() -> None:
             conn = await asyncpg.connect(self.url)
-            pgq = PgQueuer.from_asyncpg_connection(conn)
-            done = 0
-
-            @pgq.entrypoint("noop")
-            async def noop(job) -> None:
-                nonlocal done
-                done += 1
-
+            pgq = self._pgq(conn, lambda job: None)
             ready()
             await asyncio.get_running_loop().run_in_executor(None, go)
             await pgq.run(mode=QueueExecutionMode.drain, batch_size=self.batch_size)
-            return done
 
-        return self._run(work())
+        asyncio.run(work())
+
+    def serve_latency(self, path: str, ready) -> None:
+        def seen(job) -> None:
+            sent = json.loads(job.payload)["t"]
+            with open(path, "a") as f:
+                f.write(f"{time.time() - sent}\n")
+
+        async def work() -> None:
+            conn = await asyncpg.connect(self.url)
+            pgq = self._pgq(conn, seen)
+            ready()
+            await pgq.run(batch_size=self.batch_size)
+
+        asyncio.run(work())
+
+    def submitter(self):
+        loop = asyncio.new_event_loop()
+        conn = loop.run_until_complete(asyncpg.connect(self.url))
+        q = Queries(AsyncpgDriver(conn))
+
+        def submit() -> None:
+            loop.run_until_complete(q.enqueue("noop", json.dumps({"t": time.time()}).encode()))
+
+        return submit
 
     def remaining(self) -> int:
         async def count() -> int:
@@ -79,4 +93,4 @@ class System:
             await conn.close()
             return int(n)
 
-        return self._run(count())
+        return asyncio.run(count())

@@ -1,29 +1,31 @@
-"""procrastinate, used as its docs say: an App on a PsycopgConnector, a task, defer /
-batch_defer, and `run_worker(wait=False)`, which returns once the queue is empty."""
+"""procrastinate as its docs say: an App on a PsycopgConnector, a task, `batch_defer`,
+and its worker at the defaults (concurrency 1, LISTEN/NOTIFY); `wait=False` returns
+once the queue is empty."""
 
 import logging
+import time
 
 import procrastinate
 import psycopg
 
 from .pg_common import fresh_database
 
-NAME = "procrastinate"
 
-
-def _app(url: str) -> procrastinate.App:
+def _app(url: str, path: str | None = None) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
 
     @app.task(name="noop", queue="bench")
-    def noop() -> None:
-        return None
+    def noop(t: float | None = None) -> None:
+        if path is not None and t is not None:
+            with open(path, "a") as f:
+                f.write(f"{time.time() - t}\n")
 
     return app
 
 
 class System:
-    def __init__(self, db: str = "bench_procrastinate") -> None:
-        self.db = db
+    name = "procrastinate (default)"
+    db = "bench_procrastinate"
 
     def setup(self) -> None:
         self.url = fresh_database(self.db)
@@ -31,27 +33,31 @@ class System:
         with app.open():
             app.schema_manager.apply_schema()
 
-    def submit_one(self, n: int) -> None:
+    def load(self, n: int) -> None:
         app = _app(self.url)
         with app.open():
             task = app.tasks["noop"]
-            for _ in range(n):
-                task.defer()
+            for start in range(0, n, 1000):
+                task.batch_defer(*({} for _ in range(min(1000, n - start))))
 
-    def submit_batch(self, n: int, size: int) -> None:
-        app = _app(self.url)
-        with app.open():
-            task = app.tasks["noop"]
-            for start in range(0, n, size):
-                task.batch_defer(*({} for _ in range(min(size, n - start))))
-
-    def worker(self, name: str, ready, go) -> int:
+    def worker(self, index: int, ready, go) -> None:
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
         app = _app(self.url)
         ready()
         go()
-        app.run_worker(queues=["bench"], name=name, concurrency=1, wait=False, install_signal_handlers=False)
-        return -1  # procrastinate does not report a count; remaining() checks the drain
+        app.run_worker(queues=["bench"], name=f"w{index}", wait=False, install_signal_handlers=False)
+
+    def serve_latency(self, path: str, ready) -> None:
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
+        app = _app(self.url, path)
+        ready()
+        app.run_worker(queues=["bench"], name="w0", install_signal_handlers=False)
+
+    def submitter(self):
+        app = _app(self.url)
+        app.open()
+        task = app.tasks["noop"]
+        return lambda: task.defer(t=time.time())
 
     def remaining(self) -> int:
         with psycopg.connect(self.url) as c:

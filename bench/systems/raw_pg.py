@@ -1,16 +1,17 @@
-"""The baseline: the minimal claim-then-complete loop in plain psycopg, one job per
-transaction (autocommit single statements), on a minimal table."""
+"""The baselines: the minimal claim-then-complete loop in plain psycopg on a minimal
+table, two autocommit statements per claim. `per_claim=1` claims one job a statement;
+`per_claim=10` claims ten and completes them with one `id = ANY(...)`."""
 
 import psycopg
 
 from .pg_common import fresh_database
 
-NAME = "raw SQL (psycopg)"
-
 
 class System:
-    def __init__(self, server_db: str = "bench_raw") -> None:
-        self.db = server_db
+    def __init__(self, per_claim: int = 1) -> None:
+        self.per_claim = per_claim
+        self.db = f"bench_raw{per_claim}"
+        self.name = f"raw SQL, {per_claim} per claim"
 
     def setup(self) -> None:
         self.url = fresh_database(self.db)
@@ -21,35 +22,28 @@ class System:
             )
             c.execute("CREATE INDEX jobs_queued ON jobs (id) WHERE status = 'queued'")
 
-    def submit_one(self, n: int) -> None:
-        with psycopg.connect(self.url, autocommit=True) as c:
+    def load(self, n: int) -> None:
+        with psycopg.connect(self.url) as c, c.cursor().copy("COPY jobs (payload) FROM STDIN") as copy:
             for _ in range(n):
-                c.execute("INSERT INTO jobs (payload) VALUES ('{}')")
+                copy.write_row(("{}",))
 
-    def submit_batch(self, n: int, size: int) -> None:
-        with psycopg.connect(self.url) as c:
-            for start in range(0, n, size):
-                with c.cursor().copy("COPY jobs (payload) FROM STDIN") as copy:
-                    for _ in range(min(size, n - start)):
-                        copy.write_row(("{}",))
-                c.commit()
-
-    def worker(self, name: str, ready, go) -> int:
-        done = 0
+    def worker(self, index: int, ready, go) -> None:
         with psycopg.connect(self.url, autocommit=True) as c:
             ready()
             go()
             while True:
-                row = c.execute(
-                    "UPDATE jobs SET status = 'running', locked_by = %s WHERE id = ("
-                    "SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+                rows = c.execute(
+                    "UPDATE jobs SET status = 'running', locked_by = %s WHERE id IN ("
+                    "SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
                     ") RETURNING id",
-                    (name,),
-                ).fetchone()
-                if row is None:
-                    return done
-                c.execute("UPDATE jobs SET status = 'done', locked_by = NULL WHERE id = %s", (row[0],))
-                done += 1
+                    (f"w{index}", self.per_claim),
+                ).fetchall()
+                if not rows:
+                    return
+                c.execute(
+                    "UPDATE jobs SET status = 'done', locked_by = NULL WHERE id = ANY(%s)",
+                    ([r[0] for r in rows],),
+                )
 
     def remaining(self) -> int:
         with psycopg.connect(self.url) as c:

@@ -11,13 +11,10 @@ from datetime import datetime
 
 import attrs
 from qrun.core import (
-    Decision,
-    DeleteInputs,
     Exited,
     Gate,
     Handle,
     Job,
-    Kill,
     Liveness,
     Notify,
     Observation,
@@ -25,14 +22,12 @@ from qrun.core import (
     Sanitize,
     Status,
     assess,
-    decide,
     needs_gate,
     violations,
 )
-from qrun.core.ports import Applied, Clock, JobStore, Runner
-from returns.result import Success
+from qrun.core.ports import Clock, ExitPeek, JobStore, Runner
 
-from .effects import kill
+from .apply import Applier, Effects, Step
 from .paging import all_jobs
 
 log = logging.getLogger("qrun.reaper")
@@ -72,10 +67,12 @@ class Reaper:
         keep: int = 50,
     ) -> None:
         self.store, self.policy, self.clock, self.enabled = store, policy, clock, enabled
-        self._delete_inputs = delete_inputs or (lambda job_id: None)
         self.runners = {r.name: r for r in runners.values()}  # by runner name, as handles say
         self.gate = gate or default_gate(store)
-        self._notify = notify or (lambda note: None)
+        effects = Effects(
+            runners, notify=notify or (lambda note: None), delete_inputs=delete_inputs or (lambda i: None)
+        )
+        self.applier = Applier(store, effects, policy=policy, clock=clock)
         self.streaks: dict[tuple[str, str], int] = {}
         self.reaped_total = 0
         self.errors_total = 0
@@ -122,7 +119,7 @@ class Reaper:
             if code is not None:
                 # The execution ended but nobody recorded it: record it (R-B5); tier 2
                 # finalizes once the grace has passed, unless its worker does first.
-                self._apply(decide(job, Exited(code), now, self.policy))
+                self.applier.one(Step(job, Exited(code)), now=now)
                 return None
         liveness = runner.observe(run.handle) if runner is not None and run.handle else Liveness.UNKNOWN
         gate = self.gate(job) if needs_gate(job, now, self.policy) else None
@@ -131,7 +128,7 @@ class Reaper:
         self.streaks[key] = judged.dead_streak
         if judged.reap is None:
             return None
-        applied = self._apply(decide(job, judged.reap, now, self.policy))
+        applied = self.applier.one(Step(job, judged.reap), now=now).decision
         if applied is None:
             return None  # another actor moved it first: no side effect, nothing counted (R-B6)
         self.streaks.pop(key, None)
@@ -143,21 +140,6 @@ class Reaper:
         log.warning("reaped job %s: %s; %s", job.id, repair.found, repair.done)
         return repair
 
-    def _apply(self, result: object) -> Decision | None:
-        if not isinstance(result, Success):
-            return None
-        decision: Decision = result.unwrap()
-        if not isinstance(self.store.apply(decision), Applied):
-            return None
-        for effect in decision.external:
-            if isinstance(effect, Kill) and effect.handle is not None:
-                kill(self.runners.values(), effect.handle)
-            elif isinstance(effect, Notify):
-                self._notify(effect)
-            elif isinstance(effect, DeleteInputs):
-                self._delete_inputs(effect.job_id)
-        return decision
-
 
 class Sanitizer:
     """Finds impossible states (`core.invariants`) and heals them through `decide`
@@ -167,6 +149,7 @@ class Sanitizer:
         self, store: JobStore, *, policy: Policy, clock: Clock, enabled: bool = True, keep: int = 50
     ) -> None:
         self.store, self.policy, self.clock, self.enabled = store, policy, clock, enabled
+        self.applier = Applier(store, Effects({}), policy=policy, clock=clock)
         self.impossible_queued_total = 0
         self.healed_total = 0
         self.last_repairs: list[Repair] = []
@@ -185,12 +168,10 @@ class Sanitizer:
                 found = violations(job)
                 if not found:
                     continue
-                result = decide(job, Sanitize(), now, self.policy)
-                if not isinstance(result, Success) or not isinstance(
-                    self.store.apply(result.unwrap()), Applied
-                ):
+                written = self.applier.one(Step(job, Sanitize()), now=now).decision
+                if written is None:
                     continue
-                healed = result.unwrap().job
+                healed = written.job
                 repair = Repair(job.id, "; ".join(found), f"healed -> {healed.status.value}", now)
                 done.append(repair)
                 self.healed_total += 1
@@ -206,9 +187,7 @@ def _ended(runner: Runner, handle: Handle) -> int | None:
     removes the container) offers `exit_code(handle)`: the reaper must never take the
     output from under the worker that holds the run, which would then see it gone and
     run the job again."""
-    peek = getattr(runner, "exit_code", None)
-    if peek is not None:
-        code: int | None = peek(handle)
-        return code
+    if isinstance(runner, ExitPeek):
+        return runner.exit_code(handle)
     ended = runner.wait(handle, 0)
     return ended.code if ended is not None else None

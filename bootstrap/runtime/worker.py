@@ -1,10 +1,16 @@
-"""The worker loop: claim up to its free slots, carry out Spawn / Adopt / Kill / Notify,
-renew its leases in one call, record exits. Thin on purpose: every rule it follows is
-decided by `decide` and every write is a fenced compare-and-set.
+"""The worker loop: event-driven, batched, fenced.
 
-Per tick: heartbeat (if due) -> collect exits -> claim. A lost lease (the store did not
-renew it, or heartbeats kept failing) makes the worker forget that job at once, without
-killing it: whoever adopts the run carries it on (R-G3).
+A pass (`tick`) renews the leases it holds (when due), writes the exits its runs reported
+as one batch of compare-and-sets, then claims as many jobs as it has free slots in one
+store call and starts them. Between passes it sleeps until something happens: a run ends
+(its runner calls back), a job is submitted (the store's NOTIFY), a heartbeat is due, or
+`poll_s` passes (a lost NOTIFY). A backlog therefore never waits on `poll_s`.
+
+It decides from the version of each job it holds (the claim's, then its own writes'); it
+reads a job again only when its write lost, and acts on what it read only while its fence
+still holds the run (R-G2). A lost lease makes it forget that job at once, without
+killing it: whoever adopts the run carries it on (R-G3). Every write goes through
+`apply.Applier`, which carries out the effects of the writes that won.
 """
 
 from __future__ import annotations
@@ -13,41 +19,52 @@ import os
 import socket
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import cast
 
 import attrs
 from qrun.adapters.pools.placement import place
 from qrun.adapters.runners.command import InvalidPayload
 from qrun.core import (
-    AdoptRun,
     Decision,
-    DeleteInputs,
-    Exited,
     Failed,
     Fence,
     Finished,
     Handle,
+    Heartbeat,
     Job,
-    Kill,
     NothingToAdopt,
     Notify,
     Policy,
     Recover,
     Release,
-    Spawn,
     Spawned,
     SpawnFailed,
     Status,
+    decide,
 )
 from qrun.core.pools import Placement
-from qrun.core.ports import Adopted, Clock, JobStore, PoolResource, Runner, RunnerUnavailable
+from qrun.core.ports import (
+    Adopted,
+    Clock,
+    Exit,
+    ExitWatch,
+    InProcess,
+    JobStore,
+    PoolResource,
+    Runner,
+    RunnerUnavailable,
+)
+from returns.result import Success
 
-from .clock import SystemClock, SystemSleeper, monotonic
-from .effects import kill
+from .apply import Applier, Effects, Step
+from .clock import SystemClock, monotonic
 from .paging import all_jobs
-from .transition import transition
+
+#: How often runs no runner can watch (adopted from another process) are polled.
+UNWATCHED_POLL_S = 0.2
 
 
 def new_worker_id(name: str) -> str:
@@ -57,14 +74,17 @@ def new_worker_id(name: str) -> str:
 
 @attrs.define
 class InFlight:
-    job_id: str
-    fence: Fence
+    job: Job  # the version this worker last claimed or wrote
     runner: Runner
     handle: Handle
+    fresh: bool = False  # started by this worker (not adopted)
+    watched: bool = False
+    exit: Exit | None = None  # collected, not yet written
+    ended_at: float = 0.0
 
-
-class Sleeper(Protocol):
-    def sleep(self, seconds: float) -> None: ...
+    @property
+    def fence(self) -> Fence:
+        return Fence.of(self.job)
 
 
 class Worker:
@@ -77,10 +97,11 @@ class Worker:
         slots: int = 4,
         lease_s: float = 30.0,
         poll_s: float = 1.0,
+        complete_batch: int = 100,
+        complete_ms: float = 2.0,
         queues: Sequence[str] | None = None,
         policy: Policy = Policy(),
         clock: Clock | None = None,
-        sleeper: Sleeper | None = None,
         notify: Callable[[Notify], None] | None = None,
         delete_inputs: Callable[[str], None] | None = None,
         identity: str | None = None,
@@ -90,32 +111,69 @@ class Worker:
             raise ValueError(f"slots must be >= 1, got {slots}")
         if lease_s <= 0:
             raise ValueError(f"lease_s must be > 0, got {lease_s}")
+        if complete_batch < 1:
+            raise ValueError(f"complete_batch must be >= 1, got {complete_batch}")
+        if complete_ms < 0:
+            raise ValueError(f"complete_ms must be >= 0, got {complete_ms}")
         self.store, self.runners = store, dict(runners)
         self.id = identity or new_worker_id(name)
         self.slots, self.lease_s, self.poll_s = slots, lease_s, poll_s
+        self.complete_batch, self.complete_s = complete_batch, complete_ms / 1000
         self.heartbeat_s = lease_s / 3  # R-G3: at most a third of the lease apart
         self.queues, self.policy = queues, policy
         self.clock = clock or SystemClock()
-        self.sleeper = sleeper or SystemSleeper()
-        self._notify = notify or (lambda note: None)
-        self._delete_inputs = delete_inputs or (lambda job_id: None)
         self.inflight: dict[str, InFlight] = {}
         self.pools = dict(pools or {})
         self.draining = False
+        #: Set by anything that means "a pass has work now": a run ended, a job was
+        #: submitted (the daemon's listener), shutdown.
+        self.wake = threading.Event()
+        self._ended: deque[str] = deque()
+        self._claimed = -1  # how many the last claim started
+        self._caps: dict[int, tuple[bool, bool]] = {}
+        self._steps: list[Step] = []  # writes the starts of this pass queued (stamps, failures)
         self._last_beat: float | None = None
         self._last_beat_ok = monotonic()
+        self.applier = Applier(
+            store,
+            Effects(
+                self.runners,
+                notify=notify or (lambda note: None),
+                delete_inputs=delete_inputs or (lambda job_id: None),
+                spawn=self._spawn,
+                adopt=self._adopt,
+            ),
+            policy=policy,
+            clock=self.clock,
+        )
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, *, burst: bool = False) -> None:
+        """Passes until `stop`, each as soon as there is something to do. `burst`: return
+        once nothing is in flight and a claim found nothing to start."""
         while not stop.is_set():
-            self.tick()
-            self.sleeper.sleep(self.poll_s)
+            self.wake.clear()  # before the pass: a wake during it is not lost
+            pause = self._pass(flush_all=False)
+            if burst and not self.inflight and self._claimed == 0:
+                return
+            if pause > 0:
+                self.wake.wait(pause)
 
     def tick(self) -> None:
+        """One synchronous pass that writes every exit collected (tests, `drain`)."""
+        self._pass(flush_all=True)
+
+    def _pass(self, *, flush_all: bool) -> float:
+        """One pass; returns how long the loop may sleep before the next."""
+        self._claimed = -1
         self._heartbeat_if_due()
-        self._collect_exits()
+        self._collect()
+        wait = self._flush(flush_all)
         if not self.draining and self._leases_trusted():
-            self._claim()
+            free = self.slots - self._running()
+            if free > 0:
+                self._claim(free)
+        return min(wait, self._idle_wait())
 
     def drain(self, timeout_s: float) -> None:
         """Stop claiming; let in-flight runs finish up to `timeout_s`; release the rest so
@@ -123,39 +181,51 @@ class Worker:
         self.draining = True
         deadline = monotonic() + timeout_s
         while self.inflight and monotonic() < deadline:
+            self.wake.clear()
             self.tick()
             if self.inflight:
-                self.sleeper.sleep(min(self.poll_s, max(0.0, deadline - monotonic())))
-        for item in list(self.inflight.values()):
-            transition(self.store, item.job_id, Release(self.id), self.clock, self.policy, fence=item.fence)
-            del self.inflight[item.job_id]
+                self.wake.wait(min(self._idle_wait(), max(0.0, deadline - monotonic())))
+        self.applier.apply([Step(i.job, Release(self.id), i.fence) for i in self.inflight.values()])
+        self.inflight.clear()
 
     def recover(self, previous_id: str) -> int:
         """Start-up: make the jobs a previous process of this worker left running adoptable
         (R-B11, R-C1). Returns how many."""
-        count = 0
-        for job in all_jobs(self.store, Status.RUNNING):
-            if job.holds(previous_id):
-                done = transition(self.store, job.id, Recover(previous_id), self.clock, self.policy)
-                count += done.decision is not None
-        return count
+        held = [job for job in all_jobs(self.store, Status.RUNNING) if job.holds(previous_id)]
+        done = self.applier.apply([Step(job, Recover(previous_id)) for job in held])
+        return sum(o.decision is not None for o in done)
 
     # -- steps ------------------------------------------------------------------------------
+    def _running(self) -> int:
+        return sum(1 for i in self.inflight.values() if i.exit is None)
+
+    def _idle_wait(self) -> float:
+        wait = self.poll_s
+        if self.inflight:
+            beat = self.heartbeat_s - (monotonic() - (self._last_beat or 0.0))
+            wait = min(wait, max(beat, 0.0))
+            if any(not i.watched and i.exit is None for i in self.inflight.values()):
+                wait = min(wait, UNWATCHED_POLL_S)
+        return wait
+
     def _heartbeat_if_due(self) -> None:
         now_m = monotonic()
         if not self.inflight or (self._last_beat is not None and now_m - self._last_beat < self.heartbeat_s):
             return
         self._last_beat = now_m
         now = self.clock.now()
+        until = now + timedelta(seconds=self.lease_s)
         try:
-            kept = self.store.heartbeat(
-                self.id, list(self.inflight), lease_until=now + timedelta(seconds=self.lease_s), now=now
-            )
+            kept = self.store.heartbeat(self.id, list(self.inflight), lease_until=until, now=now)
         except Exception:  # the store is unreachable: _leases_trusted decides what follows
             return
         self._last_beat_ok = now_m
-        for job_id in set(self.inflight) - kept:
-            del self.inflight[job_id]  # lost the lease: stop acting on it (R-A4, R-G3)
+        for job_id, item in list(self.inflight.items()):
+            renewed = decide(item.job, Heartbeat(self.id, until), now, self.policy)
+            if job_id in kept and isinstance(renewed, Success):
+                item.job = renewed.unwrap().job  # what the store wrote (the contract holds it to decide)
+            else:
+                del self.inflight[job_id]  # lost the lease: stop acting on it (R-A4, R-G3)
 
     def _leases_trusted(self) -> bool:
         """Heartbeats failing for two thirds of a lease: our leases may expire elsewhere
@@ -165,11 +235,9 @@ class Worker:
             return False
         return True
 
-    def _claim(self) -> None:
-        free = self.slots - len(self.inflight)
-        if free <= 0:
-            return
+    def _claim(self, free: int) -> None:
         now = self.clock.now()
+        idle = not self.inflight
         claimed = self.store.claim(
             self.id,
             limit=free,
@@ -178,71 +246,123 @@ class Worker:
             policy=self.policy,
             queues=self.queues,
         )
-        for decision in claimed:
-            self._carry_out(decision)
+        self._claimed = len(claimed)
+        if claimed and idle:  # fresh leases: the next renewal is a third of a lease away
+            self._last_beat = self._last_beat_ok = monotonic()
+        self.applier.carried(claimed)  # Spawn and AdoptRun come back to _spawn and _adopt
+        self._write_steps()
 
-    def _collect_exits(self) -> None:
-        for item in list(self.inflight.values()):
-            done = item.runner.wait(item.handle, 0)
-            if done is None:
+    def _collect(self) -> None:
+        """Exits of the runs that ended: those whose runner called back, and a poll of
+        the ones no runner watches."""
+        ended: set[str] = set()
+        while self._ended:
+            ended.add(self._ended.popleft())
+        now_m = monotonic()
+        for job_id, item in self.inflight.items():
+            if item.exit is not None or (item.watched and job_id not in ended):
                 continue
-            del self.inflight[item.job_id]
-            # Record the exit code first: if this worker dies now, the reaper finalizes (R-B5).
-            transition(self.store, item.job_id, Exited(done.code), self.clock, self.policy, fence=item.fence)
-            event = (
-                Finished(done.result)
-                if done.code == 0 and done.error is None
-                else Failed(
-                    done.error or f"exit code {done.code}", transient=done.transient, final=done.final
-                )
-            )
-            outcome = transition(self.store, item.job_id, event, self.clock, self.policy, fence=item.fence)
-            if outcome.decision is not None:
-                self._carry_out(outcome.decision)
+            done = item.runner.wait(item.handle, 0)
+            if done is not None:
+                item.exit, item.ended_at = done, now_m
 
-    def _carry_out(self, decision: Decision) -> None:
-        for effect in decision.external:
-            if isinstance(effect, Spawn):
-                self._spawn(decision)
-            elif isinstance(effect, AdoptRun):
-                self._adopt(decision)
-            elif isinstance(effect, Kill) and effect.handle is not None:
-                kill(self.runners.values(), effect.handle)
-            elif isinstance(effect, Notify):
-                self._notify(effect)
-            elif isinstance(effect, DeleteInputs):
-                self._delete_inputs(effect.job_id)
+    def _flush(self, flush_all: bool) -> float:
+        """Write the collected exits, at most `complete_batch` a batch. Unless told to
+        write everything, a batch waits up to `complete_ms` for more runs to end, while
+        their leases are still held; returns how long it may still wait."""
+        ended = [i for i in self.inflight.values() if i.exit is not None]
+        if not ended:
+            return float("inf")
+        if not flush_all and len(ended) < self.complete_batch and self._running() > 0:
+            left = self.complete_s - (monotonic() - min(i.ended_at for i in ended))
+            if left > 0:
+                return left
+        for start in range(0, len(ended), self.complete_batch):
+            self._write_exits(ended[start : start + self.complete_batch])
+        return float("inf")
 
-    def _runner_for(self, kind: str) -> Runner | None:
-        return self.runners.get(kind)
+    def _write_exits(self, items: list[InFlight]) -> None:
+        steps = [Step(i.job, _event(i.exit), i.fence) for i in items if i.exit is not None]
+        for item in items:
+            del self.inflight[item.job.id]
+        retry = []
+        for step, outcome in zip(steps, self.applier.apply(steps), strict=True):
+            rejected, current = outcome.rejection, outcome.current
+            if (
+                isinstance(step.event, Finished)
+                and rejected is not None
+                and current is not None
+                and current.fenced_by(step.fence)  # type: ignore[arg-type]
+            ):
+                # The result itself was refused (not plain JSON): the run failed.
+                retry.append(Step(current, Failed(f"result refused: {rejected.reason}"), step.fence))
+        if retry:
+            self.applier.apply(retry)
 
+    def _write_steps(self) -> None:
+        steps, self._steps = self._steps, []
+        if not steps:
+            return
+        for step, outcome in zip(steps, self.applier.apply(steps), strict=True):
+            item = self.inflight.get(step.job.id)
+            if item is None:
+                continue
+            if outcome.decision is None:
+                if isinstance(step.event, Spawned) and item.fresh:
+                    item.runner.kill(item.handle)  # cancelled or lost meanwhile: nothing may run unrecorded
+                del self.inflight[step.job.id]
+            else:
+                item.job = outcome.decision.job
+
+    def _in_process(self, runner: Runner) -> bool:
+        return self._traits(runner)[0]
+
+    def _traits(self, runner: Runner) -> tuple[bool, bool]:
+        """(in process, can watch exits): protocol checks are slow, and asked per job."""
+        got = self._caps.get(id(runner))
+        if got is None:
+            got = (isinstance(runner, InProcess) and runner.in_process, isinstance(runner, ExitWatch))
+            self._caps[id(runner)] = got
+        return got
+
+    def _watch(self, item: InFlight) -> None:
+        if self._traits(item.runner)[1]:
+            watcher = cast(ExitWatch, item.runner)
+            job_id = item.job.id
+
+            def ended() -> None:
+                self._ended.append(job_id)
+                self.wake.set()
+
+            item.watched = watcher.on_exit(item.handle, ended)
+
+    # -- effects of claims (called back by the applier) -------------------------------------
     def _spawn(self, decision: Decision) -> None:
         job = decision.job
-        fence = Fence.of(job)
-        runner = self._runner_for(job.kind)
+        runner = self.runners.get(job.kind)
         if runner is None:
             known = ", ".join(sorted(self.runners)) or "none"
             error = f"no runner for job kind {job.kind!r} on worker {self.id} (kinds it runs: {known})"
-            self._fail(job.id, fence, error)
+            self._steps.append(Step(job, Failed(error), Fence.of(job)))
             return
         assert job.run is not None
         try:
             handle = runner.spawn(self._placed(job), job.run)
         except InvalidPayload as exc:
-            self._fail(job.id, fence, f"invalid payload: {exc}")
+            self._steps.append(Step(job, Failed(f"invalid payload: {exc}"), Fence.of(job)))
             return
         except RunnerUnavailable as exc:  # engine down, image missing: later, no attempt spent
-            event = SpawnFailed(str(exc), transient=True)
-            transition(self.store, job.id, event, self.clock, self.policy, fence=fence)
+            self._steps.append(Step(job, SpawnFailed(str(exc), transient=True), Fence.of(job)))
             return
         except Exception as exc:  # the spawn failed before a handle existed (R-C5)
-            transition(self.store, job.id, SpawnFailed(str(exc)), self.clock, self.policy, fence=fence)
+            self._steps.append(Step(job, SpawnFailed(str(exc)), Fence.of(job)))
             return
-        written = transition(self.store, job.id, Spawned(handle), self.clock, self.policy, fence=fence)
-        if written.decision is None:
-            runner.kill(handle)  # cancelled or lost meanwhile: nothing may run unrecorded
-            return
-        self.inflight[job.id] = InFlight(job.id, Fence.of(written.decision.job), runner, handle)
+        item = InFlight(job, runner, handle, fresh=True)
+        self.inflight[job.id] = item
+        if not self._in_process(runner):
+            # Stamped before it counts as started (R-C2); a lost stamp kills the run.
+            self._steps.append(Step(job, Spawned(handle), Fence.of(job)))
+        self._watch(item)
 
     def _placed(self, job: Job) -> Job:
         """The job as its runner sees it, in the pool slot it holds, made ready first
@@ -260,21 +380,22 @@ class Worker:
 
     def _adopt(self, decision: Decision) -> None:
         job = decision.job
-        fence = Fence.of(job)
-        runner = self._runner_for(job.kind)
+        runner = self.runners.get(job.kind)
         assert job.run is not None
         found = runner.adopt(job, job.run) if runner is not None else None
-        if isinstance(found, Adopted):
-            if job.run.handle is None:  # found by its run id: stamp what the dead worker could not
-                stamp = Spawned(found.handle)
-                stamped = transition(self.store, job.id, stamp, self.clock, self.policy, fence=fence)
-                if stamped.decision is None:
-                    return  # lost the job meanwhile; its new holder adopts the execution
-            self.inflight[job.id] = InFlight(job.id, fence, runner, found.handle)  # type: ignore[arg-type]
+        if not isinstance(found, Adopted) or runner is None:
+            self._steps.append(Step(job, NothingToAdopt(), Fence.of(job)))
             return
-        transition(self.store, job.id, NothingToAdopt(), self.clock, self.policy, fence=fence)
+        item = InFlight(job, runner, found.handle)
+        self.inflight[job.id] = item
+        if job.run.handle is None and not self._in_process(runner):
+            # Found by its run id: stamp what the dead worker could not.
+            self._steps.append(Step(job, Spawned(found.handle), Fence.of(job)))
+        self._watch(item)
 
-    def _fail(self, job_id: str, fence: Fence, error: str) -> None:
-        outcome = transition(self.store, job_id, Failed(error), self.clock, self.policy, fence=fence)
-        if outcome.decision is not None:
-            self._carry_out(outcome.decision)
+
+def _event(done: Exit | None) -> Finished | Failed:
+    assert done is not None
+    if done.code == 0 and done.error is None:
+        return Finished(done.result)
+    return Failed(done.error or f"exit code {done.code}", transient=done.transient, final=done.final)

@@ -85,16 +85,24 @@ class TinyStore:
             return out
 
     def apply(self, decision):
+        return self.apply_many([decision])[0]
+
+    def apply_many(self, decisions):
         with self.lock:
-            current = self.jobs.get(decision.job.id)
-            if current is None or current.version != decision.expected_version:
-                return Conflict(current)
-            slot = decision.job.unique_slot
-            holder = self._holder(slot) if slot else None
-            if holder not in (None, decision.job.id):
-                raise UniqueConflict(unique_conflict_message(decision.job, holder))
-            self._write(decision)
-            return Applied(decision.job)
+            before, out = dict(self.jobs), []
+            for decision in decisions:
+                current = self.jobs.get(decision.job.id)
+                if current is None or current.version != decision.expected_version:
+                    out.append(Conflict(current))
+                    continue
+                slot = decision.job.unique_slot
+                holder = self._holder(slot) if slot else None
+                if holder not in (None, decision.job.id):
+                    self.jobs = before  # all or nothing
+                    raise UniqueConflict(unique_conflict_message(decision.job, holder))
+                self._write(decision)
+                out.append(Applied(decision.job))
+            return out
 
     def heartbeat(self, worker, job_ids, *, lease_until, now):
         with self.lock:

@@ -21,6 +21,15 @@ def test_a_note_is_one_structured_log_event_and_alerts_are_errors():
     ]
 
 
+def test_successes_can_go_unlogged_while_failures_always_are():
+    quiet = LogNotifier(done=False)
+    with capture_logs() as logs:
+        quiet.notify(Notify("j1", "done", "job j1 done"))
+        quiet.notify(Notify("j2", "cancelled", "job j2 cancelled"))
+        quiet.notify(Notify("j3", "failed", "job j3 failed", alert=True))
+    assert [e["job_id"] for e in logs] == ["j2", "j3"]
+
+
 @pytest.fixture(name="hook")
 def _hook():
     got = []

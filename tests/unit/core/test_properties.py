@@ -60,3 +60,33 @@ def test_a_decision_names_every_field_it_changed(job: Job, data: st.DataObject, 
             }
             assert d.changed is not None and differs <= d.changed
             job = d.job
+
+
+_changes = st.fixed_dictionaries(
+    {},
+    optional={
+        "attempts": st.integers(-2, 5),
+        "max_attempts": st.integers(-1, 5),
+        "kind": st.sampled_from(["", "k"]),
+        "depends_on": st.lists(st.sampled_from(["a", "b"]), max_size=2),
+        "started_at": st.none() | st.datetimes(),  # naive ones must be refused
+        "pool": st.none() | st.sampled_from(["", "p"]),
+        "version": st.integers(0, 3),
+        "error": st.none() | st.text(max_size=3),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(job=new_jobs(), changes=_changes)
+def test_job_evolve_is_attrs_evolve(job: Job, changes: dict):
+    """The core's fast copy makes exactly what attrs.evolve makes, and refuses what it refuses."""
+    import attrs
+
+    def made(fn):
+        try:
+            return ("ok", fn())
+        except (ValueError, TypeError) as exc:
+            return ("refused", type(exc))
+
+    assert made(lambda: job.evolve(**changes)) == made(lambda: attrs.evolve(job, **changes))

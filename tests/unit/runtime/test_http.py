@@ -13,9 +13,7 @@ from qrun.contract.builders import T0
 @pytest.fixture(name="setup")
 def _setup(tmp_path):
     clock = FakeClock(T0)
-    app = bootstrap(
-        load(env={}, runs_dir=str(tmp_path / "runs")), store=MemoryStore(), clock=clock, sleeper=clock
-    )
+    app = bootstrap(load(env={}, runs_dir=str(tmp_path / "runs")), store=MemoryStore(), clock=clock)
     return app, TestClient(create_api(app, token="s3cret"))
 
 

@@ -16,7 +16,7 @@ EVERY_MINUTE = "* * * * *"
 
 def make_app(tmp_path, store, clock, **settings):
     config = load(env={}, runs_dir=str(tmp_path / "runs"), **settings)
-    return bootstrap(config, store=store, clock=clock, sleeper=clock)
+    return bootstrap(config, store=store, clock=clock)
 
 
 def ids(store):

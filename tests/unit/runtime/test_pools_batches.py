@@ -36,7 +36,7 @@ class Slots:
 
 def worker_with(store, runner, pools):
     clock = FakeClock(T0)
-    return Worker(store, {"command": runner}, clock=clock, sleeper=clock, policy=Policy(), pools=pools), clock
+    return Worker(store, {"command": runner}, clock=clock, policy=Policy(), pools=pools), clock
 
 
 def test_r_e3_a_pool_job_runs_in_its_prepared_slot_with_its_slot_in_the_environment():

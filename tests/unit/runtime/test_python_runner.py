@@ -1,5 +1,9 @@
 """Registered python tasks through the worker loop, on the memory store."""
 
+import threading
+import time
+from datetime import UTC, datetime
+
 import pytest
 from qrun.adapters.memory import MemoryStore
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry, Transient
@@ -27,21 +31,50 @@ def _setup():
 
     runner = PythonRunner(tasks)
     store, clock = MemoryStore(), FakeClock(T0)
-    worker = Worker(store, dict.fromkeys(tasks.names(), runner), clock=clock, sleeper=clock, policy=Policy())
+    worker = Worker(store, dict.fromkeys(tasks.names(), runner), clock=clock, policy=Policy())
     yield store, worker, runner
     runner.close()
 
 
-def run_until_settled(worker, store, job_id):
-    for _ in range(200):
+def run_until_settled(worker, store, job_id, timeout_s=60.0):
+    """Passes until the job left `running`, each after the runner said a task ended."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        worker.wake.clear()
         worker.tick()
         job = store.get(job_id)
         if job.status is not Status.RUNNING and not worker.inflight:
             return job
-        import time
+        worker.wake.wait(max(0.0, deadline - time.monotonic()))
+    raise AssertionError(f"job {job_id} did not settle in {timeout_s}s")
 
-        time.sleep(0.01)
-    raise AssertionError("did not settle")
+
+def test_a_task_job_is_written_twice_claimed_then_finished(setup):
+    """An in-process run has nothing to stamp (it dies with its worker), and the worker
+    writes the result it collected itself in one decision: submit, claim, finish."""
+    store, worker, _ = setup
+    job = new_job(kind="add", payload={"a": 1, "b": 2})
+    store.submit([job])
+    got = run_until_settled(worker, store, job.id)
+    assert got.status is Status.DONE and got.result == 3
+    assert got.version == 3 and got.run.handle is None
+
+
+def test_a_backlog_drains_without_waiting_on_poll_s():
+    """R-G6: polling only covers a lost wake-up; with poll_s of an hour, a burst run over a
+    backlog still ends as soon as the last task is recorded."""
+    tasks = TaskRegistry()
+    tasks.task("noop")(lambda: None)
+    runner = PythonRunner(tasks, threads=4)
+    store = MemoryStore()
+    store.submit([new_job(kind="noop", now=datetime.now(UTC)) for _ in range(200)])
+    worker = Worker(store, {"noop": runner}, slots=4, poll_s=3600, policy=Policy())
+    done = threading.Thread(target=worker.run, args=(threading.Event(),), kwargs={"burst": True})
+    done.start()
+    done.join(timeout=120)
+    runner.close()
+    assert not done.is_alive(), "the worker waited on poll_s"
+    assert store.counts() == {("default", Status.DONE): 200}
 
 
 def test_a_task_result_becomes_the_jobs_result(setup):

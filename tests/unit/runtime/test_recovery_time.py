@@ -27,8 +27,8 @@ def test_r_g8_a_dead_workers_job_is_adopted_within_the_documented_bound(
     than `worst_case_recovery_s` after A's death."""
     config = load(env={}, lease_s=lease_s, reaper_interval_s=reaper_s, poll_s=poll_s)
     clock, runner, store = FakeClock(T0), FakeRunner(), MemoryStore()
-    app_a = bootstrap(config, store=store, runners={"test": runner}, clock=clock, sleeper=clock)
-    app_b = bootstrap(config, store=store, runners={"test": runner}, clock=clock, sleeper=clock)
+    app_a = bootstrap(config, store=store, runners={"test": runner}, clock=clock)
+    app_b = bootstrap(config, store=store, runners={"test": runner}, clock=clock)
     job = new_job(now=T0)
     store.submit([job])
     app_a.worker.tick()

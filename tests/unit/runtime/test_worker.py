@@ -1,6 +1,7 @@
 """The worker loop under a fake clock, on the real memory store, with a fake runner that
 records what it was asked to do."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -8,8 +9,8 @@ from fakes import FakeRunner
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.worker import Worker
-from qrun.contract.builders import T0, new_job
-from qrun.core import Policy, Status
+from qrun.contract.builders import T0, new_job, ok
+from qrun.core import Cancel, Policy, Status
 
 
 @pytest.fixture(name="env")
@@ -18,7 +19,7 @@ def _env():
 
     def worker(name="w", **kw):
         kw.setdefault("slots", 2)
-        return Worker(store, {"test": runner}, name=name, clock=clock, sleeper=clock, policy=Policy(), **kw)
+        return Worker(store, {"test": runner}, name=name, clock=clock, policy=Policy(), **kw)
 
     return store, clock, runner, worker
 
@@ -164,3 +165,54 @@ def test_r_g4_an_orphan_that_never_started_is_retried_spending_an_attempt(env):
     got = store.get(job.id)
     assert got.status is Status.QUEUED and got.attempts == 1
     assert got.error == "nothing to adopt: the execution is gone"
+
+
+class _Counting(MemoryStore):
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def apply_many(self, decisions):
+        self.batches.append(len(decisions))
+        return super().apply_many(decisions)
+
+
+def test_exits_collected_together_are_written_as_one_batch():
+    store, clock, runner = _Counting(), FakeClock(T0), FakeRunner()
+    jobs = [new_job() for _ in range(4)]
+    store.submit(jobs)
+    w = Worker(store, {"test": runner}, slots=4, clock=clock, policy=Policy())
+    w.tick()
+    store.batches.clear()
+    for job in jobs:
+        runner.finish(job.id)
+    w.tick()
+    assert store.batches[0] == 4
+    assert store.counts()[("default", Status.DONE)] == 4
+
+
+def test_a_run_whose_stamp_lost_is_killed_never_left_running_unrecorded(env):
+    """Cancelled between its claim and its stamp: the stamp loses, the run is stopped."""
+    _store, clock, runner, _worker = env
+    job = new_job()
+
+    class CancelFirst(MemoryStore):
+        def apply_many(self, decisions):
+            if any(d.job.run and d.job.run.handle for d in decisions):
+                current = self.get(job.id)
+                super().apply_many([ok(current, Cancel(), clock.now())])
+            return super().apply_many(decisions)
+
+    store = CancelFirst()
+    store.submit([job])
+    w = Worker(store, {"test": runner}, clock=clock, policy=Policy())
+    w.tick()
+    assert store.get(job.id).status is Status.CANCELLED
+    assert runner.killed == [f"{job.id}:{job.id}/2"] and not w.inflight
+
+
+def test_burst_returns_once_nothing_is_left_to_start(env):
+    _store, _clock, _runner, worker = env
+    w = worker()
+    w.run(threading.Event(), burst=True)  # an empty queue: returns at once
+    assert not w.inflight

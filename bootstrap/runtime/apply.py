@@ -1,0 +1,170 @@
+"""The one way the runtime applies decisions: decide, write with compare-and-set (many at
+once, one transaction), and carry out the external effects of the winners only (R-B6).
+
+The worker, the reaper, the sanitizer and by-hand actions (cancel, retry, recover,
+release) all come through here. A caller decides from the version it holds; it reads the
+store again only when its write lost, and then decides again from what it read while its
+fence still holds (an event of a run's holder applies to any newer version it still
+holds, e.g. after a cancel was requested).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+import attrs
+from qrun.core import (
+    AdoptRun,
+    Decision,
+    DeleteInputs,
+    Event,
+    Fence,
+    Handle,
+    Job,
+    Kill,
+    Notify,
+    Policy,
+    Rejection,
+    Spawn,
+    decide,
+)
+from qrun.core.ports import Applied, Clock, Conflict, JobStore, Runner
+from returns.result import Success
+
+log = logging.getLogger("qrun.apply")
+
+
+@attrs.frozen
+class Step:
+    """`event` for `job` as the caller holds it. With `fence`, a lost write is decided
+    again from the stored version while the fence still holds it (R-G2); without, a
+    lost write is dropped (the reaper acts only on the version it judged)."""
+
+    job: Job
+    event: Event
+    fence: Fence | None = None
+
+
+@attrs.frozen
+class Outcome:
+    decision: Decision | None  # the decision that was written, if one was
+    rejection: Rejection | None = None
+    current: Job | None = None  # what is stored now, when the write was not made
+
+
+@attrs.define
+class Effects:
+    """Carries out external effects. Spawn and AdoptRun belong to whoever runs jobs (the
+    worker passes its own); Kill goes to the runner named in the handle."""
+
+    runners: Mapping[str, Runner]
+    notify: Callable[[Notify], None] = lambda note: None
+    delete_inputs: Callable[[str], None] = lambda job_id: None
+    spawn: Callable[[Decision], None] | None = None
+    adopt: Callable[[Decision], None] | None = None
+
+    def carry_out(self, decision: Decision) -> None:
+        for effect in decision.external:
+            try:
+                self._one(decision, effect)
+            except Exception:  # an effect never undoes a committed write; log and go on
+                log.exception("effect %s of job %s failed", type(effect).__name__, decision.job.id)
+
+    def _one(self, decision: Decision, effect: object) -> None:
+        if isinstance(effect, Spawn) and self.spawn is not None:
+            self.spawn(decision)
+        elif isinstance(effect, AdoptRun) and self.adopt is not None:
+            self.adopt(decision)
+        elif isinstance(effect, Kill) and effect.handle is not None:
+            kill(self.runners.values(), effect.handle)
+        elif isinstance(effect, Notify):
+            self.notify(effect)
+        elif isinstance(effect, DeleteInputs):
+            self.delete_inputs(effect.job_id)
+
+
+def kill(runners: Iterable[Runner], handle: Handle) -> bool:
+    """Stop the execution behind `handle` with the runner that made it (named in it)."""
+    for runner in runners:
+        if runner.name == handle.runner:
+            runner.kill(handle)
+            return True
+    return False
+
+
+class Applier:
+    def __init__(self, store: JobStore, effects: Effects, *, policy: Policy, clock: Clock) -> None:
+        self.store, self.effects, self.policy, self.clock = store, effects, policy, clock
+
+    def apply(self, steps: Sequence[Step], *, now: datetime | None = None, tries: int = 5) -> list[Outcome]:
+        """Decide every step, write the decisions in one `apply_many`, retry the fenced
+        losers from the stored version, then carry out the winners' effects. One outcome
+        per step, in order."""
+        now = now or self.clock.now()
+        out: list[Outcome | None] = [None] * len(steps)
+        todo = list(enumerate(steps))
+        for _ in range(tries):
+            pending: list[tuple[int, Step, Decision]] = []
+            deciding, todo = todo, []
+            for i, s in deciding:
+                result = decide(s.job, s.event, now, self.policy)
+                if isinstance(result, Success):
+                    pending.append((i, s, result.unwrap()))
+                else:
+                    out[i] = Outcome(None, result.failure(), s.job)
+            if not pending:
+                break
+            written = self.store.apply_many([d for _, _, d in pending])
+            for (i, s, d), w in zip(pending, written, strict=True):
+                if isinstance(w, Applied):
+                    out[i] = Outcome(d)
+                    continue
+                assert isinstance(w, Conflict)
+                current = w.current
+                if s.fence is not None and current is not None and current.fenced_by(s.fence):
+                    todo.append((i, Step(current, s.event, s.fence)))
+                else:
+                    why = "lease lost (fenced out)" if s.fence is not None else "changed meanwhile"
+                    status = current.status if current is not None else s.job.status
+                    out[i] = Outcome(None, Rejection(s.job.id, status, type(s.event).__name__, why), current)
+            if not todo:
+                break
+        for i, s in todo:  # lost every race: someone else keeps changing the job
+            out[i] = Outcome(
+                None, Rejection(s.job.id, s.job.status, type(s.event).__name__, "lost every race")
+            )
+        done = [o for o in out if o is not None]
+        for o in done:
+            if o.decision is not None:
+                self.effects.carry_out(o.decision)
+        return done
+
+    def one(self, step: Step, *, now: datetime | None = None) -> Outcome:
+        return self.apply([step], now=now)[0]
+
+    def event(self, job_id: str, event: Event, *, fence: Fence | None = None) -> Outcome:
+        """Apply `event` to the stored job (a by-hand action: cancel, retry, recover); a
+        lost write is decided again from the newer version."""
+        for _ in range(5):
+            job = self.store.get(job_id)
+            if job is None:
+                return Outcome(None)
+            if fence is not None and not job.fenced_by(fence):
+                return Outcome(
+                    None, Rejection(job.id, job.status, type(event).__name__, "lease lost (fenced out)")
+                )
+            got = self.one(Step(job, event, fence))
+            if (
+                got.decision is not None
+                or got.rejection is None
+                or got.rejection.reason != "changed meanwhile"
+            ):
+                return got
+        return Outcome(None)
+
+    def carried(self, decisions: Iterable[Decision]) -> None:
+        """Carry out the effects of decisions the store wrote itself (claims)."""
+        for decision in decisions:
+            self.effects.carry_out(decision)

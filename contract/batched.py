@@ -1,0 +1,118 @@
+"""`apply_many`: many compare-and-sets in one transaction, each against its own version.
+
+The worker writes its completions this way, so a store that gets it wrong loses or
+doubles work at speed: every rule of `apply` holds per decision, and the batch is one
+atomic write (a refused batch leaves nothing behind)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from qrun.core import (
+    Cancel,
+    Decision,
+    Failed,
+    Finished,
+    FollowUp,
+    Handle,
+    Heartbeat,
+    Job,
+    Reap,
+    ReapReason,
+    Retry,
+    Spawned,
+    Status,
+    Unique,
+)
+from qrun.core.ports import Applied, ApplyResult, Conflict, JobStore, UniqueConflict
+
+from .base import POLICY, StoreFixtures, claim_one, lease, step
+from .builders import T0, at, new_job, ok
+from .races import together
+
+H = Handle("subprocess", "4242:99")
+
+
+def _running(store: JobStore, n: int, **kw: Any) -> list[Job]:
+    store.submit([new_job(**kw) for _ in range(n)])
+    got = store.claim("w1", limit=n, now=T0, lease_until=lease(), policy=POLICY)
+    assert len(got) == n
+    return [d.job for d in got]
+
+
+class StoreBatchedWrites(StoreFixtures):
+    def test_apply_many_of_nothing_writes_nothing(self, store: JobStore) -> None:
+        assert store.apply_many([]) == []
+
+    def test_each_decision_is_checked_against_its_own_version(self, store: JobStore) -> None:
+        a, b, c = _running(store, 3)
+        stale_b = ok(b, Finished("late"), at(1), POLICY)
+        b_now = step(store, b, Heartbeat("w1", lease(at(1), 60)), at(1))  # b moved on
+        got = store.apply_many(
+            [ok(a, Finished("a"), at(2), POLICY), stale_b, ok(c, Failed("c"), at(2), POLICY)]
+        )
+        assert [type(r) for r in got] == [Applied, Conflict, Applied]
+        assert got[1] == Conflict(b_now)
+        assert store.get(a.id).status is Status.DONE and store.get(a.id).result == "a"  # type: ignore[union-attr]
+        assert store.get(b.id) == b_now
+        assert store.get(c.id) == got[2].job  # type: ignore[union-attr]
+
+    def test_it_is_the_same_as_applying_one_after_another(self, store: JobStore) -> None:
+        """Two decisions for one job in one batch: the second is made from the first's
+        result, so both land; a third made from the original version conflicts."""
+        (job,) = _running(store, 1)
+        first = ok(job, Spawned(H), at(1), POLICY)
+        second = ok(first.job, Finished(7), at(2), POLICY)
+        again = ok(job, Failed("stale"), at(2), POLICY)
+        got = store.apply_many([first, second, again])
+        assert got[:2] == [Applied(first.job), Applied(second.job)]
+        assert got[2] == Conflict(second.job)
+        assert store.get(job.id) == second.job
+
+    def test_r_b4_follow_ups_are_written_for_the_winners_only(self, store: JobStore) -> None:
+        win, lose = _running(store, 2, follow_up=FollowUp("next", {"k": 1}))
+        moved = step(store, lose, Cancel(), at(1))  # no handle: cancelled at once
+        got = store.apply_many([ok(win, Finished(1), at(2), POLICY), ok(lose, Finished(2), at(2), POLICY)])
+        assert [type(r) for r in got] == [Applied, Conflict]
+        follow = store.get(f"{win.id}.next")
+        assert follow is not None and follow.status is Status.QUEUED and follow.payload == {"k": 1}
+        assert store.get(f"{lose.id}.next") is None
+        assert store.get(lose.id) == moved
+
+    def test_a_unique_conflict_refuses_the_whole_batch(self, store: JobStore) -> None:
+        keyed = new_job(unique=Unique("k"), max_attempts=1)
+        store.submit([keyed])
+        failed = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("boom"), at(1))
+        (other,) = _running(store, 1)
+        store.submit([new_job(unique=Unique("k"))])  # takes the key meanwhile
+        with pytest.raises(UniqueConflict):
+            store.apply_many([ok(other, Finished(None), at(2), POLICY), ok(failed, Retry(), at(2), POLICY)])
+        assert store.get(other.id) == other and store.get(failed.id) == failed
+
+    def test_a_batch_racing_single_writers_each_job_has_one_winner(self, store: JobStore) -> None:
+        """R-B6: a worker's batch of completions against a reaper and a canceller acting on
+        the same versions, job by job: each job ends with exactly one of the writes, and
+        a follow-up exists exactly for the jobs the batch finished."""
+        jobs = [step(store, j, Spawned(H)) for j in _running(store, 12, follow_up=FollowUp("next"))]
+        late = at(POLICY.max_running_s + 1)
+        batch = [ok(j, Finished("batch"), late, POLICY) for j in jobs]
+        singles: list[Decision] = [
+            ok(j, Reap(ReapReason.CEILING), late, POLICY) if i % 2 else ok(j, Cancel(), late, POLICY)
+            for i, j in enumerate(jobs)
+        ]
+
+        def act(i: int) -> list[ApplyResult]:
+            if i == 0:
+                return list(store.apply_many(batch))
+            return [store.apply(d) for d in singles[i - 1 :: self.race_threads - 1]]
+
+        results = together(self.race_threads, act)
+        batch_won = {d.job.id for d, r in zip(batch, results[0], strict=True) if isinstance(r, Applied)}
+        single_won = {r.job.id for part in results[1:] for r in part if isinstance(r, Applied)}
+        assert batch_won.isdisjoint(single_won)
+        assert batch_won | single_won == {j.id for j in jobs}
+        for job in jobs:
+            stored = store.get(job.id)
+            assert stored is not None and stored.version == job.version + 1
+            assert (store.get(f"{job.id}.next") is not None) == (job.id in batch_won)
