@@ -46,6 +46,7 @@ PG_DRAIN: list[Spec] = [
     ("pgqueuer_pg", {"batch_size": 100}),
     ("procrastinate_pg", {}),
     ("qrun_worker", {"backend": "postgres"}),
+    ("qrun_worker", {"backend": "postgres", "slots": 64}),
     ("qrun_store", {"backend": "postgres", "per_claim": 10}),
 ]
 SQLITE_DRAIN: list[Spec] = [

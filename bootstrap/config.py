@@ -106,7 +106,7 @@ class Config:
     worker_name: str = "worker"
     # Runs at once per daemon; python tasks run in as many threads. A claim takes up to
     # the free slots in one statement, so more slots also mean fewer round trips per job.
-    slots: int = attrs.field(default=16, validator=_positive)
+    slots: int = attrs.field(default=32, validator=_positive)
     lease_s: float = attrs.field(default=30.0, validator=_positive)
     # Only covers a lost NOTIFY (and other processes' submits to SQLite, which has none):
     # a backlog, an ended run and a submit through this app never wait on it.

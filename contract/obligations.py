@@ -22,6 +22,7 @@ from qrun.core import (
     Spawned,
     Status,
 )
+from qrun.core.claim import run_id_for
 from qrun.core.ports import Applied, Conflict, DuplicateJob, JobFilter, JobStore, UnknownDependency
 
 from .base import POLICY, StoreFixtures, claim_one, lease, step
@@ -119,6 +120,24 @@ class StoreObligations(StoreFixtures):
         assert stored.started_at == at(2) and stored.attempts == 1
         assert stored.run is not None and stored.run.handle is None  # R-C2
         assert d.external == (Spawn(job.id, stored.run.id),)
+
+    def test_a_claim_is_exactly_what_decide_decides(self, store: JobStore) -> None:
+        """A store may write the claim in its own language (SQL): the decisions it returns
+        are still decide's, field for field and effect for effect, for fresh jobs and
+        for a job requeued after a failure."""
+        store.submit([new_job(max_attempts=3)])
+        back = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("boom"), at(1))
+        assert back.status is Status.QUEUED and back.attempts == 1
+        fresh = [new_job(priority=2), new_job(payload={"k": [1, "x"]})]
+        store.submit(fresh)
+        before = {j.id: store.get(j.id) for j in [back, *fresh]}
+        now = at(1 + POLICY.backoff.cap_s)
+        got = store.claim("w1", limit=5, now=now, lease_until=lease(now), policy=POLICY)
+        assert {d.job.id for d in got} == set(before)
+        for d in got:
+            job = before[d.job.id]
+            assert job is not None
+            assert d == ok(job, Claim("w1", run_id_for(job), lease(now)), now, POLICY)
 
     def test_r_a3_adoptable_jobs_are_claimed_before_queued_ones(self, store: JobStore) -> None:
         """R-A3: a running job with a cleared lease is handed out before any queued job."""

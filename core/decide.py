@@ -62,7 +62,8 @@ class _Reject(Exception):
 
 def _ok(job: Job, *effects: Effect, **changes: Any) -> Outcome:
     nxt = job.evolve(version=job.version + 1, **changes)
-    changed = frozenset(name for name in changes if getattr(job, name) != getattr(nxt, name))
+    was, now = job.__dict__, nxt.__dict__  # Job keeps its fields in a __dict__ (see Job.evolve)
+    changed = frozenset(name for name in changes if was[name] != now[name])
     return Success(Decision(nxt, effects, changed))
 
 

@@ -37,11 +37,11 @@ from qrun.core.topics import EventStatus, Settle, TopicEvent
 from qrun.core.workflow import HandlerRun, run_order
 from returns.result import Success
 
-from ..sql import run_sql
+from ..sql import cas, run_sql
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.event_codec import EventCodec
 from ..sql.event_sql import EventSql, settle_args
-from ..sql.fast_claim import CLAIM_SET, verified
+from ..sql.fast_claim import CLAIM_SET, claimed
 from ..sql.filters import where_sql
 from ..sql.names import identifier
 from ..sql.pool_slots import SlotTaker
@@ -54,6 +54,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _CHUNK = 500
 _SYNC = ("FULL", "NORMAL", "EXTRA")
+_MAX_VALUES = 30_000  # bound values in one statement (SQLite allows 32,766)
 
 
 def _micros(value: datetime) -> int:
@@ -243,7 +244,7 @@ class SqliteStore:
         args = {"now": _micros(now), "until": _micros(lease_until), "worker": worker, "limit": limit}
         args.update({f"q{i}": q for i, q in enumerate(qargs)})
         rows = c.execute(sql, args).fetchall()
-        return verified((_codec.job(r) for r in rows), worker, lease_until, now, policy)
+        return claimed(map(_codec.job, rows), worker)
 
     def _claim_general(
         self,
@@ -335,8 +336,11 @@ class SqliteStore:
             with self._tx() as c:
                 if len(set(ids)) != len(ids):
                     return self._in_order(c, decisions)
-                won = [self._write(c, d) for d in decisions]
-                lost = [d.job.id for d, w in zip(decisions, won, strict=True) if not w]
+                won = self._write_groups(c, decisions)
+                for d in decisions:
+                    if d.job.id in won:
+                        self._follow_ups(c, d)
+                lost = [i for i in ids if i not in won]
                 current = self._rows(c, lost) if lost else {}
         except sqlite3.IntegrityError as exc:
             for decision in decisions:
@@ -344,10 +348,26 @@ class SqliteStore:
                 if holder is not None and holder != decision.job.id:
                     raise UniqueConflict(unique_conflict_message(decision.job, holder)) from exc
             raise
-        return [
-            Applied(d.job) if w else Conflict(current.get(d.job.id))
-            for d, w in zip(decisions, won, strict=True)
-        ]
+        return [Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions]
+
+    def _write_groups(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> set[str]:
+        """One UPDATE ... FROM (VALUES ...) per set of changed columns (and per chunk of
+        rows, within SQLite's limit on bound values); returns the ids written."""
+        won: set[str] = set()
+        for columns, rows in cas.by_columns(decisions, _codec).items():
+            names = (*cas.KEYS, *columns)
+            row_marks = "(" + ", ".join("?" for _ in names) + ")"
+            per = max(1, _MAX_VALUES // len(names))
+            for start in range(0, len(rows), per):
+                chunk = rows[start : start + per]
+                t = self._t
+                sql = (
+                    f"WITH x({', '.join(names)}) AS (VALUES {', '.join(row_marks for _ in chunk)}) "
+                    f"UPDATE {t} SET {cas.sets(columns, 'x')} FROM x "
+                    f"WHERE {t}.id = x.cas_id AND {t}.version = x.cas_version RETURNING {t}.id"
+                )
+                won.update(r[0] for r in c.execute(sql, [v for row in chunk for v in row]).fetchall())
+        return won
 
     def _in_order(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> list[ApplyResult]:
         """A batch naming a job twice: each decision checked and written in turn, under
@@ -380,13 +400,16 @@ class SqliteStore:
         )
         if cur.rowcount != 1:
             return False
+        self._follow_ups(c, decision)
+        return True
+
+    def _follow_ups(self, c: sqlite3.Connection, decision: Decision) -> None:
         for effect in decision.durable:
             if isinstance(effect, EnqueueJob):
                 c.execute(
                     f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING",
                     _codec.row(effect.job),
                 )
-        return True
 
     def heartbeat(
         self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime

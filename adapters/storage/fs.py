@@ -21,6 +21,7 @@ class FsInputStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root = str(self.root)
 
     def dir(self, job_id: str) -> Path:
         # One encoded segment ("/" is encoded; the prefix rules out "." and ".."), joined
@@ -53,6 +54,8 @@ class FsInputStore:
         return sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) if d.exists() else []
 
     def delete(self, job_id: str) -> None:
-        path = self.dir(job_id)
-        if os.path.lexists(path):  # most jobs have no inputs: one stat, no exception
-            shutil.rmtree(path, ignore_errors=True)
+        """Runs for every job that ends: most have no inputs, so a plain string path and
+        one stat, before anything costlier."""
+        path = os.path.join(self._root, "j-" + quote(job_id, safe=""))
+        if os.path.lexists(path):
+            shutil.rmtree(self.dir(job_id), ignore_errors=True)

@@ -73,16 +73,17 @@ class Effects:
                 log.exception("effect %s of job %s failed", type(effect).__name__, decision.job.id)
 
     def _one(self, decision: Decision, effect: object) -> None:
-        if isinstance(effect, Spawn) and self.spawn is not None:
-            self.spawn(decision)
-        elif isinstance(effect, AdoptRun) and self.adopt is not None:
-            self.adopt(decision)
-        elif isinstance(effect, Kill) and effect.handle is not None:
-            kill(self.runners.values(), effect.handle)
-        elif isinstance(effect, Notify):
-            self.notify(effect)
-        elif isinstance(effect, DeleteInputs):
-            self.delete_inputs(effect.job_id)
+        match effect:  # the most frequent first: every finished job notifies and deletes
+            case Notify():
+                self.notify(effect)
+            case DeleteInputs(job_id=job_id):
+                self.delete_inputs(job_id)
+            case Spawn() if self.spawn is not None:
+                self.spawn(decision)
+            case AdoptRun() if self.adopt is not None:
+                self.adopt(decision)
+            case Kill(handle=Handle() as handle):
+                kill(self.runners.values(), handle)
 
 
 def kill(runners: Iterable[Runner], handle: Handle) -> bool:

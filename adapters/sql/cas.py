@@ -1,0 +1,29 @@
+"""Batched compare-and-set for the SQL stores: the decisions of a batch that change the
+same columns become one UPDATE, each row guarded by its own expected version and
+returning the ids it wrote (the winners)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from qrun.core import Decision
+
+from .codec import Codec
+
+#: Names for the key columns of the source rows; never column names of the table (a
+#: whole-row write sets `id` and `version` too).
+KEYS = ("cas_id", "cas_version")
+
+
+def by_columns(decisions: Sequence[Decision], codec: Codec) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
+    """{columns a decision sets: [(id, expected version, *values), ...]}"""
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for d in decisions:
+        columns, values = codec.changes(d)
+        groups.setdefault(columns, []).append((d.job.id, d.expected_version, *values))
+    return groups
+
+
+def sets(columns: Sequence[str], source: str) -> str:
+    return ", ".join(f"{c} = {source}.{c}" for c in columns)
