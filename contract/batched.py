@@ -25,7 +25,7 @@ from qrun.core import (
     Status,
     Unique,
 )
-from qrun.core.ports import Applied, ApplyResult, Conflict, JobStore, UniqueConflict
+from qrun.core.ports import Applied, ApplyResult, ApplyThenClaim, Conflict, JobStore, UniqueConflict
 
 from .base import POLICY, StoreFixtures, claim_one, lease, step
 from .builders import T0, at, new_job, ok
@@ -116,3 +116,44 @@ class StoreBatchedWrites(StoreFixtures):
             stored = store.get(job.id)
             assert stored is not None and stored.version == job.version + 1
             assert (store.get(f"{job.id}.next") is not None) == (job.id in batch_won)
+
+
+class StoreApplyThenClaim(StoreFixtures):
+    """The optional `ApplyThenClaim`: the same results as `apply_many` then `claim`."""
+
+    @pytest.fixture
+    def both(self, store: JobStore) -> ApplyThenClaim:
+        if not isinstance(store, ApplyThenClaim):
+            pytest.skip(f"{type(store).__name__} does not offer ApplyThenClaim (optional)")
+        return store
+
+    def test_the_writes_land_first_so_the_claim_sees_the_freed_key(self, both: ApplyThenClaim) -> None:
+        store: JobStore = both  # type: ignore[assignment]
+        store.submit([new_job(concurrency_key="k") for _ in range(2)])
+        first = claim_one(store).job
+        (plain,) = _running(store, 1)
+        stale = ok(plain, Failed("late"), at(1), POLICY)
+        step(store, plain, Heartbeat("w1", lease(at(1), 60)), at(1))
+        now = at(2)
+        results, claimed = both.apply_then_claim(
+            [ok(first, Finished("a"), now, POLICY), stale],
+            "w2",
+            limit=5,
+            now=now,
+            lease_until=lease(now),
+            policy=POLICY,
+        )
+        assert [type(r) for r in results] == [Applied, Conflict]
+        assert results[1] == Conflict(store.get(plain.id))
+        [second] = claimed
+        assert second.job.concurrency_key == "k" and second.job.lease is not None
+        assert second.job.lease.worker == "w2" and store.get(second.job.id) == second.job
+
+    def test_with_nothing_to_write_it_is_a_claim(self, both: ApplyThenClaim) -> None:
+        store: JobStore = both  # type: ignore[assignment]
+        store.submit([new_job(), new_job()])
+        results, claimed = both.apply_then_claim(
+            [], "w1", limit=1, now=T0, lease_until=lease(), policy=POLICY
+        )
+        assert results == [] and len(claimed) == 1
+        assert store.get(claimed[0].job.id) == claimed[0].job

@@ -18,7 +18,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from qrun.core import TERMINAL, Claim, Job, Status, Unique, decide
-from qrun.core.ports import Applied, Conflict, JobFilter, JobStore, StoreError
+from qrun.core.ports import Applied, ApplyThenClaim, Conflict, JobFilter, JobStore, StoreError
 from qrun.core.topics import Settle, TopicEvent
 from returns.result import Success
 
@@ -152,6 +152,34 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                     self.seen.setdefault(job_id, job)
             got = _outcome(lambda: [_shape(r) for r in self.store.apply_many(decisions)])
             assert got == _outcome(lambda: [_shape(r) for r in self.ref.apply_many(decisions)])
+
+        @precondition(lambda self: self.ids and isinstance(self.store, ApplyThenClaim))
+        @rule(data=st.data(), worker=st.sampled_from(WORKERS), limit=st.integers(0, 3))
+        def act_then_claim(self, data: st.DataObject, worker: str, limit: int) -> None:
+            """Writes then a claim, in one call where the store offers it."""
+            decisions = []
+            for job_id in data.draw(st.lists(st.sampled_from(self.ids), max_size=3, unique=True)):
+                job = self.ref.get(job_id)
+                assert job is not None
+                event = next_event(data.draw, job, self.now)
+                if isinstance(event, Claim):
+                    event = attrs.evolve(event, slot=None)
+                result = decide(job, event, self.now, POLICY)
+                if isinstance(result, Success):
+                    decisions.append(result.unwrap())
+            kw: dict[str, Any] = {
+                "limit": limit,
+                "now": self.now,
+                "lease_until": self.now + timedelta(seconds=30),
+            }
+            store = self.store
+            assert isinstance(store, ApplyThenClaim)
+
+            def shaped(s: Any) -> Any:
+                results, claimed = s.apply_then_claim(decisions, worker, policy=POLICY, **kw)
+                return [_shape(r) for r in results], claimed
+
+            assert _outcome(lambda: shaped(store)) == _outcome(lambda: shaped(self.ref))
 
         @precondition(lambda self: self.seen)
         @rule(data=st.data())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import MakeStore
-from .batched import StoreBatchedWrites
+from .batched import StoreApplyThenClaim, StoreBatchedWrites
 from .batches import StoreBatches
 from .features import StoreFeatures
 from .obligations import StoreObligations
@@ -17,6 +17,7 @@ from .topics import StoreTopics
 class JobStoreContract(
     StoreObligations,
     StoreBatchedWrites,
+    StoreApplyThenClaim,
     StoreFeatures,
     StorePools,
     StoreBatches,

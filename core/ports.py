@@ -167,6 +167,26 @@ class DuplicateEvent(StoreError):
 
 
 @runtime_checkable
+class ApplyThenClaim(Protocol):
+    """Optional: a store that writes a batch of decisions and then claims, as `apply_many`
+    followed by `claim` would, in one transaction where it can (one round trip and one
+    commit on PostgreSQL): a worker's finished runs free their slots and the next jobs
+    are taken at once. A store without it gets the two calls."""
+
+    def apply_then_claim(
+        self,
+        decisions: Sequence[Decision],
+        worker: str,
+        *,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[list[ApplyResult], list[Decision]]: ...
+
+
+@runtime_checkable
 class EventStore(Protocol):
     """Topics and their events (R-D4), by the rules of `core.topics`: every change is one
     atomic, guarded step, so an event is never lost and never consumed twice."""

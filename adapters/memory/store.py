@@ -121,6 +121,24 @@ class MemoryStore:
                     self._write(decision)
             return out
 
+    def apply_then_claim(
+        self,
+        decisions: Sequence[Decision],
+        worker: str,
+        *,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[list[ApplyResult], list[Decision]]:
+        with self._lock:
+            results = self.apply_many(decisions)
+            claimed = self.claim(
+                worker, limit=limit, now=now, lease_until=lease_until, policy=policy, queues=queues
+            )
+            return results, claimed
+
     def heartbeat(
         self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
     ) -> frozenset[str]:

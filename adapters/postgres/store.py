@@ -549,6 +549,54 @@ class PostgresStore:
             current = self._rows(conn, lost, lock=False) if lost else {}
         return [Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions]
 
+    def apply_then_claim(
+        self,
+        decisions: Sequence[Decision],
+        worker: str,
+        *,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[list[ApplyResult], list[Decision]]:
+        """BEGIN, the batch's UPDATEs, the one-statement claim and COMMIT in one pipeline:
+        one round trip and one commit where `apply_many` and `claim` take two. Anything
+        off the common path (a job named twice, follow-ups, a claim that needs the
+        general path) is done as the two calls."""
+        ids = [d.job.id for d in decisions]
+        plain = ids and len(set(ids)) == len(ids) and not any(d.durable for d in decisions)
+        if not plain or limit <= 0 or lease_until <= now:
+            return self.apply_many(decisions), self.claim(
+                worker, limit=limit, now=now, lease_until=lease_until, policy=policy, queues=queues
+            )
+        qsql, qargs = _queue_filter(queues)
+        writes = self._cas_groups(decisions)
+        args = {
+            "now": now,
+            "limit": limit,
+            "worker": worker,
+            "until": lease_until,
+            "q": qargs[0] if qargs else None,
+        }
+        with self._pool.connection() as conn:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    curs = [conn.execute(sql, a) for sql, a in writes]
+                    claim = conn.execute(self._fast_sql(qsql), args)
+            except psycopg.errors.UniqueViolation as exc:
+                raise self._unique_conflict(conn, decisions) from exc
+            won = {r[0] for c in curs for r in c.fetchall()}
+            rows = claim.fetchall()
+            lost = [i for i in ids if i not in won]
+            current = self._rows(conn, lost, lock=False) if lost else {}
+        results: list[ApplyResult] = [
+            Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions
+        ]
+        if rows and rows[0][0] == "fallback":  # the statement wrote nothing: the general path
+            return results, self._claim_general(worker, limit, now, lease_until, policy, qsql, qargs)
+        return results, claimed((_codec.job(row[1:]) for row in rows), worker)
+
     def _in_order(self, conn: psycopg.Connection[Any], decisions: Sequence[Decision]) -> list[ApplyResult]:
         """A batch naming a job twice: its rows are locked and each decision is checked
         and written in turn, as if applied one after another (rare: no loop of qrun's

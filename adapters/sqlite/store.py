@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from qrun.core import Decision, EnqueueJob, Job, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
@@ -201,13 +202,25 @@ class SqliteStore:
     ) -> list[Decision]:
         if limit <= 0:
             return []
-        qsql, qargs = _queue_filter(queues)
         with self._tx() as c:
-            if lease_until > now:
-                fast = self._claim_fast(c, worker, limit, now, lease_until, policy, qsql, qargs)
-                if fast:
-                    return fast
-            return self._claim_general(c, worker, limit, now, lease_until, policy, qsql, qargs)
+            return self._claim_in(c, worker, limit, now, lease_until, policy, queues)
+
+    def _claim_in(
+        self,
+        c: sqlite3.Connection,
+        worker: str,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        queues: Sequence[str] | None,
+    ) -> list[Decision]:
+        qsql, qargs = _queue_filter(queues)
+        if lease_until > now:
+            fast = self._claim_fast(c, worker, limit, now, lease_until, policy, qsql, qargs)
+            if fast:
+                return fast
+        return self._claim_general(c, worker, limit, now, lease_until, policy, qsql, qargs)
 
     def _claim_fast(
         self,
@@ -331,23 +344,47 @@ class SqliteStore:
     def apply_many(self, decisions: Sequence[Decision]) -> list[ApplyResult]:
         if not decisions:
             return []
-        ids = [d.job.id for d in decisions]
+        return self._atomically(decisions, None)[0]
+
+    def apply_then_claim(
+        self,
+        decisions: Sequence[Decision],
+        worker: str,
+        *,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[list[ApplyResult], list[Decision]]:
+        """Both under one write lock, one commit."""
+        claim = (worker, limit, now, lease_until, policy, queues) if limit > 0 else None
+        return self._atomically(decisions, claim)
+
+    def _atomically(
+        self, decisions: Sequence[Decision], claim: tuple[Any, ...] | None
+    ) -> tuple[list[ApplyResult], list[Decision]]:
         try:
             with self._tx() as c:
-                if len(set(ids)) != len(ids):
-                    return self._in_order(c, decisions)
-                won = self._write_groups(c, decisions)
-                for d in decisions:
-                    if d.job.id in won:
-                        self._follow_ups(c, d)
-                lost = [i for i in ids if i not in won]
-                current = self._rows(c, lost) if lost else {}
+                results = self._apply_in(c, decisions)
+                return results, self._claim_in(c, *claim) if claim is not None else []
         except sqlite3.IntegrityError as exc:
             for decision in decisions:
                 holder = self._holder(self._conn(), decision.job.unique_slot or "")
                 if holder is not None and holder != decision.job.id:
                     raise UniqueConflict(unique_conflict_message(decision.job, holder)) from exc
             raise
+
+    def _apply_in(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> list[ApplyResult]:
+        ids = [d.job.id for d in decisions]
+        if len(set(ids)) != len(ids):
+            return self._in_order(c, decisions)
+        won = self._write_groups(c, decisions) if decisions else set()
+        for d in decisions:
+            if d.job.id in won:
+                self._follow_ups(c, d)
+        lost = [i for i in ids if i not in won]
+        current = self._rows(c, lost) if lost else {}
         return [Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions]
 
     def _write_groups(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> set[str]:

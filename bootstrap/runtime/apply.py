@@ -30,7 +30,7 @@ from qrun.core import (
     Spawn,
     decide,
 )
-from qrun.core.ports import Applied, Clock, Conflict, JobStore, Runner
+from qrun.core.ports import Applied, ApplyResult, Clock, Conflict, JobStore, Runner
 from returns.result import Success
 
 log = logging.getLogger("qrun.apply")
@@ -99,11 +99,19 @@ class Applier:
     def __init__(self, store: JobStore, effects: Effects, *, policy: Policy, clock: Clock) -> None:
         self.store, self.effects, self.policy, self.clock = store, effects, policy, clock
 
-    def apply(self, steps: Sequence[Step], *, now: datetime | None = None, tries: int = 5) -> list[Outcome]:
-        """Decide every step, write the decisions in one `apply_many`, retry the fenced
-        losers from the stored version, then carry out the winners' effects. One outcome
-        per step, in order."""
+    def apply(
+        self,
+        steps: Sequence[Step],
+        *,
+        now: datetime | None = None,
+        tries: int = 5,
+        write: Callable[[Sequence[Decision]], list[ApplyResult]] | None = None,
+    ) -> list[Outcome]:
+        """Decide every step, write the decisions in one `apply_many` (or the first round
+        with `write`, which must do the same), retry the fenced losers from the stored
+        version, then carry out the winners' effects. One outcome per step, in order."""
         now = now or self.clock.now()
+        first = write
         out: list[Outcome | None] = [None] * len(steps)
         todo = list(enumerate(steps))
         for _ in range(tries):
@@ -117,7 +125,8 @@ class Applier:
                     out[i] = Outcome(None, result.failure(), s.job)
             if not pending:
                 break
-            written = self.store.apply_many([d for _, _, d in pending])
+            written = (first or self.store.apply_many)([d for _, _, d in pending])
+            first = None
             for (i, s, d), w in zip(pending, written, strict=True):
                 if isinstance(w, Applied):
                     out[i] = Outcome(d)

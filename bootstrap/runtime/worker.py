@@ -48,6 +48,8 @@ from qrun.core import (
 from qrun.core.pools import Placement
 from qrun.core.ports import (
     Adopted,
+    ApplyResult,
+    ApplyThenClaim,
     Clock,
     Exit,
     ExitWatch,
@@ -131,6 +133,7 @@ class Worker:
         self._ended: deque[str] = deque()
         self._claimed = -1  # how many the last claim started
         self._caps: dict[int, tuple[bool, bool]] = {}
+        self._combined = isinstance(store, ApplyThenClaim)
         self._steps: list[Step] = []  # writes the starts of this pass queued (stamps, failures)
         self._last_beat: float | None = None
         self._last_beat_ok = monotonic()
@@ -168,11 +171,15 @@ class Worker:
         self._claimed = -1
         self._heartbeat_if_due()
         self._collect()
-        wait = self._flush(flush_all)
-        if not self.draining and self._leases_trusted():
-            free = self.slots - self._running()
-            if free > 0:
-                self._claim(free)
+        claiming = not self.draining and self._leases_trusted()
+        chunks, wait = self._due(flush_all)
+        free = self.slots - self._running() if claiming else 0
+        for i, chunk in enumerate(chunks):
+            # The last batch of exits takes the next jobs along where the store can do
+            # both in one transaction: one round trip and one commit for the pair.
+            self._write_exits(chunk, claim=free if i == len(chunks) - 1 else 0)
+        if free > 0 and self._claimed < 0:
+            self._claim(free)
         return min(wait, self._idle_wait())
 
     def drain(self, timeout_s: float) -> None:
@@ -246,6 +253,9 @@ class Worker:
             policy=self.policy,
             queues=self.queues,
         )
+        self._start(claimed, idle)
+
+    def _start(self, claimed: list[Decision], idle: bool) -> None:
         self._claimed = len(claimed)
         if claimed and idle:  # fresh leases: the next renewal is a third of a lease away
             self._last_beat = self._last_beat_ok = monotonic()
@@ -266,27 +276,48 @@ class Worker:
             if done is not None:
                 item.exit, item.ended_at = done, now_m
 
-    def _flush(self, flush_all: bool) -> float:
-        """Write the collected exits, at most `complete_batch` a batch. Unless told to
-        write everything, a batch waits up to `complete_ms` for more runs to end, while
-        their leases are still held; returns how long it may still wait."""
+    def _due(self, flush_all: bool) -> tuple[list[list[InFlight]], float]:
+        """The collected exits to write now, in batches of at most `complete_batch`, and
+        how long the loop may wait. Unless told to write everything, a batch waits up to
+        `complete_ms` for more runs to end while other runs are still going (their
+        leases are still held meanwhile)."""
         ended = [i for i in self.inflight.values() if i.exit is not None]
         if not ended:
-            return float("inf")
+            return [], float("inf")
         if not flush_all and len(ended) < self.complete_batch and self._running() > 0:
             left = self.complete_s - (monotonic() - min(i.ended_at for i in ended))
             if left > 0:
-                return left
-        for start in range(0, len(ended), self.complete_batch):
-            self._write_exits(ended[start : start + self.complete_batch])
-        return float("inf")
+                return [], left
+        n = self.complete_batch
+        return [ended[start : start + n] for start in range(0, len(ended), n)], float("inf")
 
-    def _write_exits(self, items: list[InFlight]) -> None:
+    def _write_exits(self, items: list[InFlight], *, claim: int = 0) -> None:
         steps = [Step(i.job, _event(i.exit), i.fence) for i in items if i.exit is not None]
         for item in items:
             del self.inflight[item.job.id]
+        idle = not self.inflight
+        taken: list[list[Decision]] = []
+        write = None
+        if claim > 0 and self._combined:
+            now = self.clock.now()
+            until = now + timedelta(seconds=self.lease_s)
+            store = cast(ApplyThenClaim, self.store)
+
+            def write(decisions: Sequence[Decision]) -> list[ApplyResult]:
+                results, claimed = store.apply_then_claim(
+                    decisions,
+                    self.id,
+                    limit=claim,
+                    now=now,
+                    lease_until=until,
+                    policy=self.policy,
+                    queues=self.queues,
+                )
+                taken.append(claimed)
+                return results
+
         retry = []
-        for step, outcome in zip(steps, self.applier.apply(steps), strict=True):
+        for step, outcome in zip(steps, self.applier.apply(steps, write=write), strict=True):
             rejected, current = outcome.rejection, outcome.current
             if (
                 isinstance(step.event, Finished)
@@ -298,6 +329,8 @@ class Worker:
                 retry.append(Step(current, Failed(f"result refused: {rejected.reason}"), step.fence))
         if retry:
             self.applier.apply(retry)
+        if taken:
+            self._start(taken[0], idle)
 
     def _write_steps(self) -> None:
         steps, self._steps = self._steps, []

@@ -104,6 +104,10 @@ class TinyStore:
                 out.append(Applied(decision.job))
             return out
 
+    def apply_then_claim(self, decisions, worker, **claim):
+        # Optional (ApplyThenClaim): the two calls, one after the other, are enough.
+        return self.apply_many(decisions), self.claim(worker, **claim)
+
     def heartbeat(self, worker, job_ids, *, lease_until, now):
         with self.lock:
             kept = set()
