@@ -26,6 +26,19 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
 
 
+def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def _synchronous(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in ("FULL", "NORMAL"):
+        raise ValueError(
+            f"{attribute.name} must be FULL (every commit synced: survives a power loss) or NORMAL "
+            f"(synced at checkpoints: faster), got {value!r}"
+        )
+
+
 _SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -97,7 +110,7 @@ class Config:
     database_url: str = "./qrun.db"  # a SQLite file path, or postgresql://...
     schema: str = "qrun"  # PostgreSQL schema (or SQLite table prefix "<schema>_")
     # SQLite only: FULL syncs every commit (survives power loss); NORMAL only at checkpoints.
-    sqlite_synchronous: str = attrs.field(default="FULL", validator=attrs.validators.in_(("FULL", "NORMAL")))
+    sqlite_synchronous: str = attrs.field(default="FULL", validator=_synchronous)
     runs_dir: str = "./.qrun/runs"
     inputs_dir: str = "./.qrun/inputs"
     webhook_url: str | None = None  # notifications are also POSTed here as JSON
@@ -114,7 +127,7 @@ class Config:
     # Exits are written in batches of at most `complete_batch`, a batch waiting at most
     # `complete_ms` for more runs to end while other runs are still going.
     complete_batch: int = attrs.field(default=100, validator=_positive)
-    complete_ms: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
+    complete_ms: float = attrs.field(default=2.0, validator=_not_negative)
     drain_timeout_s: float = attrs.field(default=30.0, validator=_positive)
     reaper_interval_s: float = attrs.field(default=10.0, validator=_positive)
     reaper_enabled: bool = True

@@ -216,3 +216,18 @@ def test_burst_returns_once_nothing_is_left_to_start(env):
     w = worker()
     w.run(threading.Event(), burst=True)  # an empty queue: returns at once
     assert not w.inflight
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"QRUN_SQLITE_SYNCHRONOUS": "fast"}, "sqlite_synchronous must be FULL .* or NORMAL .* got 'fast'"),
+        ({"QRUN_COMPLETE_MS": "-1"}, "complete_ms must be >= 0, got -1.0"),
+        ({"QRUN_COMPLETE_BATCH": "0"}, "complete_batch must be > 0, got 0"),
+    ],
+)
+def test_the_worker_path_settings_are_checked_with_a_clear_message(env, message):
+    from qrun.bootstrap.config import ConfigError, load
+
+    with pytest.raises(ConfigError, match=message):
+        load(env=env)
