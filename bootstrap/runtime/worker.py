@@ -293,9 +293,7 @@ class Worker:
 
     def _write_exits(self, items: list[InFlight], *, claim: int = 0) -> None:
         steps = [Step(i.job, _event(i.exit), i.fence) for i in items if i.exit is not None]
-        for item in items:
-            del self.inflight[item.job.id]
-        idle = not self.inflight
+        idle = len(self.inflight) == len(items)
         taken: list[list[Decision]] = []
         write = None
         if claim > 0 and self._combined:
@@ -316,8 +314,13 @@ class Worker:
                 taken.append(claimed)
                 return results
 
+        outcomes = self.applier.apply(steps, write=write)
+        # Written or refused, the run is over for this worker. (A store error raises before
+        # this line: the runs stay here, still leased, and are written on a later pass.)
+        for item in items:
+            del self.inflight[item.job.id]
         retry = []
-        for step, outcome in zip(steps, self.applier.apply(steps, write=write), strict=True):
+        for step, outcome in zip(steps, outcomes, strict=True):
             rejected, current = outcome.rejection, outcome.current
             if (
                 isinstance(step.event, Finished)

@@ -231,3 +231,31 @@ def test_the_worker_path_settings_are_checked_with_a_clear_message(env, message)
 
     with pytest.raises(ConfigError, match=message):
         load(env=env)
+
+
+def test_an_exit_the_store_could_not_take_is_written_on_a_later_pass(env):
+    """A store error while writing exits loses nothing: the run stays in flight, still
+    leased, and its exit lands once the store answers again."""
+    _store, clock, runner, _worker = env
+
+    class Flaky(MemoryStore):
+        down = False
+
+        def apply_many(self, decisions):
+            if self.down:
+                raise ConnectionError("database is down")
+            return super().apply_many(decisions)
+
+    store = Flaky()
+    job = new_job()
+    store.submit([job])
+    w = Worker(store, {"test": runner}, clock=clock, policy=Policy())
+    w.tick()
+    runner.finish(job.id)
+    store.down = True
+    with pytest.raises(ConnectionError):
+        w.tick()
+    assert job.id in w.inflight and store.get(job.id).status is Status.RUNNING
+    store.down = False
+    w.tick()
+    assert store.get(job.id).status is Status.DONE and not w.inflight
