@@ -17,7 +17,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from qrun.core import TERMINAL, Claim, Job, Status, Unique, decide
+from qrun.core import TERMINAL, Claim, Decision, Job, Status, Unique, decide
 from qrun.core.ports import Applied, ApplyThenClaim, Conflict, JobFilter, JobStore, StoreError
 from qrun.core.topics import Settle, TopicEvent
 from returns.result import Success
@@ -133,23 +133,30 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                 assert got == _outcome(lambda: _shape(self.ref.apply(decision)))
                 self.seen.setdefault(job_id, job)
 
+        def _decisions(self, data: st.DataObject, ids: list[str], *, stale: bool) -> list[Decision]:
+            """A decision per id that `decide` accepts; with `stale`, some made from an old
+            version of the job (they must conflict)."""
+            out = []
+            for job_id in ids:
+                job = self.ref.get(job_id)
+                assert job is not None
+                if stale and data.draw(st.booleans()) and job_id in self.seen:
+                    job = self.seen[job_id]
+                event = next_event(data.draw, job, self.now)
+                if isinstance(event, Claim):
+                    event = attrs.evolve(event, slot=None)  # slots are handed out by claim only
+                result = decide(job, event, self.now, POLICY)
+                if isinstance(result, Success):
+                    out.append(result.unwrap())
+                    self.seen.setdefault(job_id, job)
+            return out
+
         @precondition(lambda self: self.ids)
         @rule(data=st.data())
         def act_many(self, data: st.DataObject) -> None:
             """A batch of decisions, fresh and stale, some for the same job twice."""
-            decisions = []
-            for job_id in data.draw(st.lists(st.sampled_from(self.ids), min_size=1, max_size=5)):
-                job = self.ref.get(job_id)
-                assert job is not None
-                if data.draw(st.booleans()) and job_id in self.seen:
-                    job = self.seen[job_id]  # an old version: must conflict
-                event = next_event(data.draw, job, self.now)
-                if isinstance(event, Claim):
-                    event = attrs.evolve(event, slot=None)
-                result = decide(job, event, self.now, POLICY)
-                if isinstance(result, Success):
-                    decisions.append(result.unwrap())
-                    self.seen.setdefault(job_id, job)
+            ids = data.draw(st.lists(st.sampled_from(self.ids), min_size=1, max_size=5))
+            decisions = self._decisions(data, ids, stale=True)
             got = _outcome(lambda: [_shape(r) for r in self.store.apply_many(decisions)])
             assert got == _outcome(lambda: [_shape(r) for r in self.ref.apply_many(decisions)])
 
@@ -157,16 +164,8 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
         @rule(data=st.data(), worker=st.sampled_from(WORKERS), limit=st.integers(0, 3))
         def act_then_claim(self, data: st.DataObject, worker: str, limit: int) -> None:
             """Writes then a claim, in one call where the store offers it."""
-            decisions = []
-            for job_id in data.draw(st.lists(st.sampled_from(self.ids), max_size=3, unique=True)):
-                job = self.ref.get(job_id)
-                assert job is not None
-                event = next_event(data.draw, job, self.now)
-                if isinstance(event, Claim):
-                    event = attrs.evolve(event, slot=None)
-                result = decide(job, event, self.now, POLICY)
-                if isinstance(result, Success):
-                    decisions.append(result.unwrap())
+            ids = data.draw(st.lists(st.sampled_from(self.ids), max_size=3, unique=True))
+            decisions = self._decisions(data, ids, stale=False)
             kw: dict[str, Any] = {
                 "limit": limit,
                 "now": self.now,

@@ -1,6 +1,7 @@
 """Fakes for unit tests of what sits around a port (never for a port's own contract)."""
 
 import attrs
+from qrun.adapters.memory import MemoryStore
 from qrun.core import Handle, Liveness
 from qrun.core.ports import Adopted, Exit, Gone
 
@@ -51,3 +52,15 @@ class FakeRunner:
     def _maybe_explode(self, handle):
         if handle.ref.split(":")[0] in self.explode_for:
             raise RuntimeError("runner exploded")
+
+
+class CountingStore(MemoryStore):
+    """The real memory store, counting the decisions of each batched write."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def apply_many(self, decisions):
+        self.batches.append(len(decisions))
+        return super().apply_many(decisions)

@@ -4,7 +4,7 @@ lost, an unfenced one dropped (R-B6, R-G2)."""
 
 from datetime import timedelta
 
-from fakes import FakeRunner
+from fakes import CountingStore, FakeRunner
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.apply import Applier, Effects, Step
 from qrun.bootstrap.runtime.clock import FakeClock
@@ -27,20 +27,8 @@ from qrun.core import (
 P = Policy()
 
 
-class Counting(MemoryStore):
-    """The real memory store, counting its batched writes."""
-
-    def __init__(self):
-        super().__init__()
-        self.batches = []
-
-    def apply_many(self, decisions):
-        self.batches.append(len(decisions))
-        return super().apply_many(decisions)
-
-
 def _env(runner=None):
-    store, clock, notes = Counting(), FakeClock(T0), []
+    store, clock, notes = CountingStore(), FakeClock(T0), []
     effects = Effects({"fake": runner or FakeRunner()}, notify=notes.append)
     return store, clock, notes, Applier(store, effects, policy=P, clock=clock)
 

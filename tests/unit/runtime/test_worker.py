@@ -5,7 +5,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from fakes import FakeRunner
+from fakes import CountingStore, FakeRunner
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.worker import Worker
@@ -167,18 +167,8 @@ def test_r_g4_an_orphan_that_never_started_is_retried_spending_an_attempt(env):
     assert got.error == "nothing to adopt: the execution is gone"
 
 
-class _Counting(MemoryStore):
-    def __init__(self):
-        super().__init__()
-        self.batches = []
-
-    def apply_many(self, decisions):
-        self.batches.append(len(decisions))
-        return super().apply_many(decisions)
-
-
 def test_exits_collected_together_are_written_as_one_batch():
-    store, clock, runner = _Counting(), FakeClock(T0), FakeRunner()
+    store, clock, runner = CountingStore(), FakeClock(T0), FakeRunner()
     jobs = [new_job() for _ in range(4)]
     store.submit(jobs)
     w = Worker(store, {"test": runner}, slots=4, clock=clock, policy=Policy())
