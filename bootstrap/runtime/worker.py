@@ -178,7 +178,10 @@ class Worker:
             # The last batch of exits takes the next jobs along where the store can do
             # both in one transaction: one round trip and one commit for the pair.
             self._write_exits(chunk, claim=free if i == len(chunks) - 1 else 0)
-        if free > 0 and self._claimed < 0:
+        held_back = not chunks and wait != float("inf")  # exits waiting for their batch
+        if free > 0 and self._claimed < 0 and not (held_back and self._combined):
+            # (Where a claim can ride along with the exits, it waits for them: at most
+            # `complete_ms`, for one commit instead of two.)
             self._claim(free)
         return min(wait, self._idle_wait())
 
