@@ -8,12 +8,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 from qrun.adapters.ids import new_id
+from qrun.adapters.locks import file_lock
 from qrun.adapters.notify.log import LogNotifier
 from qrun.adapters.notify.webhook import WebhookNotifier
 from qrun.adapters.runners.command import CommandSpec
@@ -21,7 +24,7 @@ from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.adapters.storage.fs import FsInputStore
 from qrun.core import BatchSummary, Cancel, Handle, Job, Notify, Policy, Retry, Run, Status, Unique
-from qrun.core.ports import Clock, EventStore, Exit, JobStore, PoolResource, Runner, SessionStore
+from qrun.core.ports import Clock, EventStore, Exit, JobStore, NameLocks, PoolResource, Runner, SessionStore
 from qrun.core.workflow import Trigger, WorkflowSpec
 
 from .config import Config, ConfigError, PoolConfig, load
@@ -29,7 +32,7 @@ from .runtime.apply import Applier, Effects, Outcome
 from .runtime.clock import SystemClock
 from .runtime.periodic import Periodic, Pruner, Scheduler
 from .runtime.reaper import Reaper, Sanitizer
-from .runtime.worker import Worker
+from .runtime.worker import Worker, own_name
 from .runtime.workflows import (
     SESSION_KIND,
     SessionRunner,
@@ -343,9 +346,15 @@ class App:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-        recovered = self.recover_predecessor()
-        if recovered:
-            log.warning("recovered %d running job(s) of the previous %s", recovered, self.config.worker_name)
+        with self.hold_name():
+            recovered = self.worker.recover(self.worker.name)
+            if recovered:
+                log.warning(
+                    "recovered %d running job(s) of earlier daemons named %s", recovered, self.worker.name
+                )
+            self._serve(stop, burst)
+
+    def _serve(self, stop: threading.Event, burst: bool) -> None:
         keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
         keeper.start()
         if self.config.scheduler_enabled and (self.scheduler.schedules or self.workflows.workflows):
@@ -440,15 +449,18 @@ class App:
                 except Exception:
                     log.exception("workflow triggers failed")
 
-    def recover_predecessor(self) -> int:
-        """R-B11: the previous process of this worker name wrote its identity here; its
-        running jobs become adoptable at once (no need to wait for its leases to expire)."""
-        path = Path(self.config.state_dir) / f"{self.config.worker_name}.id"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        previous = path.read_text().strip() if path.exists() else None
-        recovered = self.worker.recover(previous) if previous else 0
-        path.write_text(self.worker.id)
-        return recovered
+    def hold_name(self) -> AbstractContextManager[None]:
+        """This daemon's name, held for its life (R-G1): through the store where it can
+        (every host on the database), else a lock file in `state_dir` (this host)."""
+        name = self.worker.name
+        if isinstance(self.store, NameLocks):
+            return self.store.lock_name(name)
+        state = Path(self.config.state_dir)
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return file_lock(
+            state / f"{quote(name, safe='')}.lock",
+            lambda pid: f"a daemon named {name!r} is running here (pid {pid}); give this one another name",
+        )
 
 
 def pool_resources(pools: Mapping[str, PoolConfig]) -> dict[str, PoolResource]:
@@ -517,7 +529,7 @@ def bootstrap(
     worker = Worker(
         store,
         built,
-        name=config.worker_name,
+        name=config.worker_name or own_name(),
         slots=config.slots,
         lease_s=config.lease_s,
         poll_s=config.poll_s,

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 from qrun.core import Cancel, Retry, Status
-from qrun.core.ports import JobFilter, RunnerUnavailable, StoreError
+from qrun.core.ports import JobFilter, NameTaken, RunnerUnavailable, StoreError
 
 from .app import App, bootstrap, open_store
 from .config import ConfigError, load
@@ -345,7 +345,12 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
 
 @main.command()
 @click.option("--slots", default=None, type=int)
-@click.option("--name", "worker_name", default=None, help="worker name (its restarts recover its jobs)")
+@click.option(
+    "--name",
+    "worker_name",
+    default=None,
+    help="this daemon's name: one live daemon per name; a restart under it recovers its jobs at once",
+)
 @click.option("--burst", is_flag=True, help="exit once nothing is left to start and nothing runs")
 @click.pass_context
 def serve(ctx: click.Context, slots: int | None, worker_name: str | None, burst: bool) -> None:
@@ -358,7 +363,10 @@ def serve(ctx: click.Context, slots: int | None, worker_name: str | None, burst:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # logs on stderr
     app = _app(ctx, create=True, slots=slots, worker_name=worker_name)
     click.echo(f"qrun serving {app.config.database_url} as {app.worker.id}", err=True)
-    app.serve(burst=burst)
+    try:
+        app.serve(burst=burst)
+    except NameTaken as exc:  # another live daemon has this name (R-G1)
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

@@ -39,6 +39,13 @@ def _synchronous(instance: object, attribute: attrs.Attribute[Any], value: str) 
         )
 
 
+def _daemon_name(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value or "@" in value or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(
+            f"{attribute.name} {value!r} is not a daemon name: use printable characters, no spaces and no '@'"
+        )
+
+
 _SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -116,7 +123,10 @@ class Config:
     webhook_url: str | None = None  # notifications are also POSTed here as JSON
     log_done: bool = False  # a log line for every job that ends done (failures always get one)
     state_dir: str = "./.qrun/state"
-    worker_name: str = "worker"
+    # A daemon's name (R-G1): one live daemon per name on a database; a daemon that takes
+    # a name recovers the jobs earlier daemons of that name left running. Unset: a name
+    # of its own, unique to the process (a restart then waits for the old leases to end).
+    worker_name: str | None = attrs.field(default=None, validator=attrs.validators.optional(_daemon_name))
     # Runs at once per daemon; python tasks run in as many threads. A claim takes up to
     # the free slots in one statement, so more slots also mean fewer round trips per job.
     slots: int = attrs.field(default=32, validator=_positive)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import MakeStore
 from .batched import StoreApplyThenClaim, StoreBatchedWrites
 from .batches import StoreBatches
-from .features import StoreFeatures
+from .features import StoreFeatures, StoreNameLocks
 from .obligations import StoreObligations
 from .pools import StorePools
 from .races import StoreRaces
@@ -19,6 +19,7 @@ class JobStoreContract(
     StoreBatchedWrites,
     StoreApplyThenClaim,
     StoreFeatures,
+    StoreNameLocks,
     StorePools,
     StoreBatches,
     StoreTopics,

@@ -4,6 +4,7 @@ adapter needs nothing but attrs (no `returns`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -67,6 +68,10 @@ class DuplicateJob(StoreError):
 
 class BatchNotFinished(StoreError):
     """A batch cannot be cleared while some of its jobs are open or needed by others."""
+
+
+class NameTaken(StoreError):
+    """A live daemon holds the name another one asked for (R-G1)."""
 
 
 class UniqueConflict(StoreError):
@@ -164,6 +169,17 @@ class JobStore(Protocol):
 
 class DuplicateEvent(StoreError):
     """A published event id exists already."""
+
+
+@runtime_checkable
+class NameLocks(Protocol):
+    """Daemon names held for a daemon's whole life, across every process and host using
+    the store (R-G1): a second live daemon cannot take a name, and a daemon that holds
+    one knows every earlier holder is dead, so it may recover their jobs at once."""
+
+    def lock_name(self, name: str) -> AbstractContextManager[None]:
+        """Hold `name` while the context is open; NameTaken if a live holder has it. A
+        holder that dies (even by kill -9) releases it."""
 
 
 @runtime_checkable

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
@@ -24,6 +25,7 @@ from qrun.core.ports import (
     Conflict,
     DuplicateEvent,
     JobFilter,
+    NameTaken,
     UniqueConflict,
     unique_conflict_message,
 )
@@ -47,6 +49,7 @@ class MemoryStore:
         self._events: dict[str, TopicEvent] = {}
         self._runs: dict[str, dict[tuple[int, str], HandlerRun]] = {}
         self._errors: dict[str, tuple[str, datetime]] = {}
+        self._names: set[str] = set()
 
     # -- writes ----------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job]) -> list[str]:
@@ -323,6 +326,20 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release; present for the port."""
+
+    @contextmanager
+    def lock_name(self, name: str) -> Iterator[None]:
+        with self._lock:
+            if name in self._names:
+                raise NameTaken(
+                    f"a daemon named {name!r} is running on this store; give this one another name"
+                )
+            self._names.add(name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._names.discard(name)
 
     # -- internals -------------------------------------------------------------------
     def _is_done(self, job_id: str) -> bool:

@@ -34,6 +34,7 @@ from qrun.core.ports import (
     DuplicateEvent,
     DuplicateJob,
     JobFilter,
+    NameTaken,
     StoreError,
     UniqueConflict,
     UnknownDependency,
@@ -822,6 +823,21 @@ class PostgresStore:
 
     def workflow_errors(self) -> Mapping[str, tuple[str, datetime]]:
         return {n: (e, at) for n, e, at in self._pool_execute(run_sql.errors(self._errors_t), ())}
+
+    # -- daemon names (R-G1) ----------------------------------------------------------------
+    @contextmanager
+    def lock_name(self, name: str) -> Iterator[None]:
+        """A session advisory lock on its own connection, held for the daemon's life: the
+        server releases it when that connection ends, however the holder died."""
+        key = f"qrun-name:{self.schema}:{name}"
+        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+            row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
+            if not (row and row[0]):
+                raise NameTaken(
+                    f"a daemon named {name!r} is running on schema {self.schema!r} of this database; "
+                    "give this one another name (--name or QRUN_WORKER_NAME)"
+                )
+            yield
 
     # -- wake-up -----------------------------------------------------------------------------
     @contextmanager

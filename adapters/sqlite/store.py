@@ -14,10 +14,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from qrun.core import Decision, EnqueueJob, Job, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
@@ -38,6 +39,7 @@ from qrun.core.topics import EventStatus, Settle, TopicEvent
 from qrun.core.workflow import HandlerRun, run_order
 from returns.result import Success
 
+from ..locks import file_lock
 from ..sql import cas, run_sql
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.event_codec import EventCodec
@@ -169,6 +171,18 @@ class SqliteStore:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+    # -- daemon names (R-G1) --------------------------------------------------------------
+    def lock_name(self, name: str) -> AbstractContextManager[None]:
+        """A lock file beside the database (`file_lock`)."""
+        path = self.path.with_name(f"{self.path.name}.{self.prefix}{quote(name, safe='')}.lock")
+        return file_lock(
+            path,
+            lambda pid: (
+                f"a daemon named {name!r} is running on {self.path} (pid {pid}); "
+                "give this one another name (--name or QRUN_WORKER_NAME)"
+            ),
+        )
 
     # -- writes --------------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job]) -> list[str]:

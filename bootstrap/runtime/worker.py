@@ -70,8 +70,18 @@ UNWATCHED_POLL_S = 0.2
 
 
 def new_worker_id(name: str) -> str:
-    """Unique per process, never reused by a restart (R-G1)."""
+    """Unique per process, never reused by a restart (R-G1): NAME@host:pid:nonce."""
     return f"{name}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def own_name() -> str:
+    """A daemon name no other process has: for a daemon nobody named."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def name_of(worker_id: str) -> str:
+    """The daemon name in a worker id (names hold no '@'; hosts neither)."""
+    return worker_id.rpartition("@")[0]
 
 
 @attrs.define
@@ -118,6 +128,7 @@ class Worker:
         if complete_ms < 0:
             raise ValueError(f"complete_ms must be >= 0, got {complete_ms}")
         self.store, self.runners = store, dict(runners)
+        self.name = name
         self.id = identity or new_worker_id(name)
         self.slots, self.lease_s, self.poll_s = slots, lease_s, poll_s
         self.complete_batch, self.complete_s = complete_batch, complete_ms / 1000
@@ -198,11 +209,16 @@ class Worker:
         self.applier.apply([Step(i.job, Release(self.id), i.fence) for i in self.inflight.values()])
         self.inflight.clear()
 
-    def recover(self, previous_id: str) -> int:
-        """Start-up: make the jobs a previous process of this worker left running adoptable
-        (R-B11, R-C1). Returns how many."""
-        held = [job for job in all_jobs(self.store, Status.RUNNING) if job.holds(previous_id)]
-        done = self.applier.apply([Step(job, Recover(previous_id)) for job in held])
+    def recover(self, name: str) -> int:
+        """Start-up, holding `name`: make the jobs earlier daemons of that name left
+        running adoptable at once (R-B11, R-C1); the name's lock proves them dead.
+        Returns how many."""
+        held = [
+            job
+            for job in all_jobs(self.store, Status.RUNNING)
+            if job.lease is not None and job.lease.worker != self.id and name_of(job.lease.worker) == name
+        ]
+        done = self.applier.apply([Step(job, Recover(job.lease.worker)) for job in held if job.lease])
         return sum(o.decision is not None for o in done)
 
     # -- steps ------------------------------------------------------------------------------

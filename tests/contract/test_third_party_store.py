@@ -4,6 +4,7 @@ This file is self-contained on purpose: tests/integration/test_wheel_contract.py
 it next to a wheel-installed qrun and runs it there, as a third party would.
 """
 
+import contextlib
 import threading
 from collections import Counter
 
@@ -20,6 +21,7 @@ from qrun.core.ports import (
     DuplicateEvent,
     DuplicateJob,
     JobFilter,
+    NameTaken,
     UniqueConflict,
     UnknownDependency,
     unique_conflict_message,
@@ -42,6 +44,7 @@ class TinyStore:
         self.topic_events = {}
         self.runs = {}
         self.errors = {}
+        self.names = set()
 
     def submit(self, jobs):
         with self.lock:
@@ -103,6 +106,17 @@ class TinyStore:
                 self._write(decision)
                 out.append(Applied(decision.job))
             return out
+
+    @contextlib.contextmanager
+    def lock_name(self, name):
+        with self.lock:
+            if name in self.names:
+                raise NameTaken(f"{name} is taken")
+            self.names.add(name)
+        try:
+            yield
+        finally:
+            self.names.discard(name)
 
     def apply_then_claim(self, decisions, worker, **claim):
         # Optional (ApplyThenClaim): the two calls, one after the other, are enough.

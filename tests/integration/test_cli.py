@@ -118,6 +118,23 @@ def test_a_killed_daemon_is_restarted_and_its_job_ends_exactly_once(qrun):
     assert marker.read_text() == "start\nend\n"
 
 
+def test_r_g1_a_second_live_daemon_with_the_same_name_refuses_to_start(qrun):
+    """Two live daemons with one name would take each other's jobs: the second refuses,
+    naming the holder, and the first goes on."""
+    job_id = qrun("submit", "--", "true").stdout.strip()
+    first = qrun.serve("--name", "box")
+    try:
+        wait_status(qrun, job_id, "done")  # it is serving, so it holds the name
+        second = qrun("serve", "--name", "box", check=False)
+        assert second.returncode == 1, second.stderr
+        assert f"a daemon named 'box' is running on qrun.db (pid {first.pid})" in second.stderr
+        later = qrun("submit", "--", "true").stdout.strip()
+        wait_status(qrun, later, "done")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(30)
+
+
 def test_commands_on_a_missing_database_say_how_to_create_it(qrun):
     done = qrun("ls", check=False, extra_env={"QRUN_DATABASE_URL": "elsewhere.db"})
     assert (

@@ -53,6 +53,9 @@ def test_migrate_submit_serve_kill_restart_on_postgres(tmp_path, postgres_url, p
     )
     try:
         wait_status(job_id, "done")
+        # R-G1: while it lives, no other daemon can take its name, from any host.
+        third = qrun("serve", "--name", "pg", check=False)
+        assert third.returncode == 1 and "a daemon named 'pg' is running on schema" in third.stderr
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0

@@ -21,6 +21,7 @@ ALLOWED = {
     "dataclasses",
     "abc",
     "math",
+    "contextlib",  # for AbstractContextManager in a port's signature; core opens no context
 }
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "time", "monotonic", "sleep", "open", "print"}
 

@@ -115,7 +115,7 @@ def test_r_b11_recover_makes_the_previous_processes_jobs_adoptable(env):
     old.tick()
     new = worker("w")
     assert new.id != old.id  # R-G1: a restart is a new identity
-    assert new.recover(old.id) == 1
+    assert new.recover("w") == 1
     assert store.get(job.id).adoptable
     new.tick()
     got = store.get(job.id)
