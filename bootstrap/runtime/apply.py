@@ -52,6 +52,7 @@ class Outcome:
     decision: Decision | None  # the decision that was written, if one was
     rejection: Rejection | None = None
     current: Job | None = None  # what is stored now, when the write was not made
+    lost: bool = False  # decided, but another writer changed the job first
 
 
 @attrs.define
@@ -138,7 +139,8 @@ class Applier:
                 else:
                     why = "lease lost (fenced out)" if s.fence is not None else "changed meanwhile"
                     status = current.status if current is not None else s.job.status
-                    out[i] = Outcome(None, Rejection(s.job.id, status, type(s.event).__name__, why), current)
+                    rejection = Rejection(s.job.id, status, type(s.event).__name__, why)
+                    out[i] = Outcome(None, rejection, current, lost=True)
             if not todo:
                 break
         for i, s in todo:  # lost every race: someone else keeps changing the job
@@ -166,11 +168,7 @@ class Applier:
                     None, Rejection(job.id, job.status, type(event).__name__, "lease lost (fenced out)")
                 )
             got = self.one(Step(job, event, fence))
-            if (
-                got.decision is not None
-                or got.rejection is None
-                or got.rejection.reason != "changed meanwhile"
-            ):
+            if not got.lost:
                 return got
         return Outcome(None)
 

@@ -112,3 +112,25 @@ def test_an_effect_that_raises_never_undoes_the_write():
     (job,) = _running(store)
     [got] = applier.apply([Step(job, Finished(None), Fence.of(job))])
     assert got.decision is not None and store.get(job.id).status is Status.DONE
+
+
+def test_a_by_hand_event_that_lost_is_decided_again_from_the_newer_version():
+    """qrun cancel racing a heartbeat: the cancel still lands, on the version after it."""
+    (job,) = _running(store := MemoryStore())
+
+    class RacedOnce(MemoryStore):
+        raced = False
+
+        def get(self, job_id):
+            return store.get(job_id)
+
+        def apply_many(self, decisions):
+            if not self.raced:
+                self.raced = True
+                step(store, store.get(job.id), Heartbeat("w1", T0 + timedelta(seconds=90)))
+            return store.apply_many(decisions)
+
+    applier = Applier(RacedOnce(), Effects({}), policy=P, clock=FakeClock(T0))
+    got = applier.event(job.id, Cancel())
+    assert got.decision is not None and store.get(job.id).status is Status.CANCELLED
+    assert got.decision.job.version == job.version + 2
