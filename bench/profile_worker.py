@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from systems.qrun_worker import System  # noqa: E402
+from systems.qrun_worker import System
 
 
 def main() -> None:
