@@ -508,6 +508,7 @@ def bootstrap(
 
     policy = Policy(
         dead_ticks=config.dead_ticks,
+        max_spawn_failures=config.max_spawn_failures,
         finalize_grace_s=config.finalize_grace_s,
         max_running_s=config.max_running_s,
     )

@@ -143,6 +143,9 @@ class Config:
     reaper_enabled: bool = True
     sanitizer_enabled: bool = True
     dead_ticks: int = attrs.field(default=2, validator=_positive)
+    # Spawns that fail in a row back off (1 s, 2 s, ... up to 60 s, no attempt spent); at
+    # this many the job fails with an alert naming the error.
+    max_spawn_failures: int = attrs.field(default=10, validator=_positive)
     finalize_grace_s: float = 300.0
     max_running_s: float = attrs.field(default=24 * 3600.0, validator=_positive)
     queues: tuple[str, ...] | None = None

@@ -43,6 +43,11 @@ class _Collector:
         )
         yield CounterMetricFamily("qrun_pruned", "Finished jobs pruned", value=self.app.pruner.pruned_total)
         yield CounterMetricFamily(
+            "qrun_spawn_failures",
+            "Runs this daemon could not start",
+            value=self.app.worker.spawn_failures_total,
+        )
+        yield CounterMetricFamily(
             "qrun_schedule_fired", "Schedule slots fired", value=self.app.scheduler.fired_total
         )
         paused = GaugeMetricFamily("qrun_queue_paused", "1 if the queue is paused", labels=["queue"])

@@ -96,6 +96,7 @@ class StoreObligations(StoreFixtures):
             run=Run(f"{job.id}/2", epoch=3, handle=H, exit_code=3, exit_recorded_at=at(7)),
             lease=None,
             adoptions=2,
+            spawn_failures=3,
             cancel_requested=True,
             error="err ✗",
             result={"r": [1, 2]},

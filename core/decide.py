@@ -74,7 +74,9 @@ def _run(job: Job) -> Run:
 
 
 def _requeue(job: Job, now: datetime, delay: timedelta, *effects: Effect, **changes: Any) -> Outcome:
-    """Back to `queued` with clean ownership (R-C1) and its pool slot given back (R-E3)."""
+    """Back to `queued` with clean ownership (R-C1) and its pool slot given back (R-E3).
+    Only a failed spawn keeps counting failed spawns in a row."""
+    changes.setdefault("spawn_failures", 0)
     return _ok(
         job,
         *effects,
@@ -187,7 +189,7 @@ def _spawned(job: Job, e: ev.Spawned, now: datetime, policy: Policy) -> Outcome:
     run = _run(job)
     if run.handle is not None:
         raise _Reject(f"handle already stamped ({run.handle.runner}:{run.handle.ref})")
-    return _ok(job, run=attrs.evolve(run, handle=e.handle))
+    return _ok(job, run=attrs.evolve(run, handle=e.handle), spawn_failures=0)
 
 
 def _spawn_failed(job: Job, e: ev.SpawnFailed, now: datetime, policy: Policy) -> Outcome:
@@ -197,8 +199,17 @@ def _spawn_failed(job: Job, e: ev.SpawnFailed, now: datetime, policy: Policy) ->
         # The runner is unavailable (R-C8): no attempt spent, but wait before the next
         # try; once transient tries are spent it counts as an ordinary failure.
         return _failed(job, ev.Failed(e.error, transient=True), now, policy)
-    # Nothing ran: give the attempt back and make the job claimable at once (R-C5).
-    return _requeue(job, now, timedelta(0), attempts=job.attempts - 1, error=e.error)
+    n = job.spawn_failures + 1
+    if n >= policy.max_spawn_failures:
+        # A spawn that keeps failing (a full disk, a missing binary) would loop for ever
+        # without spending an attempt: it ends here, loudly.
+        error = f"spawn failed {n} times in a row: {e.error}"
+        alert = Notify(job.id, "failed", f"job {job.id} failed: {error}", alert=True)
+        return _finalize(job, Status.FAILED, now, alert, DeleteInputs(job.id), spawn_failures=n, error=error)
+    # Nothing ran: give the attempt back (R-C5); the first failure is claimable at once,
+    # the next ones back off.
+    delay = timedelta(0) if n == 1 else policy.spawn_backoff.delay(job.id, n - 1)
+    return _requeue(job, now, delay, attempts=job.attempts - 1, spawn_failures=n, error=e.error)
 
 
 def _heartbeat(job: Job, e: ev.Heartbeat, now: datetime, policy: Policy) -> Outcome:

@@ -195,6 +195,8 @@ class Job:
     error: str | None = None
     result: Any = None
     adoptions: int = attrs.field(default=0, validator=_not_negative)
+    # Spawns that failed in a row, before any handle (R-C5); a stamp or an exit resets it.
+    spawn_failures: int = attrs.field(default=0, validator=_not_negative)
     unique: Unique | None = None
     # R-E3: the pool this job needs a slot of, and the slot it holds while running (the
     # claim takes it; every way out of `running` gives it back, in the same write).

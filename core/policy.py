@@ -53,6 +53,10 @@ class Policy:
     backoff: Backoff = Backoff()
     transient_backoff: Backoff = Backoff(base_s=5.0, cap_s=600.0)
     max_transient_attempts: int = 20
+    # Spawns that failed in a row (R-C5): the first is retried at once, the next ones
+    # after `spawn_backoff`, and at `max_spawn_failures` the job fails with an alert.
+    spawn_backoff: Backoff = Backoff(base_s=1.0, cap_s=60.0)
+    max_spawn_failures: int = 10
     dead_ticks: int = 2
     finalize_grace_s: float = attrs.field(default=300.0, validator=_not_negative)
     max_running_s: float = attrs.field(default=24 * 3600.0, validator=_positive)
@@ -60,5 +64,7 @@ class Policy:
     def __attrs_post_init__(self) -> None:
         if self.dead_ticks < 1:
             raise ValueError(f"dead_ticks must be >= 1, got {self.dead_ticks}")
+        if self.max_spawn_failures < 1:
+            raise ValueError(f"max_spawn_failures must be >= 1, got {self.max_spawn_failures}")
         if self.max_transient_attempts < 0:
             raise ValueError(f"max_transient_attempts must be >= 0, got {self.max_transient_attempts}")

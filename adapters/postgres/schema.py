@@ -115,5 +115,9 @@ MIGRATIONS: tuple[str, ...] = (
     -- a workflow whose last session failed is in error until it is triggered by hand (R-D2)
     CREATE TABLE {s}.workflow_errors (name text PRIMARY KEY, error text NOT NULL, since timestamptz NOT NULL);
     """,
+    # 6: spawns that failed in a row (R-C5: backed off, then the job fails)
+    """
+    ALTER TABLE {s}.jobs ADD COLUMN spawn_failures integer NOT NULL DEFAULT 0;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -112,5 +112,9 @@ MIGRATIONS: tuple[str, ...] = (
         name TEXT PRIMARY KEY, error TEXT NOT NULL, since INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 6: spawns that failed in a row (R-C5: backed off, then the job fails)
+    """
+    ALTER TABLE {p}jobs ADD COLUMN spawn_failures INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -15,6 +15,7 @@ killing it: whoever adopts the run carries it on (R-G3). Every write goes throug
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -64,6 +65,8 @@ from returns.result import Success
 from .apply import Applier, Effects, Step
 from .clock import SystemClock, monotonic
 from .paging import all_jobs
+
+log = logging.getLogger("qrun.worker")
 
 #: How often runs no runner can watch (adopted from another process) are polled.
 UNWATCHED_POLL_S = 0.2
@@ -144,6 +147,7 @@ class Worker:
         self._ended: deque[str] = deque()
         self._claimed = -1  # how many the last claim started
         self._caps: dict[int, tuple[bool, bool]] = {}
+        self.spawn_failures_total = 0
         self._combined = isinstance(store, ApplyThenClaim)
         self._steps: list[Step] = []  # writes the starts of this pass queued (stamps, failures)
         self._last_beat: float | None = None
@@ -407,9 +411,11 @@ class Worker:
             self._steps.append(Step(job, Failed(f"invalid payload: {exc}"), Fence.of(job)))
             return
         except RunnerUnavailable as exc:  # engine down, image missing: later, no attempt spent
+            self._spawn_failed(job, exc)
             self._steps.append(Step(job, SpawnFailed(str(exc), transient=True), Fence.of(job)))
             return
         except Exception as exc:  # the spawn failed before a handle existed (R-C5)
+            self._spawn_failed(job, exc)
             self._steps.append(Step(job, SpawnFailed(str(exc)), Fence.of(job)))
             return
         item = InFlight(job, runner, handle, fresh=True)
@@ -418,6 +424,16 @@ class Worker:
             # Stamped before it counts as started (R-C2); a lost stamp kills the run.
             self._steps.append(Step(job, Spawned(handle), Fence.of(job)))
         self._watch(item)
+
+    def _spawn_failed(self, job: Job, exc: Exception) -> None:
+        self.spawn_failures_total += 1
+        log.warning(
+            "could not start job %s (%s, %d in a row before this): %s",
+            job.id,
+            job.kind,
+            job.spawn_failures,
+            exc,
+        )
 
     def _placed(self, job: Job) -> Job:
         """The job as its runner sees it, in the pool slot it holds, made ready first

@@ -7,6 +7,7 @@ import pytest
 from qrun.contract.builders import T0, at, new_job, ok, rejected
 from qrun.core import (
     Adopt,
+    Backoff,
     Claim,
     Exited,
     Failed,
@@ -14,6 +15,7 @@ from qrun.core import (
     Handle,
     Liveness,
     NothingToAdopt,
+    Notify,
     Observation,
     Policy,
     Reap,
@@ -107,6 +109,50 @@ def test_r_c5_spawn_failure_before_handle_requeues_and_is_claimable_at_once():
     assert back.status is Status.QUEUED and back.clean and back.attempts == 0
     assert back.available_at == at(3)
     ok(back, Claim("w2", "run-2", at(60)), at(3))
+
+
+def _spawn_fails(job, now, policy):
+    """Claim `job` at `now` and fail its spawn; the job as requeued (or failed)."""
+    run = ok(job, Claim("w1", f"{job.id}/{job.version + 1}", now + timedelta(seconds=30)), now, policy).job
+    return ok(run, SpawnFailed("no space left on device"), now, policy)
+
+
+def test_r_c5_spawn_failures_in_a_row_back_off_then_fail_the_job_with_an_alert():
+    """The first failed spawn is claimable at once (R-C5); the next ones wait, more each
+    time, and never spend an attempt; at max_spawn_failures the job fails, loudly."""
+    policy = Policy(max_spawn_failures=4, spawn_backoff=Backoff(base_s=2, cap_s=30, jitter=0))
+    job, now, waits = new_job(max_attempts=1), T0, []
+    for n in range(1, 4):
+        d = _spawn_fails(job, now, policy)
+        job = d.job
+        assert job.status is Status.QUEUED and job.attempts == 0 and job.spawn_failures == n
+        waits.append((job.available_at - now).total_seconds())
+        now = job.available_at
+    assert waits == [0, 2, 4]
+    last = _spawn_fails(job, now, policy)
+    assert last.job.status is Status.FAILED and last.job.spawn_failures == 4
+    assert last.job.error == "spawn failed 4 times in a row: no space left on device"
+    [alert] = [e for e in last.external if isinstance(e, Notify) and e.alert]
+    assert "no space left on device" in alert.message
+
+
+@pytest.mark.parametrize("after", ["stamp", "exit"])
+def test_r_c5_a_spawn_that_worked_starts_the_count_again(after):
+    policy = Policy(max_spawn_failures=2)
+    job = _spawn_fails(new_job(max_attempts=3), T0, policy).job
+    assert job.spawn_failures == 1
+    run = ok(job, Claim("w1", "run-2", at(60)), T0, policy).job
+    worked = (
+        ok(run, Spawned(H), T0, policy).job if after == "stamp" else ok(run, Failed("bad"), T0, policy).job
+    )
+    assert worked.spawn_failures == 0
+    if after == "exit":  # an in-process run has no stamp: its exit proves the spawn worked
+        assert worked.status is Status.QUEUED
+
+
+def test_r_c5_max_spawn_failures_below_one_is_refused():
+    with pytest.raises(ValueError, match="max_spawn_failures must be >= 1"):
+        Policy(max_spawn_failures=0)
 
 
 def test_r_c5_spawn_failed_after_a_handle_is_refused():

@@ -69,6 +69,7 @@ def test_metrics_are_prometheus_text(setup):
     text = client.get("/metrics").text
     assert 'qrun_jobs{queue="default",status="queued"} 1.0' in text
     assert "qrun_reaped_total 0.0" in text and "qrun_impossible_queued_total 0.0" in text
+    assert "qrun_spawn_failures_total 0.0" in text
 
 
 def test_cancel_and_retry_answer_with_status_codes_that_mean_something(setup):

@@ -1,6 +1,7 @@
 """The worker loop under a fake clock, on the real memory store, with a fake runner that
 records what it was asked to do."""
 
+import logging
 import threading
 from datetime import timedelta
 
@@ -249,3 +250,20 @@ def test_an_exit_the_store_could_not_take_is_written_on_a_later_pass(env):
     store.down = False
     w.tick()
     assert store.get(job.id).status is Status.DONE and not w.inflight
+
+
+def test_spawn_failures_are_logged_counted_and_backed_off(env, caplog):
+    """A spawn that keeps failing (a full disk) is neither silent nor a hot loop."""
+    store, clock, runner, worker = env
+    job = new_job()
+    store.submit([job])
+    runner.fail_spawn = OSError("no space left on device")
+    w = worker()
+    with caplog.at_level(logging.WARNING, logger="qrun.worker"):
+        w.tick()  # the first failure is claimable again at once (R-C5)
+        w.tick()  # the second backs off
+        w.tick()  # nothing to start until then
+    got = store.get(job.id)
+    assert w.spawn_failures_total == 2 and got.spawn_failures == 2
+    assert got.status is Status.QUEUED and got.attempts == 0 and got.available_at > clock.now()
+    assert caplog.text.count("could not start job") == 2 and "no space left on device" in caplog.text
