@@ -98,17 +98,25 @@ def test_a_daemon_under_sigterm_lets_the_running_job_finish(qrun):
 def test_a_killed_daemon_is_restarted_and_its_job_ends_exactly_once(qrun):
     """R-B11: the restarted daemon recovers its predecessor's job at once and adopts the
     still-running command; it ran once."""
-    marker = qrun.cwd / "ran"
+    marker, go = qrun.cwd / "ran", qrun.cwd / "go"
+    # The command runs until the test says so: the daemon dies while it runs, however
+    # loaded the machine is.
     job_id = qrun(
-        "submit", "--shell", "--", f"echo start >> {marker}; sleep 2; echo end >> {marker}"
+        "submit",
+        "--shell",
+        "--",
+        f"echo start >> {marker}; until [ -e {go} ]; do sleep 0.05; done; echo end >> {marker}",
     ).stdout.strip()
     first = qrun.serve("--name", "box")
-    wait_status(qrun, job_id, "running")
-    time.sleep(0.3)
+    deadline = time.monotonic() + 60
+    while not (marker.exists() and marker.read_text() == "start\n"):
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.02)
     first.kill()
     first.wait()
     second = qrun.serve("--name", "box")
     try:
+        go.touch()
         wait_status(qrun, job_id, "done")
     finally:
         second.send_signal(signal.SIGTERM)

@@ -29,6 +29,12 @@ def test_migrate_submit_serve_kill_restart_on_postgres(tmp_path, postgres_url, p
     def status(job_id):
         return json.loads(qrun("show", job_id, "--json").stdout)["status"]
 
+    def wait_for(check, what):
+        deadline = time.monotonic() + 60
+        while not check():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.02)
+
     def wait_status(job_id, want):
         deadline = time.monotonic() + 30
         while status(job_id) != want:
@@ -38,20 +44,26 @@ def test_migrate_submit_serve_kill_restart_on_postgres(tmp_path, postgres_url, p
     missing = qrun("ls", check=False)
     assert missing.returncode == 1 and "qrun migrate" in missing.stderr  # never created silently
     qrun("migrate")
-    marker = tmp_path / "ran"
+    marker, go = tmp_path / "ran", tmp_path / "go"
+    # The command runs until the test says so, so the daemon dies while it runs, however
+    # loaded the machine is.
     job_id = qrun(
-        "submit", "--shell", "--", f"echo a >> {marker}; sleep 1.5; echo b >> {marker}"
+        "submit",
+        "--shell",
+        "--",
+        f"echo a >> {marker}; until [ -e {go} ]; do sleep 0.05; done; echo b >> {marker}",
     ).stdout.strip()
     first = subprocess.Popen(
         [*QRUN, "serve", "--name", "pg"], cwd=tmp_path, env=env, stderr=subprocess.DEVNULL
     )
-    wait_status(job_id, "running")
+    wait_for(lambda: marker.exists() and marker.read_text() == "a\n", "the command to start")
     first.kill()
     first.wait()
     second = subprocess.Popen(
         [*QRUN, "serve", "--name", "pg"], cwd=tmp_path, env=env, stderr=subprocess.DEVNULL
     )
     try:
+        go.touch()
         wait_status(job_id, "done")
         # R-G1: while it lives, no other daemon can take its name, from any host.
         third = qrun("serve", "--name", "pg", check=False)
