@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from qrun.adapters.runners.procs import identify
+
 KILL_GRACE_S = 5.0
 
 
@@ -32,6 +34,16 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def main(run_dir: str) -> int:
     root = Path(run_dir)
+    # Claim the run before anything starts: monitor.json is created exactly once, by this
+    # monitor or by an adopter that found no monitor and gave the run up. Either way, what
+    # an adopter needs is on disk before the command can start (no run starts unseen).
+    try:
+        fd = os.open(root / "monitor.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return 0  # given up meanwhile: start nothing
+    me = identify(os.getpid())
+    os.write(fd, json.dumps({"ref": me.ref() if me else None}).encode())
+    os.close(fd)
     spec = json.loads((root / "spec.json").read_text())
     stopping: dict[str, int | None] = {"signal": None}
 
@@ -51,6 +63,11 @@ def main(run_dir: str) -> int:
                 root / "exit.json", {"code": 127, "error": f"could not start: {exc}", "at": time.time()}
             )
             return 0
+    # Who the command is (pid, start time, boot), so that if this monitor dies the command
+    # can still be watched, adopted or stopped instead of being started a second time.
+    who = identify(child.pid)
+    if who is not None:
+        write_atomic(root / "child.json", {"ref": who.ref()})
 
     def forward(signum: int, frame: object) -> None:
         stopping["signal"] = signum

@@ -82,19 +82,22 @@ class SubprocessRunner:
             close_fds=True,
         )
         self._monitors[monitor.pid] = monitor
-        who = identify(monitor.pid)
+        who = identify(monitor.pid)  # the monitor writes the same into monitor.json itself
         if who is None:  # it ended before we could look: its exit.json tells the rest
             who = ProcessId("gone", monitor.pid, -1)
-        (root / "monitor.json").write_text(json.dumps({"ref": who.ref()}))
         return Handle(NAME, f"{who.ref()}@{root}")
 
     def adopt(self, job: Job, run: Run) -> Adopted | Gone:
+        """A live or finished run is adopted. So is one whose monitor died while its
+        command lives (found by the command's own pid and start time): it is never
+        started a second time while the first may still run."""
         root = self.run_dir(job.id, run.id)
-        try:
-            who = ProcessId.parse(json.loads((root / "monitor.json").read_text())["ref"])
-        except (OSError, ValueError, KeyError):
+        if not root.is_dir():
             return Gone()
-        if (root / "exit.json").exists() or liveness(who) is Liveness.ALIVE:
+        who = _claimed_by(root)
+        if who is None:
+            return Gone()
+        if (root / "exit.json").exists() or _running(who, root):
             return Adopted(Handle(NAME, f"{who.ref()}@{root}"))
         return Gone()
 
@@ -114,11 +117,19 @@ class SubprocessRunner:
         return True
 
     def observe(self, handle: Handle) -> Liveness:
+        """Alive while the monitor or, if the monitor died, the command itself lives."""
         self._reap()
         who, root = _parse(handle)
         if (root / "exit.json").exists():
             return Liveness.DEAD
-        return liveness(who)
+        return Liveness.ALIVE if _running(who, root) else Liveness.DEAD
+
+    def exit_code(self, handle: Handle) -> int | None:
+        """The recorded exit code, or None: only the monitor records one. The reaper asks
+        this, and judges a run without one by `observe` (R-B1)."""
+        _, root = _parse(handle)
+        done = _read_exit(root)
+        return done.code if done is not None else None
 
     def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
         who, root = _parse(handle)
@@ -130,19 +141,30 @@ class SubprocessRunner:
                 return done
             if liveness(who) is Liveness.DEAD:
                 done = _read_exit(root)  # it may have written just before it ended
-                return done or Exit(
-                    code=-1, error=f"the monitor of {root.name} died without recording an exit"
-                )
+                if done is not None:
+                    return done
+                if not _running(who, root):
+                    error = (
+                        f"the monitor of {root.name} died without recording an exit, and its command ended"
+                    )
+                    return Exit(code=-1, error=error)
+                # The command outlived its monitor: the run goes on until the command ends.
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             time.sleep(_POLL_S)
 
     def kill(self, handle: Handle) -> None:
-        """Ask the monitor to stop the child (SIGTERM to its group, SIGKILL after a grace)."""
-        who, _ = _parse(handle)
+        """Ask the monitor to stop the child (SIGTERM to its group, SIGKILL after a grace);
+        with the monitor dead, stop the command's group directly."""
+        who, root = _parse(handle)
         if liveness(who) is Liveness.ALIVE:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(who.pid, signal.SIGTERM)
+            return
+        child = _child(root)
+        if child is not None and liveness(child) is Liveness.ALIVE:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
 
     def output(self, handle: Handle) -> tuple[bytes, bytes]:
         _, root = _parse(handle)
@@ -158,6 +180,44 @@ class SubprocessRunner:
 def _parse(handle: Handle) -> tuple[ProcessId, Path]:
     ref, _, root = handle.ref.partition("@")
     return ProcessId.parse(ref), Path(root)
+
+
+def _claimed_by(root: Path) -> ProcessId | None:
+    """The monitor that claimed this run, or None: then no monitor ever will, because the
+    run is given up here (monitor.json created first, as the monitor itself does)."""
+    path = root / "monitor.json"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.write(fd, b'{"ref": null, "given_up": true}')
+        os.close(fd)
+        return None
+    deadline = time.monotonic() + 2.0
+    while True:  # the monitor writes its identity right after creating the file
+        try:
+            ref = json.loads(path.read_text())["ref"]
+            return ProcessId.parse(ref) if ref else None
+        except (OSError, ValueError, KeyError):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.01)
+
+
+def _child(root: Path) -> ProcessId | None:
+    try:
+        return ProcessId.parse(json.loads((root / "child.json").read_text())["ref"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _running(monitor: ProcessId, root: Path) -> bool:
+    """The monitor lives, or it died and the command it started lives on."""
+    if liveness(monitor) is Liveness.ALIVE:
+        return True
+    child = _child(root)
+    return child is not None and liveness(child) is Liveness.ALIVE
 
 
 def _read_exit(root: Path) -> Exit | None:

@@ -298,6 +298,8 @@ class Worker:
             done = item.runner.wait(item.handle, 0)
             if done is not None:
                 item.exit, item.ended_at = done, now_m
+            elif item.watched:  # its watch fired, yet the run goes on (a command outlived
+                item.watched = False  # its monitor): poll it from now on
 
     def _due(self, flush_all: bool) -> tuple[list[list[InFlight]], float]:
         """The collected exits to write now, in batches of at most `complete_batch`, and

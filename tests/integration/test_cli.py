@@ -293,4 +293,6 @@ def test_a_concurrency_key_of_one_never_runs_two_at_once_and_never_wedges(qrun):
             second.send_signal(signal.SIGTERM)
             second.wait(30)
     jobs = [json.loads(qrun("show", i, "--json").stdout) for i in ids]
-    assert all(j["attempts"] == 1 and j["error"] is None for j in jobs)  # no exit 99: never two at once
+    assert all(j["attempts"] == 1 and j["error"] is None for j in jobs), [
+        (j["attempts"], j["adoptions"], j["error"]) for j in jobs
+    ]  # no exit 99: never two at once

@@ -159,10 +159,12 @@ def test_r_a6_a_new_worker_adopts_a_run_whose_worker_was_killed(tmp_path):
     runs = tmp_path / "runs"
     worker = subprocess.Popen([sys.executable, "-c", WORKER, str(runs)], stdout=subprocess.PIPE, text=True)
     assert worker.stdout.readline().strip() == "spawned"
+    job = new_job(id="adopt-me", kind="command", payload={"shell": "sleep 1; echo finished"})
+    fresh = SubprocessRunner(runs)
+    started = fresh.run_dir(job.id, "run-1") / "child.json"
+    _until(started.exists, "the command to start")  # mid-run: the monitor runs the command
     worker.kill()
     worker.wait()
-    fresh = SubprocessRunner(runs)
-    job = new_job(id="adopt-me", kind="command", payload={"shell": "sleep 1; echo finished"})
     adopted = fresh.adopt(job, Run("run-1"))
     assert isinstance(adopted, Adopted)
     done = fresh.wait(adopted.handle, 20)
@@ -171,3 +173,83 @@ def test_r_a6_a_new_worker_adopts_a_run_whose_worker_was_killed(tmp_path):
     # Adopting again after it finished still gives its recorded exit.
     again = fresh.adopt(job, Run("run-1"))
     assert isinstance(again, Adopted) and fresh.wait(again.handle, 1).code == 0
+
+
+def _until(check, what, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _orphaned_command(runner, tmp_path):
+    """A command whose monitor was SIGKILLed while the command runs on (until `go`)."""
+    go = tmp_path / "go"
+    job, run = command({"shell": f"until [ -e {go} ]; do sleep 0.05; done"})
+    handle = runner.spawn(job, run)
+    root = runner.run_dir(job.id, run.id)
+    _until((root / "child.json").exists, "the monitor to record its command")
+    monitor = ProcessId.parse(json.loads((root / "monitor.json").read_text())["ref"])
+    os.kill(monitor.pid, 9)
+    _until(
+        lambda: runner.wait(handle, 0) is None and liveness(monitor) is Liveness.DEAD, "the monitor to die"
+    )
+    return job, run, handle, go
+
+
+def test_a_command_that_outlives_its_monitor_is_still_its_run(runner, tmp_path):
+    """The monitor died, the command lives: the run reads alive, has no exit yet, is
+    adopted (never started again) and can still be stopped, through the command itself."""
+    job, run, handle, _go = _orphaned_command(runner, tmp_path)
+    assert runner.observe(handle) is Liveness.ALIVE
+    assert runner.exit_code(handle) is None and runner.wait(handle, 0) is None
+    assert isinstance(runner.adopt(job, run), Adopted)
+    runner.kill(handle)
+    _until(lambda: runner.observe(handle) is Liveness.DEAD, "the command to be stopped")
+    done = runner.wait(handle, 0)
+    assert done is not None and done.code == -1 and "its command ended" in done.error
+    assert runner.adopt(job, run) == Gone()
+
+
+def test_r_b1_a_run_whose_monitor_and_command_died_is_reaped_after_dead_ticks(runner, tmp_path):
+    """R-B1: two dead observations, not the finalize grace (300 s here), free the job; while
+    the command outlived its monitor, the reaper left it alone."""
+    from qrun.adapters.memory import MemoryStore
+    from qrun.bootstrap.runtime.clock import FakeClock
+    from qrun.bootstrap.runtime.reaper import Reaper
+    from qrun.contract.base import step
+    from qrun.contract.builders import T0
+    from qrun.core import Policy, Spawned, Status
+
+    policy = Policy(dead_ticks=2, finalize_grace_s=300)
+    job, _run, handle, go = _orphaned_command(runner, tmp_path)
+    store, clock = MemoryStore(), FakeClock(T0)
+    store.submit([job])
+    [claimed] = store.claim("w1", limit=1, now=T0, lease_until=T0.replace(year=2031), policy=policy)
+    step(store, claimed.job, Spawned(handle))
+    reaper = Reaper(store, {"command": runner}, policy=policy, clock=clock)
+    for _ in range(3):  # the command lives: never reaped, never retried
+        assert reaper.tick() == []
+    assert store.get(job.id).status is Status.RUNNING
+    go.touch()
+    _until(lambda: runner.observe(handle) is Liveness.DEAD, "the command to end")
+    assert reaper.tick() == []
+    [repair] = reaper.tick()
+    assert "reaped (dead)" in repair.done and store.get(job.id).status is Status.QUEUED
+
+
+def test_a_run_given_up_before_its_monitor_claimed_it_never_starts(runner, tmp_path):
+    """The spawn protocol: an adopter that finds no monitor gives the run up, and a monitor
+    that comes up later starts nothing, so the retry is the only run."""
+    marker = tmp_path / "ran"
+    job, run = command({"shell": f"echo ran > {marker}"})
+    root = runner.run_dir(job.id, run.id)
+    root.mkdir(parents=True)
+    (root / "spec.json").write_text(json.dumps({"argv": ["sh", "-c", f"echo ran > {marker}"], "env": {}}))
+    assert runner.adopt(job, run) == Gone()  # no monitor yet: given up
+    late = subprocess.run(
+        [sys.executable, "-m", "qrun.adapters.runners.monitor", str(root)], timeout=60, check=True
+    )
+    assert late.returncode == 0
+    assert not marker.exists() and not (root / "exit.json").exists()
+    assert runner.adopt(job, run) == Gone()
