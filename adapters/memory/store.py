@@ -101,20 +101,24 @@ class MemoryStore:
 
     def apply_many(self, decisions: Sequence[Decision]) -> list[ApplyResult]:
         with self._lock:
-            # Checked in full before anything is written: a refused batch leaves no trace.
-            jobs, slots = dict(self._jobs), dict(self._slots)
+            # Checked in full before anything is written (a refused batch leaves no trace),
+            # against what the batch itself wrote so far: only the touched entries are kept
+            # aside, so a batch costs what it touches, not the size of the store.
+            jobs: dict[str, Job | None] = {}
+            slots: dict[str, str | None] = {}
             out: list[ApplyResult] = []
             for decision in decisions:
                 job = decision.job
-                current = jobs.get(job.id)
+                current = jobs[job.id] if job.id in jobs else self._jobs.get(job.id)
                 if current is None or current.version != decision.expected_version:
                     out.append(Conflict(current))
                     continue
                 slot = job.unique_slot
-                if slot is not None and slots.get(slot, job.id) != job.id:
-                    raise UniqueConflict(unique_conflict_message(job, slots[slot]))
+                holder = None if slot is None else slots[slot] if slot in slots else self._slots.get(slot)
+                if slot is not None and holder not in (None, job.id):
+                    raise UniqueConflict(unique_conflict_message(job, str(holder)))
                 if current.unique_slot is not None and current.unique_slot != slot:
-                    slots.pop(current.unique_slot, None)
+                    slots[current.unique_slot] = None
                 if slot is not None:
                     slots[slot] = job.id
                 jobs[job.id] = job

@@ -352,22 +352,10 @@ class PostgresStore:
     ) -> list[Decision] | None:
         """The common case in one statement: nothing to adopt, and no concurrency key or pool
         among the candidates. The statement writes the Claim transition (the same columns
-        `decide` sets) and returns the claimed rows, each checked against `decide` (see
-        `fast_claim.claimed`). Returns None (nothing written) when the general path is
-        needed."""
-        rows = self._pool_execute(
-            self._fast_sql(qsql),
-            {
-                "now": now,
-                "limit": limit,
-                "worker": worker,
-                "until": lease_until,
-                "q": qargs[0] if qargs else None,
-            },
-        )
-        if rows and rows[0][0] == "fallback":
-            return None
-        return claimed((_codec.job(row[1:]) for row in rows), worker)
+        `decide` sets, which the contract holds equal; see `fast_claim`) and returns the
+        claimed rows. Returns None (nothing written) when the general path is needed."""
+        rows = self._pool_execute(self._fast_sql(qsql), _fast_args(worker, limit, now, lease_until, qargs))
+        return _fast_claimed(rows, worker)
 
     def _fast_sql(self, qsql: str) -> str:
         t, d = self._t, self._d
@@ -546,9 +534,13 @@ class PostgresStore:
                             self._follow_ups(conn, [d for d in decisions if d.job.id in won])
             except psycopg.errors.UniqueViolation as exc:
                 raise self._unique_conflict(conn, decisions) from exc
-            lost = [i for i in ids if i not in won]
-            current = self._rows(conn, lost, lock=False) if lost else {}
-        return [Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions]
+            return self._results(conn, decisions, won)
+
+    def _results(
+        self, conn: psycopg.Connection[Any], decisions: Sequence[Decision], won: set[str]
+    ) -> list[ApplyResult]:
+        lost = [d.job.id for d in decisions if d.job.id not in won]
+        return cas.results(decisions, won, self._rows(conn, lost, lock=False) if lost else {})
 
     def apply_then_claim(
         self,
@@ -573,30 +565,20 @@ class PostgresStore:
             )
         qsql, qargs = _queue_filter(queues)
         writes = self._cas_groups(decisions)
-        args = {
-            "now": now,
-            "limit": limit,
-            "worker": worker,
-            "until": lease_until,
-            "q": qargs[0] if qargs else None,
-        }
         with self._pool.connection() as conn:
             try:
                 with conn.pipeline(), conn.transaction():
                     curs = [conn.execute(sql, a) for sql, a in writes]
-                    claim = conn.execute(self._fast_sql(qsql), args)
+                    claim = conn.execute(
+                        self._fast_sql(qsql), _fast_args(worker, limit, now, lease_until, qargs)
+                    )
             except psycopg.errors.UniqueViolation as exc:
                 raise self._unique_conflict(conn, decisions) from exc
-            won = {r[0] for c in curs for r in c.fetchall()}
-            rows = claim.fetchall()
-            lost = [i for i in ids if i not in won]
-            current = self._rows(conn, lost, lock=False) if lost else {}
-        results: list[ApplyResult] = [
-            Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions
-        ]
-        if rows and rows[0][0] == "fallback":  # the statement wrote nothing: the general path
+            results = self._results(conn, decisions, {r[0] for c in curs for r in c.fetchall()})
+            fast = _fast_claimed(claim.fetchall(), worker)
+        if fast is None:  # the statement wrote nothing: the general path
             return results, self._claim_general(worker, limit, now, lease_until, policy, qsql, qargs)
-        return results, claimed((_codec.job(row[1:]) for row in rows), worker)
+        return results, fast
 
     def _in_order(self, conn: psycopg.Connection[Any], decisions: Sequence[Decision]) -> list[ApplyResult]:
         """A batch naming a job twice: its rows are locked and each decision is checked
@@ -901,6 +883,26 @@ def _read_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
         return None
     found = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'").fetchone()
     return int(found[0]) if found else None
+
+
+def _fast_args(
+    worker: str, limit: int, now: datetime, lease_until: datetime, qargs: tuple[Any, ...]
+) -> dict[str, Any]:
+    return {
+        "now": now,
+        "limit": limit,
+        "worker": worker,
+        "until": lease_until,
+        "q": qargs[0] if qargs else None,
+    }
+
+
+def _fast_claimed(rows: list[Any], worker: str) -> list[Decision] | None:
+    """The one-statement claim's decisions, or None where it wrote nothing and said why
+    (a candidate needs the general path)."""
+    if rows and rows[0][0] == "fallback":
+        return None
+    return claimed((_codec.job(row[1:]) for row in rows), worker)
 
 
 def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:

@@ -4,10 +4,11 @@ returning the ids it wrote (the winners)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qrun.core import Decision
+from qrun.core import Decision, Job
+from qrun.core.ports import Applied, ApplyResult, Conflict
 
 from .codec import Codec
 
@@ -27,3 +28,9 @@ def by_columns(decisions: Sequence[Decision], codec: Codec) -> dict[tuple[str, .
 
 def sets(columns: Sequence[str], source: str) -> str:
     return ", ".join(f"{c} = {source}.{c}" for c in columns)
+
+
+def results(decisions: Sequence[Decision], won: set[str], current: Mapping[str, Job]) -> list[ApplyResult]:
+    """One result per decision: a winner applied, any other a conflict with what is stored
+    (`current`, read for the losers)."""
+    return [Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions]

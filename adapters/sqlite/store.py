@@ -398,8 +398,7 @@ class SqliteStore:
             if d.job.id in won:
                 self._follow_ups(c, d)
         lost = [i for i in ids if i not in won]
-        current = self._rows(c, lost) if lost else {}
-        return [Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions]
+        return cas.results(decisions, won, self._rows(c, lost) if lost else {})
 
     def _write_groups(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> set[str]:
         """One UPDATE ... FROM (VALUES ...) per set of changed columns (and per chunk of
