@@ -543,18 +543,13 @@ def bootstrap(
         delete_inputs=inputs.delete,
         pools=pool_resources(config.pools),
     )
-    reaper = Reaper(
-        store,
-        built,
-        policy=policy,
-        clock=clock,
-        enabled=config.reaper_enabled,
-        notify=notify,
-        delete_inputs=inputs.delete,
+    applier = Applier(
+        store, Effects(built, notify=notify, delete_inputs=inputs.delete), policy=policy, clock=clock
     )
-    sanitizer = Sanitizer(store, policy=policy, clock=clock, enabled=config.sanitizer_enabled)
-    effects = Effects(built, notify=notify, delete_inputs=inputs.delete)
-    applier = Applier(store, effects, policy=policy, clock=clock)
+    reaper = Reaper(store, built, policy=policy, clock=clock, enabled=config.reaper_enabled, applier=applier)
+    sanitizer = Sanitizer(
+        store, policy=policy, clock=clock, enabled=config.sanitizer_enabled, applier=applier
+    )
     scheduler = Scheduler(store, clock, grace_s=config.schedule_grace_s)
     pruner = Pruner(store, clock, keep=config.retention, batch=config.prune_batch)
     app = App(

@@ -64,15 +64,17 @@ class Reaper:
         enabled: bool = True,
         notify: Callable[[Notify], None] | None = None,
         delete_inputs: Callable[[str], None] | None = None,
+        applier: Applier | None = None,
         keep: int = 50,
     ) -> None:
         self.store, self.policy, self.clock, self.enabled = store, policy, clock, enabled
         self.runners = {r.name: r for r in runners.values()}  # by runner name, as handles say
         self.gate = gate or default_gate(store)
+        # The app's applier where there is one (its effects); else one of its own.
         effects = Effects(
             runners, notify=notify or (lambda note: None), delete_inputs=delete_inputs or (lambda i: None)
         )
-        self.applier = Applier(store, effects, policy=policy, clock=clock)
+        self.applier = applier or Applier(store, effects, policy=policy, clock=clock)
         self.streaks: dict[tuple[str, str], int] = {}
         self.reaped_total = 0
         self.errors_total = 0
@@ -146,10 +148,17 @@ class Sanitizer:
     (R-C4), idempotently; counts and reports each repair (R-G7)."""
 
     def __init__(
-        self, store: JobStore, *, policy: Policy, clock: Clock, enabled: bool = True, keep: int = 50
+        self,
+        store: JobStore,
+        *,
+        policy: Policy,
+        clock: Clock,
+        enabled: bool = True,
+        applier: Applier | None = None,
+        keep: int = 50,
     ) -> None:
         self.store, self.policy, self.clock, self.enabled = store, policy, clock, enabled
-        self.applier = Applier(store, Effects({}), policy=policy, clock=clock)
+        self.applier = applier or Applier(store, Effects({}), policy=policy, clock=clock)
         self.impossible_queued_total = 0
         self.healed_total = 0
         self.last_repairs: list[Repair] = []
