@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import attrs
+from qrun.adapters import crashpoints
 from qrun.adapters.ids import new_id
 from qrun.adapters.locks import file_lock
 from qrun.adapters.notify.log import LogNotifier
@@ -527,6 +528,7 @@ def bootstrap(
         built = dict(runners)
     for name, pool in config.pools.items():
         store.set_pool(name, pool.size)  # the config is the declaration (R-E3)
+    crash = crashpoints.from_env()  # tests only (QRUN_TEST_CRASH_AT); else it never fires
     worker = Worker(
         store,
         built,
@@ -542,9 +544,14 @@ def bootstrap(
         notify=notify,
         delete_inputs=inputs.delete,
         pools=pool_resources(config.pools),
+        crash=crash,
     )
     applier = Applier(
-        store, Effects(built, notify=notify, delete_inputs=inputs.delete), policy=policy, clock=clock
+        store,
+        Effects(built, notify=notify, delete_inputs=inputs.delete),
+        policy=policy,
+        clock=clock,
+        crash=crash,
     )
     reaper = Reaper(store, built, policy=policy, clock=clock, enabled=config.reaper_enabled, applier=applier)
     sanitizer = Sanitizer(

@@ -94,7 +94,10 @@ class StoreBatchedWrites(StoreFixtures):
         """R-B6: a worker's batch of completions against a reaper and a canceller acting on
         the same versions, job by job: each job ends with exactly one of the writes, and
         a follow-up exists exactly for the jobs the batch finished."""
-        jobs = [step(store, j, Spawned(H)) for j in _running(store, 12, follow_up=FollowUp("next"))]
+        jobs = [
+            _seen_past_the_ceiling(store, step(store, j, Spawned(H)))
+            for j in _running(store, 12, follow_up=FollowUp("next"))
+        ]
         late = at(POLICY.max_running_s + 1)
         batch = [ok(j, Finished("batch"), late, POLICY) for j in jobs]
         singles: list[Decision] = [
@@ -157,3 +160,8 @@ class StoreApplyThenClaim(StoreFixtures):
         )
         assert results == [] and len(claimed) == 1
         assert store.get(claimed[0].job.id) == claimed[0].job
+
+
+def _seen_past_the_ceiling(store: JobStore, job: Job) -> Job:
+    assert job.lease is not None
+    return step(store, job, Heartbeat(job.lease.worker, job.lease.until, POLICY.max_running_s))

@@ -15,6 +15,7 @@ from qrun.core import (
     Finished,
     FollowUp,
     Handle,
+    Heartbeat,
     Job,
     OrphanPolicy,
     Run,
@@ -140,6 +141,19 @@ class StoreObligations(StoreFixtures):
             assert job is not None
             assert d == ok(job, Claim("w1", run_id_for(job), lease(now)), now, POLICY)
 
+    def test_a_clock_set_back_never_stamps_a_start_before_the_request(self, store: JobStore) -> None:
+        """The wall clock is set back between a failure and the next claim: the claim is
+        still decide's, which stamps `started_at` no earlier than `requested_at`."""
+        store.submit([new_job(now=at(100), max_attempts=3)])
+        first = step(store, claim_one(store, "w1", at(100)).job, Spawned(H), at(100))
+        back = step(store, first, Failed("boom"), at(10))  # the clock went back 90 s
+        assert back.available_at < back.requested_at
+        got = claim_one(store, "w1", back.available_at)
+        assert got == ok(
+            back, Claim("w1", run_id_for(back), lease(back.available_at)), back.available_at, POLICY
+        )
+        assert got.job.started_at == back.requested_at
+
     def test_r_a3_adoptable_jobs_are_claimed_before_queued_ones(self, store: JobStore) -> None:
         """R-A3: a running job with a cleared lease is handed out before any queued job."""
         first = new_job(priority=-10)
@@ -250,6 +264,23 @@ class StoreObligations(StoreFixtures):
             got = store.get(j.id)
             assert got is not None and got.lease is not None and got.lease.until == at(90)
         assert store.get(theirs.id) == theirs
+
+    def test_r_b3_heartbeats_add_up_the_time_a_run_was_seen_running(self, store: JobStore) -> None:
+        """R-B3: the ceiling counts `ran_s`, which heartbeats add to, as decide says; a
+        claim starts it from 0 and an adoption keeps it."""
+        store.submit([new_job()])
+        job = claim_one(store).job
+        assert job.ran_s == 0
+        store.heartbeat("w1", [job.id], lease_until=at(40), now=at(10), ran_s=10.0)
+        beat = store.heartbeat("w1", [job.id], lease_until=at(50), now=at(20), ran_s=9.5)
+        got = store.get(job.id)
+        assert beat == {job.id} and got is not None and got.ran_s == 19.5
+        want = ok(ok(job, Heartbeat("w1", at(40), 10.0), at(10)).job, Heartbeat("w1", at(50), 9.5), at(20))
+        assert got == want.job
+        assert store.heartbeat("w2", [job.id], lease_until=at(60), now=at(21), ran_s=5.0) == frozenset()
+        store.sweep_stale_leases(at(51))
+        adopted = claim_one(store, "w2", at(52)).job
+        assert adopted.adoptions == 1 and adopted.ran_s == 19.5
 
     def test_heartbeat_of_a_lost_lease_reports_it_lost(self, store: JobStore) -> None:
         store.submit([new_job()])

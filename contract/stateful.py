@@ -197,12 +197,17 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                     assert isinstance(want[1], Conflict) or want[1].job.version == job.version + 1
 
         @precondition(lambda self: self.ids)
-        @rule(worker=st.sampled_from(WORKERS), data=st.data(), lease_s=st.integers(1, 120))
-        def heartbeat(self, worker: str, data: st.DataObject, lease_s: int) -> None:
+        @rule(
+            worker=st.sampled_from(WORKERS),
+            data=st.data(),
+            lease_s=st.integers(1, 120),
+            ran_s=st.sampled_from([0.0, 0.25, 10.0, 3600.5]),
+        )
+        def heartbeat(self, worker: str, data: st.DataObject, lease_s: int, ran_s: float) -> None:
             ids = data.draw(st.lists(st.sampled_from(self.ids), max_size=4, unique=True))
             until = self.now + timedelta(seconds=lease_s)
-            got = self.store.heartbeat(worker, ids, lease_until=until, now=self.now)
-            assert got == self.ref.heartbeat(worker, ids, lease_until=until, now=self.now)
+            got = self.store.heartbeat(worker, ids, lease_until=until, now=self.now, ran_s=ran_s)
+            assert got == self.ref.heartbeat(worker, ids, lease_until=until, now=self.now, ran_s=ran_s)
 
         @rule(keep=st.dictionaries(st.sampled_from(sorted(TERMINAL, key=str)), gaps), limit=st.integers(0, 4))
         def prune(self, keep: dict[Status, int], limit: int) -> None:

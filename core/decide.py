@@ -87,6 +87,7 @@ def _requeue(job: Job, now: datetime, delay: timedelta, *effects: Effect, **chan
         started_at=None,
         cancel_requested=False,
         pool_slot=None,
+        ran_s=0.0,
         **changes,
     )
 
@@ -94,7 +95,21 @@ def _requeue(job: Job, now: datetime, delay: timedelta, *effects: Effect, **chan
 def _finalize(job: Job, status: Status, now: datetime, *effects: Effect, **changes: Any) -> Outcome:
     """A terminal state keeps the run and `started_at`, stamps `finished_at` (R-C6) and
     gives the pool slot back (R-E3)."""
-    return _ok(job, *effects, status=status, finished_at=now, lease=None, pool_slot=None, **changes)
+    return _ok(
+        job,
+        *effects,
+        status=status,
+        finished_at=_after(job.started_at, now),
+        lease=None,
+        pool_slot=None,
+        **changes,
+    )
+
+
+def _after(earlier: datetime | None, now: datetime) -> datetime:
+    """`now`, or `earlier` if the wall clock was set back past it: a job's stamps never
+    run backwards, whatever the clock did between two of them."""
+    return now if earlier is None or now >= earlier else earlier
 
 
 def _succeed(job: Job, now: datetime, result: Any, *, follow_up: bool) -> Outcome:
@@ -149,8 +164,9 @@ def _claim(job: Job, e: ev.Claim, now: datetime, policy: Policy) -> Outcome:
         status=Status.RUNNING,
         attempts=job.attempts + 1,
         lease=Lease(e.worker, e.lease_until),
-        started_at=now,
+        started_at=_after(job.requested_at, now),
         run=Run(e.run_id),
+        ran_s=0.0,
     )
 
 
@@ -166,13 +182,9 @@ def _adopt(job: Job, e: ev.Adopt, now: datetime, policy: Policy) -> Outcome:
         raise _Reject(f"lease is held by {job.lease.worker}; only a cleared lease is adoptable")
     if e.lease_until <= now:
         raise _Reject("lease would already be expired")
-    if job.orphan_policy is OrphanPolicy.RETRY:
-        return _fail_or_retry(job, now, policy, "worker lost; retried by orphan policy", *_kill(job))
-    if job.orphan_policy is OrphanPolicy.FAIL:
-        alert = Notify(job.id, "failed", f"job {job.id} failed: worker lost", alert=True)
-        return _finalize(
-            job, Status.FAILED, now, *_kill(job), alert, DeleteInputs(job.id), error="worker lost"
-        )
+    # Every orphan is adopted first, whatever its policy: its execution may still run, and
+    # no other may start while it does. The adopter stops a live one whose policy is
+    # retry or fail (`orphan_stop`), and the run ends as that policy says once it is dead.
     # Adopt, even without a handle: the worker may have died after its spawn started the
     # execution but before the handle was stamped (R-C2). The runner looks for the run by
     # its id; if it finds nothing, NothingToAdopt retries it, so it is never run twice.
@@ -217,7 +229,7 @@ def _heartbeat(job: Job, e: ev.Heartbeat, now: datetime, policy: Policy) -> Outc
         holder = job.lease.worker if job.lease else "nobody"
         raise _Reject(f"lease is held by {holder}, not {e.worker}")
     assert job.lease is not None
-    return _ok(job, lease=Lease(e.worker, max(job.lease.until, e.lease_until)))
+    return _ok(job, lease=Lease(e.worker, max(job.lease.until, e.lease_until)), ran_s=job.ran_s + e.ran_s)
 
 
 def _lease_expired(job: Job, e: ev.LeaseExpired, now: datetime, policy: Policy) -> Outcome:
@@ -273,7 +285,17 @@ def _failed(job: Job, e: ev.Failed, now: datetime, policy: Policy) -> Outcome:
 def _nothing_to_adopt(job: Job, e: ev.NothingToAdopt, now: datetime, policy: Policy) -> Outcome:
     if job.adoptions == 0:
         raise _Reject("the job was never adopted")
+    if job.orphan_policy is OrphanPolicy.FAIL and not job.cancel_requested:
+        return _failed(job, ev.Failed(orphan_stop(job), final=True), now, policy)
     return _fail_or_retry(job, now, policy, "nothing to adopt: the execution is gone")
+
+
+def orphan_stop(job: Job) -> str:
+    """Why the run of an orphan whose policy is retry or fail ended: the error its holder
+    reports once the execution it found (and stopped) is dead, or found none (R-G4)."""
+    if job.orphan_policy is OrphanPolicy.FAIL:
+        return "worker lost; failed by orphan policy"
+    return "worker lost; retried by orphan policy"
 
 
 def _reap(job: Job, e: ev.Reap, now: datetime, policy: Policy) -> Outcome:
@@ -284,9 +306,10 @@ def _reap(job: Job, e: ev.Reap, now: datetime, policy: Policy) -> Outcome:
             raise _Reject("no handle yet: only the ceiling can reap it (R-C3)")
         return _fail_or_retry(job, now, policy, "reaped: process dead")
     if e.reason is r.CEILING:
-        assert job.started_at is not None
-        if now - job.started_at < timedelta(seconds=policy.max_running_s):
-            raise _Reject("younger than the ceiling")
+        if run.exit_code is not None:
+            raise _Reject("its exit is recorded: the run is over, and tier 2 finalizes it")
+        if job.ran_s < policy.max_running_s:
+            raise _Reject(f"seen running {job.ran_s:g} s, under the ceiling of {policy.max_running_s:g} s")
         return _fail_or_retry(job, now, policy, "reaped: running past the ceiling", *_kill(job))
     # Tier 2: the exit code must be recorded and older than the finalize grace (R-B5).
     if run.exit_code is None or run.exit_recorded_at is None:

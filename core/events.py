@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from datetime import datetime
 from typing import Any
 
@@ -46,12 +47,19 @@ class SpawnFailed:
     transient: bool = False
 
 
+def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (isinstance(value, int | float) and 0 <= value < math.inf):
+        raise ValueError(f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}")
+
+
 @attrs.frozen
 class Heartbeat:
-    """The lease holder extends its lease (R-A4, R-G3)."""
+    """The lease holder extends its lease (R-A4, R-G3) and reports `ran_s`, the seconds
+    it saw the run running since its last renewal, by its own monotonic clock (R-B3)."""
 
     worker: str
     lease_until: datetime
+    ran_s: float = attrs.field(default=0.0, validator=_seconds)
 
 
 @attrs.frozen

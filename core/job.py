@@ -129,6 +129,11 @@ def _not_negative(instance: object, attribute: attrs.Attribute[int], value: int)
         raise ValueError(f"{attribute.name} must be >= 0, got {value}")
 
 
+def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (isinstance(value, int | float) and 0 <= value < math.inf):
+        raise ValueError(f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}")
+
+
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
     if value is not None and value.tzinfo is None:
         raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
@@ -197,6 +202,10 @@ class Job:
     adoptions: int = attrs.field(default=0, validator=_not_negative)
     # Spawns that failed in a row, before any handle (R-C5); a stamp or an exit resets it.
     spawn_failures: int = attrs.field(default=0, validator=_not_negative)
+    # Seconds live workers saw this run running, added up by their heartbeats from their
+    # monotonic clocks: what the ceiling counts (R-B3), so a wall clock that jumps cannot
+    # make a young run look old. A fresh run starts at 0; an adoption keeps it.
+    ran_s: float = attrs.field(default=0.0, validator=_seconds)
     unique: Unique | None = None
     # R-E3: the pool this job needs a slot of, and the slot it holds while running (the
     # claim takes it; every way out of `running` gives it back, in the same write).

@@ -124,9 +124,17 @@ class JobStore(Protocol):
         in order. A UniqueConflict refuses the whole batch (nothing is written)."""
 
     def heartbeat(
-        self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
+        self,
+        worker: str,
+        job_ids: Sequence[str],
+        *,
+        lease_until: datetime,
+        now: datetime,
+        ran_s: float = 0.0,
     ) -> frozenset[str]:
-        """Extend the leases `worker` still holds among `job_ids` (R-A4); the rest are lost."""
+        """Extend the leases `worker` still holds among `job_ids` (R-A4) and add `ran_s`
+        to the time each was seen running (R-B3), as `decide(Heartbeat)` does; the rest
+        are lost."""
 
     def sweep_stale_leases(self, now: datetime) -> int:
         """Clear the leases of running jobs that expired by `now` (R-A5)."""

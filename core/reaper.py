@@ -3,8 +3,11 @@ reaped, and why? The runtime observes (liveness, the success gate) and remembers
 dead-tick streak; this module only judges.
 
 Tiers, checked in this order:
-- Tier 3, the ceiling (R-B3): running longer than `max_running_s` is reaped whatever
-  the liveness says. It is the only tier that can reap a job with no handle (R-C3).
+- Tier 3, the ceiling (R-B3): seen running longer than `max_running_s` is reaped
+  whatever the liveness says. It is the only tier that can reap a job with no handle
+  (R-C3). The time is `Job.ran_s`, what live workers' heartbeats measured on their
+  monotonic clocks, never the wall clock: a clock set forward does not age a run. A run
+  whose exit is recorded is over, so tier 2, not the ceiling, ends it.
 - Tier 2, the exit code (R-B4, R-B5): once an exit code has been recorded for at least
   `finalize_grace_s`, exit 0 asks the success gate (green: done with the follow-up;
   red: requeue; already advanced: done without a second follow-up) and a non-zero exit
@@ -75,7 +78,7 @@ def assess(
     if job.status is not Status.RUNNING or job.run is None:
         return Assessment(None, 0, "not running")
     run = job.run
-    if job.started_at is not None and now - job.started_at >= timedelta(seconds=policy.max_running_s):
+    if run.exit_code is None and job.ran_s >= policy.max_running_s:
         return Assessment(Reap(ReapReason.CEILING), dead_streak, "running past the ceiling")
     if run.exit_code is not None:
         if not _grace_over(run.exit_recorded_at, now, policy):

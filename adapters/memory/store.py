@@ -147,15 +147,22 @@ class MemoryStore:
             return results, claimed
 
     def heartbeat(
-        self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
+        self,
+        worker: str,
+        job_ids: Sequence[str],
+        *,
+        lease_until: datetime,
+        now: datetime,
+        ran_s: float = 0.0,
     ) -> frozenset[str]:
+        beat = Heartbeat(worker, lease_until, ran_s)
         with self._lock:
             kept: set[str] = set()
             for job_id in job_ids:
                 job = self._jobs.get(job_id)
                 if job is None:
                     continue
-                result = decide(job, Heartbeat(worker, lease_until), now)
+                result = decide(job, beat, now)
                 if isinstance(result, Success):
                     self._write(result.unwrap())
                     kept.add(job_id)

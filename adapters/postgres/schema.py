@@ -119,5 +119,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {s}.jobs ADD COLUMN spawn_failures integer NOT NULL DEFAULT 0;
     """,
+    # 7: the time live workers saw a run running, which the ceiling counts (R-B3)
+    """
+    ALTER TABLE {s}.jobs ADD COLUMN ran_s double precision NOT NULL DEFAULT 0;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool
-from qrun.core import Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core import Decision, EnqueueJob, Heartbeat, Job, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import Pick
 from qrun.core.pools import Pool, PoolState, check_size
@@ -361,7 +361,13 @@ class PostgresStore:
         t, d = self._t, self._d
         q = " AND queue = ANY(%(q)s)" if qsql else ""
         new = ", ".join(f"u.{c}" for c in COLUMNS)
-        set_claim = CLAIM_SET.format(j="j.", worker="%(worker)s", until="%(until)s", now="%(now)s")
+        set_claim = CLAIM_SET.format(
+            j="j.",
+            worker="%(worker)s",
+            until="%(until)s",
+            now="%(now)s",
+            started="GREATEST(%(now)s, j.requested_at)",
+        )
         return f"""
             WITH adoptable AS (
                 SELECT 1 FROM {t} WHERE status = 'running' AND lease_worker IS NULL{q} LIMIT 1
@@ -648,15 +654,23 @@ class PostgresStore:
         return StoreError("a write of the batch broke a unique index; nothing was written")
 
     def heartbeat(
-        self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
+        self,
+        worker: str,
+        job_ids: Sequence[str],
+        *,
+        lease_until: datetime,
+        now: datetime,
+        ran_s: float = 0.0,
     ) -> frozenset[str]:
         if not job_ids:
             return frozenset()
+        ran_s = Heartbeat(worker, lease_until, ran_s).ran_s  # checked as decide checks it
         with self._cursor() as cur:
             rows = cur.execute(
-                f"UPDATE {self._t} SET lease_until = GREATEST(lease_until, %s), version = version + 1 "
+                f"UPDATE {self._t} SET lease_until = GREATEST(lease_until, %s), ran_s = ran_s + %s, "
+                "version = version + 1 "
                 "WHERE status = 'running' AND lease_worker = %s AND id = ANY(%s) RETURNING id",
-                (lease_until, worker, list(job_ids)),
+                (lease_until, ran_s, worker, list(job_ids)),
             ).fetchall()
         return frozenset(r[0] for r in rows)
 

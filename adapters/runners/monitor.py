@@ -18,9 +18,11 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from qrun.adapters import crashpoints
 from qrun.adapters.runners.procs import identify
 
 KILL_GRACE_S = 5.0
@@ -44,37 +46,30 @@ def main(run_dir: str) -> int:
     me = identify(os.getpid())
     os.write(fd, json.dumps({"ref": me.ref() if me else None}).encode())
     os.close(fd)
+    crash = crashpoints.from_env()
     spec = json.loads((root / "spec.json").read_text())
     stopping: dict[str, int | None] = {"signal": None}
-
-    with open(root / "stdout", "ab") as out, open(root / "stderr", "ab") as err:
-        try:
-            child = subprocess.Popen(
-                spec["argv"],
-                cwd=spec.get("cwd"),
-                env=spec.get("env"),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,  # its own group: a kill reaches its children too
-            )
-        except OSError as exc:
-            write_atomic(
-                root / "exit.json", {"code": 127, "error": f"could not start: {exc}", "at": time.time()}
-            )
-            return 0
-    # Who the command is (pid, start time, boot), so that if this monitor dies the command
-    # can still be watched, adopted or stopped instead of being started a second time.
-    who = identify(child.pid)
-    if who is not None:
-        write_atomic(root / "child.json", {"ref": who.ref()})
+    child: subprocess.Popen[bytes] | None = None
 
     def forward(signum: int, frame: object) -> None:
         stopping["signal"] = signum
-        _kill_group(child.pid, signal.SIGTERM)
+        if child is not None:
+            _kill_group(child.pid, signal.SIGTERM)
 
+    # Before the command starts: a stop asked for meanwhile is kept, not the monitor's death
+    # (which would leave a command nobody stops).
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    crash("monitor.claimed")
+    if stopping["signal"] is not None:
+        write_atomic(root / "exit.json", {"code": -stopping["signal"], "at": time.time(), "killed": True})
+        return 0
+    child = _start(root, spec)
+    if child is None:
+        return 0
+    if stopping["signal"] is not None:  # asked while it was starting
+        _kill_group(child.pid, signal.SIGTERM)
+    crash("monitor.started")
     deadline = time.monotonic() + spec["timeout_s"] if spec.get("timeout_s") else None
     timed_out = False
     term_sent_at: float | None = None
@@ -93,11 +88,44 @@ def main(run_dir: str) -> int:
             term_sent_at = now
         if term_sent_at is not None and now - term_sent_at > KILL_GRACE_S:
             _kill_group(child.pid, signal.SIGKILL)
+    crash("monitor.exited")
     record: dict[str, Any] = {"code": code, "at": time.time(), "timed_out": timed_out}
     if stopping["signal"] is not None:
         record["killed"] = True
     write_atomic(root / "exit.json", record)
     return 0
+
+
+def _start(root: Path, spec: dict[str, Any]) -> subprocess.Popen[bytes] | None:
+    """The command, started; or None, its failure to start recorded as its exit."""
+    with open(root / "stdout", "ab") as out, open(root / "stderr", "ab") as err:
+        try:
+            return subprocess.Popen(
+                spec["argv"],
+                cwd=spec.get("cwd"),
+                env=spec.get("env"),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # its own group: a kill reaches its children too
+                # Who the command is (pid, start time, boot), written by the command's own
+                # process before it becomes the command: if this monitor dies at any moment,
+                # the command is still watched, adopted or stopped, never started twice.
+                preexec_fn=partial(_record_self, root / "child.json"),  # noqa: PLW1509 - no threads here
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            record = {"code": 127, "error": f"could not start: {exc}", "at": time.time()}
+            write_atomic(root / "exit.json", record)
+            return None
+
+
+def _record_self(path: Path) -> None:
+    """Runs in the forked child before exec: it names itself. (The monitor has no threads,
+    so a function here is safe.) A failure, a full disk say, stops the command unstarted."""
+    me = identify(os.getpid())
+    if me is None:
+        raise OSError("cannot read the command's own process identity")
+    write_atomic(path, {"ref": me.ref()})
 
 
 def _kill_group(pid: int, sig: int) -> None:

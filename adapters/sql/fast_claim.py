@@ -35,8 +35,9 @@ def claimed(rows: Iterable[Job], worker: str) -> list[Decision]:
 
 CLAIM_SET = (
     "status = 'running', attempts = {j}attempts + 1, lease_worker = {worker}, lease_until = {until}, "
-    "started_at = {now}, run_id = {j}id || '/' || ({j}version + 1), run_epoch = 1, handle_runner = NULL, "
+    "started_at = {started}, run_id = {j}id || '/' || ({j}version + 1), run_epoch = 1, handle_runner = NULL, "
     "handle_ref = NULL, exit_code = NULL, exit_recorded_at = NULL, version = {j}version + 1"
 )
 """The columns a Claim sets, as `decide` sets them; `{j}` is the updated table's
-qualifier ("j." where the statement joins another table)."""
+qualifier ("j." where the statement joins another table), `{started}` the later of now
+and `requested_at` (a clock set back never stamps a start before the request)."""

@@ -116,5 +116,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {p}jobs ADD COLUMN spawn_failures INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: the time live workers saw a run running, which the ceiling counts (R-B3)
+    """
+    ALTER TABLE {p}jobs ADD COLUMN ran_s REAL NOT NULL DEFAULT 0;
+    """,
 )
 VERSION = len(MIGRATIONS)

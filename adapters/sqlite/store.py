@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from qrun.core import Decision, EnqueueJob, Job, Policy, Status, decide
+from qrun.core import Decision, EnqueueJob, Heartbeat, Job, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import Pick
 from qrun.core.pools import Pool, PoolState, check_size
@@ -251,7 +251,9 @@ class SqliteStore:
         among the candidates), each claimed row checked against `decide`. Claims nothing, and
         leaves the rest to the general path, when that case does not hold."""
         t, d = self._t, self._d
-        set_claim = CLAIM_SET.format(j="", worker=":worker", until=":until", now=":now")
+        set_claim = CLAIM_SET.format(
+            j="", worker=":worker", until=":until", now=":now", started="max(:now, requested_at)"
+        )
         qnamed = qsql.replace("?", ":q{}").format(*range(len(qargs))) if qargs else qsql
         sql = f"""
             WITH c AS (
@@ -462,17 +464,25 @@ class SqliteStore:
                 )
 
     def heartbeat(
-        self, worker: str, job_ids: Sequence[str], *, lease_until: datetime, now: datetime
+        self,
+        worker: str,
+        job_ids: Sequence[str],
+        *,
+        lease_until: datetime,
+        now: datetime,
+        ran_s: float = 0.0,
     ) -> frozenset[str]:
         kept: set[str] = set()
         until = _micros(lease_until)
+        ran_s = Heartbeat(worker, lease_until, ran_s).ran_s  # checked as decide checks it
         with self._tx() as c:
             for chunk in _chunks(job_ids):
                 marks = ", ".join("?" for _ in chunk)
                 rows = c.execute(
-                    f"UPDATE {self._t} SET lease_until = max(lease_until, ?), version = version + 1 "
+                    f"UPDATE {self._t} SET lease_until = max(lease_until, ?), ran_s = ran_s + ?, "
+                    "version = version + 1 "
                     f"WHERE status = 'running' AND lease_worker = ? AND id IN ({marks}) RETURNING id",
-                    (until, worker, *chunk),
+                    (until, ran_s, worker, *chunk),
                 ).fetchall()
                 kept.update(r[0] for r in rows)
         return frozenset(kept)

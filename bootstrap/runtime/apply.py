@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
+from qrun.adapters.crashpoints import CrashHook, never
 from qrun.core import (
     AdoptRun,
     Decision,
@@ -28,6 +29,7 @@ from qrun.core import (
     Policy,
     Rejection,
     Spawn,
+    Status,
     decide,
 )
 from qrun.core.ports import Applied, ApplyResult, Clock, Conflict, JobStore, Runner
@@ -66,8 +68,11 @@ class Effects:
     spawn: Callable[[Decision], None] | None = None
     adopt: Callable[[Decision], None] | None = None
 
-    def carry_out(self, decision: Decision) -> None:
+    def carry_out(self, decision: Decision, *, stopped: bool = False) -> None:
+        """`stopped`: its Kill was carried out before the write (see `stop_first`)."""
         for effect in decision.external:
+            if stopped and isinstance(effect, Kill):
+                continue
             try:
                 self._one(decision, effect)
             except Exception:  # an effect never undoes a committed write; log and go on
@@ -87,6 +92,14 @@ class Effects:
                 kill(self.runners.values(), handle)
 
 
+def stop_first(decision: Decision) -> bool:
+    """Whether `decision` ends a run that may still be alive (the ceiling, say): its Kill
+    is carried out before the write, so that once the job can be claimed again no earlier
+    execution of it is left running, even if the writer dies right after writing. A
+    write that then loses has stopped a run that was being ended anyway."""
+    return decision.job.status is not Status.RUNNING and any(isinstance(e, Kill) for e in decision.external)
+
+
 def kill(runners: Iterable[Runner], handle: Handle) -> bool:
     """Stop the execution behind `handle` with the runner that made it (named in it)."""
     for runner in runners:
@@ -97,8 +110,11 @@ def kill(runners: Iterable[Runner], handle: Handle) -> bool:
 
 
 class Applier:
-    def __init__(self, store: JobStore, effects: Effects, *, policy: Policy, clock: Clock) -> None:
+    def __init__(
+        self, store: JobStore, effects: Effects, *, policy: Policy, clock: Clock, crash: CrashHook = never
+    ) -> None:
         self.store, self.effects, self.policy, self.clock = store, effects, policy, clock
+        self.crash = crash
 
     def apply(
         self,
@@ -107,10 +123,12 @@ class Applier:
         now: datetime | None = None,
         tries: int = 5,
         write: Callable[[Sequence[Decision]], list[ApplyResult]] | None = None,
+        point: str | None = None,
     ) -> list[Outcome]:
         """Decide every step, write the decisions in one `apply_many` (or the first round
         with `write`, which must do the same), retry the fenced losers from the stored
-        version, then carry out the winners' effects. One outcome per step, in order."""
+        version, then carry out the winners' effects. One outcome per step, in order.
+        `point` names the crash point between a winning write and its effects."""
         now = now or self.clock.now()
         first = write
         out: list[Outcome | None] = [None] * len(steps)
@@ -126,6 +144,9 @@ class Applier:
                     out[i] = Outcome(None, result.failure(), s.job)
             if not pending:
                 break
+            for _, _, d in pending:
+                if stop_first(d):
+                    self.effects.carry_out(_only_kills(d))
             written = (first or self.store.apply_many)([d for _, _, d in pending])
             first = None
             for (i, s, d), w in zip(pending, written, strict=True):
@@ -148,13 +169,15 @@ class Applier:
                 None, Rejection(s.job.id, s.job.status, type(s.event).__name__, "lost every race")
             )
         done = [o for o in out if o is not None]
+        if point is not None and any(o.decision is not None for o in done):
+            self.crash(point)
         for o in done:
             if o.decision is not None:
-                self.effects.carry_out(o.decision)
+                self.effects.carry_out(o.decision, stopped=stop_first(o.decision))
         return done
 
-    def one(self, step: Step, *, now: datetime | None = None) -> Outcome:
-        return self.apply([step], now=now)[0]
+    def one(self, step: Step, *, now: datetime | None = None, point: str | None = None) -> Outcome:
+        return self.apply([step], now=now, point=point)[0]
 
     def event(self, job_id: str, event: Event, *, fence: Fence | None = None) -> Outcome:
         """Apply `event` to the stored job (a by-hand action: cancel, retry, recover); a
@@ -176,3 +199,7 @@ class Applier:
         """Carry out the effects of decisions the store wrote itself (claims)."""
         for decision in decisions:
             self.effects.carry_out(decision)
+
+
+def _only_kills(decision: Decision) -> Decision:
+    return attrs.evolve(decision, effects=tuple(e for e in decision.effects if isinstance(e, Kill)))

@@ -121,7 +121,7 @@ class Reaper:
             if code is not None:
                 # The execution ended but nobody recorded it: record it (R-B5); tier 2
                 # finalizes once the grace has passed, unless its worker does first.
-                self.applier.one(Step(job, Exited(code)), now=now)
+                self.applier.one(Step(job, Exited(code)), now=now, point="record")
                 return None
         liveness = runner.observe(run.handle) if runner is not None and run.handle else Liveness.UNKNOWN
         gate = self.gate(job) if needs_gate(job, now, self.policy) else None
@@ -130,7 +130,7 @@ class Reaper:
         self.streaks[key] = judged.dead_streak
         if judged.reap is None:
             return None
-        applied = self.applier.one(Step(job, judged.reap), now=now).decision
+        applied = self.applier.one(Step(job, judged.reap), now=now, point="reap").decision
         if applied is None:
             return None  # another actor moved it first: no side effect, nothing counted (R-B6)
         self.streaks.pop(key, None)

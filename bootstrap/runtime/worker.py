@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import cast
 
 import attrs
+from qrun.adapters.crashpoints import CrashHook, never
 from qrun.adapters.pools.placement import place
 from qrun.adapters.runners.command import InvalidPayload
 from qrun.core import (
@@ -38,6 +39,7 @@ from qrun.core import (
     Job,
     NothingToAdopt,
     Notify,
+    OrphanPolicy,
     Policy,
     Recover,
     Release,
@@ -46,6 +48,7 @@ from qrun.core import (
     Status,
     decide,
 )
+from qrun.core.decide import orphan_stop
 from qrun.core.pools import Placement
 from qrun.core.ports import (
     Adopted,
@@ -96,6 +99,7 @@ class InFlight:
     watched: bool = False
     exit: Exit | None = None  # collected, not yet written
     ended_at: float = 0.0
+    orphan_stop: bool = False  # adopted alive, stopped because its orphan policy says so
 
     @property
     def fence(self) -> Fence:
@@ -121,6 +125,8 @@ class Worker:
         delete_inputs: Callable[[str], None] | None = None,
         identity: str | None = None,
         pools: Mapping[str, PoolResource] | None = None,
+        crash: CrashHook = never,
+        monotonic: Callable[[], float] = monotonic,
     ) -> None:
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
@@ -138,6 +144,8 @@ class Worker:
         self.heartbeat_s = lease_s / 3  # R-G3: at most a third of the lease apart
         self.queues, self.policy = queues, policy
         self.clock = clock or SystemClock()
+        self.crash = crash
+        self._mono = monotonic  # leases are renewed by elapsed time, never by the wall clock
         self.inflight: dict[str, InFlight] = {}
         self.pools = dict(pools or {})
         self.draining = False
@@ -151,7 +159,7 @@ class Worker:
         self._combined = isinstance(store, ApplyThenClaim)
         self._steps: list[Step] = []  # writes the starts of this pass queued (stamps, failures)
         self._last_beat: float | None = None
-        self._last_beat_ok = monotonic()
+        self._last_beat_ok = self._mono()
         self.applier = Applier(
             store,
             Effects(
@@ -163,6 +171,7 @@ class Worker:
             ),
             policy=policy,
             clock=self.clock,
+            crash=crash,
         )
 
     # -- the loop ---------------------------------------------------------------------------
@@ -185,7 +194,8 @@ class Worker:
         """One pass; returns how long the loop may sleep before the next."""
         self._claimed = -1
         self._heartbeat_if_due()
-        self._collect()
+        if self._collect():
+            self.crash("exit")
         claiming = not self.draining and self._leases_trusted()
         chunks, wait = self._due(flush_all)
         free = self.slots - self._running() if claiming else 0
@@ -204,12 +214,12 @@ class Worker:
         """Stop claiming; let in-flight runs finish up to `timeout_s`; release the rest so
         another worker adopts them, alive (R-E4)."""
         self.draining = True
-        deadline = monotonic() + timeout_s
-        while self.inflight and monotonic() < deadline:
+        deadline = self._mono() + timeout_s
+        while self.inflight and self._mono() < deadline:
             self.wake.clear()
             self.tick()
             if self.inflight:
-                self.wake.wait(min(self._idle_wait(), max(0.0, deadline - monotonic())))
+                self.wake.wait(min(self._idle_wait(), max(0.0, deadline - self._mono())))
         self.applier.apply([Step(i.job, Release(self.id), i.fence) for i in self.inflight.values()])
         self.inflight.clear()
 
@@ -232,26 +242,30 @@ class Worker:
     def _idle_wait(self) -> float:
         wait = self.poll_s
         if self.inflight:
-            beat = self.heartbeat_s - (monotonic() - (self._last_beat or 0.0))
+            beat = self.heartbeat_s - (self._mono() - (self._last_beat or 0.0))
             wait = min(wait, max(beat, 0.0))
             if any(not i.watched and i.exit is None for i in self.inflight.values()):
                 wait = min(wait, UNWATCHED_POLL_S)
         return wait
 
     def _heartbeat_if_due(self) -> None:
-        now_m = monotonic()
+        now_m = self._mono()
         if not self.inflight or (self._last_beat is not None and now_m - self._last_beat < self.heartbeat_s):
             return
         self._last_beat = now_m
         now = self.clock.now()
         until = now + timedelta(seconds=self.lease_s)
+        # The time since the last renewal, on the monotonic clock (a job claimed since then
+        # is credited the whole of it: at most a third of a lease). No renewal can cover
+        # more than a lease: a longer gap was not seen by a live holder.
+        ran_s = min(max(now_m - self._last_beat_ok, 0.0), self.lease_s)
         try:
-            kept = self.store.heartbeat(self.id, list(self.inflight), lease_until=until, now=now)
+            kept = self.store.heartbeat(self.id, list(self.inflight), lease_until=until, now=now, ran_s=ran_s)
         except Exception:  # the store is unreachable: _leases_trusted decides what follows
             return
         self._last_beat_ok = now_m
         for job_id, item in list(self.inflight.items()):
-            renewed = decide(item.job, Heartbeat(self.id, until), now, self.policy)
+            renewed = decide(item.job, Heartbeat(self.id, until, ran_s), now, self.policy)
             if job_id in kept and isinstance(renewed, Success):
                 item.job = renewed.unwrap().job  # what the store wrote (the contract holds it to decide)
             else:
@@ -260,7 +274,7 @@ class Worker:
     def _leases_trusted(self) -> bool:
         """Heartbeats failing for two thirds of a lease: our leases may expire elsewhere
         soon, so forget every job and claim nothing until a heartbeat succeeds (R-G3)."""
-        if self.inflight and monotonic() - self._last_beat_ok > self.lease_s * 2 / 3:
+        if self.inflight and self._mono() - self._last_beat_ok > self.lease_s * 2 / 3:
             self.inflight.clear()
             return False
         return True
@@ -280,26 +294,31 @@ class Worker:
 
     def _start(self, claimed: list[Decision], idle: bool) -> None:
         self._claimed = len(claimed)
+        if claimed:
+            self.crash("claim")
         if claimed and idle:  # fresh leases: the next renewal is a third of a lease away
-            self._last_beat = self._last_beat_ok = monotonic()
+            self._last_beat = self._last_beat_ok = self._mono()
         self.applier.carried(claimed)  # Spawn and AdoptRun come back to _spawn and _adopt
         self._write_steps()
 
-    def _collect(self) -> None:
+    def _collect(self) -> bool:
         """Exits of the runs that ended: those whose runner called back, and a poll of
-        the ones no runner watches."""
+        the ones no runner watches. Whether any was collected."""
         ended: set[str] = set()
         while self._ended:
             ended.add(self._ended.popleft())
-        now_m = monotonic()
+        now_m = self._mono()
+        collected = False
         for job_id, item in self.inflight.items():
             if item.exit is not None or (item.watched and job_id not in ended):
                 continue
             done = item.runner.wait(item.handle, 0)
             if done is not None:
                 item.exit, item.ended_at = done, now_m
+                collected = True
             elif item.watched:  # its watch fired, yet the run goes on (a command outlived
                 item.watched = False  # its monitor): poll it from now on
+        return collected
 
     def _due(self, flush_all: bool) -> tuple[list[list[InFlight]], float]:
         """The collected exits to write now, in batches of at most `complete_batch`, and
@@ -310,14 +329,14 @@ class Worker:
         if not ended:
             return [], float("inf")
         if not flush_all and len(ended) < self.complete_batch and self._running() > 0:
-            left = self.complete_s - (monotonic() - min(i.ended_at for i in ended))
+            left = self.complete_s - (self._mono() - min(i.ended_at for i in ended))
             if left > 0:
                 return [], left
         n = self.complete_batch
         return [ended[start : start + n] for start in range(0, len(ended), n)], float("inf")
 
     def _write_exits(self, items: list[InFlight], *, claim: int = 0) -> None:
-        steps = [Step(i.job, _event(i.exit), i.fence) for i in items if i.exit is not None]
+        steps = [Step(i.job, _event(i), i.fence) for i in items if i.exit is not None]
         idle = len(self.inflight) == len(items)
         taken: list[list[Decision]] = []
         write = None
@@ -339,7 +358,7 @@ class Worker:
                 taken.append(claimed)
                 return results
 
-        outcomes = self.applier.apply(steps, write=write)
+        outcomes = self.applier.apply(steps, write=write, point="finish")
         # Written or refused, the run is over for this worker. (A store error raises before
         # this line: the runs stay here, still leased, and are written on a later pass.)
         for item in items:
@@ -364,7 +383,7 @@ class Worker:
         steps, self._steps = self._steps, []
         if not steps:
             return
-        for step, outcome in zip(steps, self.applier.apply(steps), strict=True):
+        for step, outcome in zip(steps, self.applier.apply(steps, point="stamp"), strict=True):
             item = self.inflight.get(step.job.id)
             if item is None:
                 continue
@@ -372,8 +391,10 @@ class Worker:
                 if isinstance(step.event, Spawned) and item.fresh:
                     item.runner.kill(item.handle)  # cancelled or lost meanwhile: nothing may run unrecorded
                 del self.inflight[step.job.id]
-            else:
+            elif outcome.decision.job.fenced_by(item.fence):
                 item.job = outcome.decision.job
+            else:  # the write ended the run (it was not this item's, or it is over)
+                del self.inflight[step.job.id]
 
     def _in_process(self, runner: Runner) -> bool:
         return self._traits(runner)[0]
@@ -408,7 +429,9 @@ class Worker:
             return
         assert job.run is not None
         try:
-            handle = runner.spawn(self._placed(job), job.run)
+            placed = self._placed(job)
+            self.crash("prepare")
+            handle = runner.spawn(placed, job.run)
         except InvalidPayload as exc:
             self._steps.append(Step(job, Failed(f"invalid payload: {exc}"), Fence.of(job)))
             return
@@ -420,6 +443,7 @@ class Worker:
             self._spawn_failed(job, exc)
             self._steps.append(Step(job, SpawnFailed(str(exc)), Fence.of(job)))
             return
+        self.crash("spawn")
         item = InFlight(job, runner, handle, fresh=True)
         self.inflight[job.id] = item
         if not self._in_process(runner):
@@ -455,20 +479,36 @@ class Worker:
         job = decision.job
         runner = self.runners.get(job.kind)
         assert job.run is not None
+        # This worker may have held the run before (its lease expired meanwhile, say the
+        # wall clock jumped): that hold is over, whatever the runner finds.
+        self.inflight.pop(job.id, None)
+        self.crash("adopt")
         found = runner.adopt(job, job.run) if runner is not None else None
         if not isinstance(found, Adopted) or runner is None:
             self._steps.append(Step(job, NothingToAdopt(), Fence.of(job)))
             return
+        self.crash("adopted")
         item = InFlight(job, runner, found.handle)
         self.inflight[job.id] = item
+        if job.orphan_policy is not OrphanPolicy.ADOPT:
+            ended = runner.wait(found.handle, 0)
+            if ended is not None:  # it ended meanwhile: its exit stands (written next pass)
+                item.exit, item.ended_at = ended, self._mono()
+                self.wake.set()
+            else:  # the policy asks not to carry it on: stop it, end the run once it is dead
+                runner.kill(found.handle)
+                item.orphan_stop = True
         if job.run.handle is None and not self._in_process(runner):
             # Found by its run id: stamp what the dead worker could not.
             self._steps.append(Step(job, Spawned(found.handle), Fence.of(job)))
         self._watch(item)
 
 
-def _event(done: Exit | None) -> Finished | Failed:
+def _event(item: InFlight) -> Finished | Failed:
+    done = item.exit
     assert done is not None
     if done.code == 0 and done.error is None:
         return Finished(done.result)
+    if item.orphan_stop:
+        return Failed(orphan_stop(item.job), final=item.job.orphan_policy is OrphanPolicy.FAIL)
     return Failed(done.error or f"exit code {done.code}", transient=done.transient, final=done.final)

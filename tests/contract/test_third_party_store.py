@@ -122,12 +122,12 @@ class TinyStore:
         # Optional (ApplyThenClaim): the two calls, one after the other, are enough.
         return self.apply_many(decisions), self.claim(worker, **claim)
 
-    def heartbeat(self, worker, job_ids, *, lease_until, now):
+    def heartbeat(self, worker, job_ids, *, lease_until, now, ran_s=0.0):
         with self.lock:
             kept = set()
             for i in job_ids:
                 if i in self.jobs:
-                    result = decide(self.jobs[i], Heartbeat(worker, lease_until), now)
+                    result = decide(self.jobs[i], Heartbeat(worker, lease_until, ran_s), now)
                     if isinstance(result, Success):
                         self._write(result.unwrap())
                         kept.add(i)

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import attrs
+import pytest
 from qrun.contract.builders import T0, at, new_job, ok, rejected
 from qrun.core import (
     Adopt,
@@ -20,7 +21,6 @@ from qrun.core import (
     Status,
     decide,
 )
-from qrun.core.effects import Kill
 from qrun.core.job import OrphanPolicy
 
 H = Handle("subprocess", "123:456")
@@ -111,12 +111,33 @@ def test_r_a6_success_finalizes_and_deletes_inputs():
     assert DeleteInputs(d.job.id) in d.effects
 
 
-def test_r_a6_orphan_policy_retry_reruns_instead_of_adopting():
-    """R-A6/R-G4: a job that asks to be retried on orphaning is requeued and its old run killed."""
-    job = ok(claimed(new_job(orphan_policy=OrphanPolicy.RETRY)), Spawned(H)).job
+@pytest.mark.parametrize("policy", list(OrphanPolicy))
+def test_r_g4_every_orphan_is_adopted_first_whatever_its_policy(policy):
+    """R-A6/R-G4: an orphan's execution may still run, so it is adopted (and, under retry
+    or fail, stopped by its adopter) before anything else can start: never requeued
+    while it may live."""
+    job = ok(claimed(new_job(orphan_policy=policy)), Spawned(H)).job
     d = ok(attrs.evolve(job, lease=None), Adopt("w2", at(100)), at(50))
-    assert d.job.status is Status.QUEUED and d.job.clean
-    assert Kill(job.id, job.run.id, H) in d.effects
+    assert d.job.status is Status.RUNNING and d.job.holds("w2") and d.job.run.epoch == 2
+    assert d.effects == (AdoptRun(job.id, job.run.id, H),)
+
+
+@pytest.mark.parametrize(
+    ("policy", "status"),
+    [
+        (OrphanPolicy.ADOPT, Status.QUEUED),
+        (OrphanPolicy.RETRY, Status.QUEUED),
+        (OrphanPolicy.FAIL, Status.FAILED),
+    ],
+)
+def test_r_g4_an_orphan_with_nothing_to_adopt_ends_as_its_policy_says(policy, status):
+    job = ok(claimed(new_job(orphan_policy=policy)), Spawned(H)).job
+    adopted = ok(attrs.evolve(job, lease=None), Adopt("w2", at(100)), at(50)).job
+    d = ok(adopted, NothingToAdopt(), at(51))
+    assert d.job.status is status
+    if status is Status.FAILED:
+        assert d.job.error == "worker lost; failed by orphan policy"
+        assert any(isinstance(e, Notify) and e.alert for e in d.effects)
 
 
 def test_r_a9_requested_at_at_submit_started_at_only_on_start():

@@ -9,10 +9,12 @@ from qrun.core import (
     Claim,
     EnqueueJob,
     Exited,
+    Failed,
     Finished,
     FollowUp,
     Gate,
     Handle,
+    Heartbeat,
     Liveness,
     Notify,
     Observation,
@@ -33,6 +35,11 @@ def running(**kw):
     job = new_job(**kw)
     job = ok(job, Claim("w1", "run-1", at(30)), T0).job
     return ok(job, Spawned(H)).job
+
+
+def seen(job, seconds, now=T0):
+    """`job` after its holder's heartbeat reports it saw the run running `seconds` more."""
+    return ok(job, Heartbeat("w1", at(30), seconds), now).job
 
 
 def exited(code, at_s=10, **kw):
@@ -72,11 +79,46 @@ def test_r_b2_alive_and_younger_than_ceiling_is_never_reaped():
 
 @pytest.mark.parametrize("obs", [ALIVE, UNKNOWN, DEAD])
 def test_r_b3_ceiling_reaps_whatever_the_liveness(obs):
-    """R-B3: past `max_running_s` the job is reaped even if reported alive or unknown."""
-    a = assess(running(), obs, at(3600), P, 0)
+    """R-B3: seen running `max_running_s` (by its holders' heartbeats), the job is reaped
+    even if reported alive or unknown; a second short of it, it is not."""
+    old = seen(seen(running(), 3000), 600)
+    a = assess(old, obs, at(3600), P, 0)
     assert a.reap == Reap(ReapReason.CEILING)
-    d = ok(running(), a.reap, at(3600), P)
-    assert d.job.status is Status.QUEUED and d.job.clean
+    d = ok(old, a.reap, at(3600), P)
+    assert d.job.status is Status.QUEUED and d.job.clean and d.job.ran_s == 0
+    young = seen(running(), 3599)
+    assert assess(young, obs, at(3600), P, 0).reap is None
+    assert "under the ceiling" in rejected(young, Reap(ReapReason.CEILING), at(3600), P).reason
+
+
+def test_r_b3_a_wall_clock_jump_does_not_age_a_run():
+    """R-B3: the ceiling counts what live workers saw, never the wall clock: a run 10 s
+    old is not reaped when the clock is set a day forward (or a year)."""
+    job = seen(running(), 10)
+    for jump in (25 * 3600, 365 * 24 * 3600):
+        assert assess(job, ALIVE, at(jump), P, 0).reap is None
+        assert "under the ceiling" in rejected(job, Reap(ReapReason.CEILING), at(jump), P).reason
+
+
+def test_r_b3_a_run_whose_exit_is_recorded_is_ended_by_tier_2_not_the_ceiling():
+    """A run past the ceiling whose exit 0 is recorded is over: killing and re-running it
+    would run a finished command again. Tier 2 ends it once the grace has passed."""
+    job = ok(seen(running(), 4000), Exited(0), at(10)).job
+    assert assess(job, ALIVE, at(20), P, 0).reap is None
+    assert "exit is recorded" in rejected(job, Reap(ReapReason.CEILING), at(20), P).reason
+    assert assess(job, Observation(gate=Gate.GREEN), at(310), P).reap == Reap(ReapReason.EXIT_OK)
+
+
+def test_heartbeats_add_up_the_time_seen_running_and_a_fresh_run_starts_from_zero():
+    job = seen(seen(running(), 10), 2.5)
+    assert job.ran_s == 12.5
+    back = ok(job, Failed("boom"), at(20)).job
+    assert back.ran_s == 0
+    again = ok(back, Claim("w2", "run-2", back.available_at + timedelta(seconds=30)), back.available_at).job
+    assert again.ran_s == 0
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="ran_s"):
+            Heartbeat("w1", at(30), bad)
 
 
 def test_r_b4_exit_zero_gate_green_is_done_with_exactly_one_follow_up():

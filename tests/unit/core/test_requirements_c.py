@@ -13,6 +13,7 @@ from qrun.core import (
     Failed,
     Finished,
     Handle,
+    Heartbeat,
     Liveness,
     NothingToAdopt,
     Notify,
@@ -52,7 +53,7 @@ def requeue_paths():
         ("spawn failed", claimed(), SpawnFailed("no such file"), at(5)),
         ("nothing to adopt", adopted, NothingToAdopt(), at(45)),
         ("reap dead", s, Reap(ReapReason.DEAD), at(5)),
-        ("reap ceiling", s, Reap(ReapReason.CEILING), at(3600)),
+        ("reap ceiling", ok(s, Heartbeat("w1", at(30), 3600)).job, Reap(ReapReason.CEILING), at(3600)),
         ("reap exit", ok(s, Exited(3), at(5)).job, Reap(ReapReason.EXIT_FAILED), at(6)),
     ]
 
@@ -99,7 +100,9 @@ def test_r_c3_tier1_ignores_a_running_job_with_no_handle():
     dead = Observation(Liveness.DEAD)
     assert assess(job, dead, at(60), P, 99).reap is None
     assert "ceiling" in rejected(job, Reap(ReapReason.DEAD), at(60), P).reason
-    assert assess(job, dead, at(3600), P).reap == Reap(ReapReason.CEILING)
+    assert assess(ok(job, Heartbeat("w1", at(30), 3600)).job, dead, at(3600), P).reap == Reap(
+        ReapReason.CEILING
+    )
 
 
 def test_r_c5_spawn_failure_before_handle_requeues_and_is_claimable_at_once():

@@ -7,7 +7,7 @@ from fakes import FakeRunner
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.reaper import Reaper, Sanitizer
-from qrun.contract.base import claim_one, step
+from qrun.contract.base import step
 from qrun.contract.builders import T0, new_job
 from qrun.core import Decision, Exited, Finished, FollowUp, Gate, Policy, Spawned, Status
 
@@ -26,6 +26,14 @@ def running(store, runner, clock, **kw):
     d = store.claim("w1", limit=1, now=clock.now(), lease_until=clock.now().replace(year=2031), policy=P)[0]
     handle = runner.spawn(d.job, d.job.run)
     return step(store, d.job, Spawned(handle), clock.now())
+
+
+def age(store, clock, seconds, worker="w1"):
+    """`seconds` pass, and the holder's heartbeat reports it saw its runs running."""
+    clock.advance(seconds)
+    ids = [j.id for j in store.list() if j.status is Status.RUNNING and j.holds(worker)]
+    until = clock.now().replace(year=2031)
+    store.heartbeat(worker, ids, lease_until=until, now=clock.now(), ran_s=seconds)
 
 
 def reaper(store, runner, clock, **kw):
@@ -72,7 +80,7 @@ def test_r_b2_alive_and_young_is_never_reaped(env):
 def test_r_b3_the_ceiling_reaps_even_an_alive_job_and_kills_it(env):
     store, clock, runner = env
     job = running(store, runner, clock, max_attempts=1)
-    clock.advance(3600)
+    age(store, clock, 3600)
     [repair] = reaper(store, runner, clock).tick()
     assert store.get(job.id).status is Status.FAILED
     assert runner.killed == [job.run.handle.ref] and "ceiling" in repair.found
@@ -173,7 +181,7 @@ def test_r_b9_one_jobs_error_is_isolated_and_the_tick_goes_on(env):
     bad = running(store, runner, clock)
     good = running(store, runner, clock, max_attempts=1)
     runner.explode_for.add(bad.id)
-    clock.advance(3600)
+    age(store, clock, 3600)
     r = reaper(store, runner, clock)
     [repair] = r.tick()
     assert repair.job_id == good.id and r.errors_total == 1
@@ -193,7 +201,7 @@ def test_r_b9_a_failing_store_never_stops_the_loop(env):
 def test_r_b10_the_reaper_exposes_its_counters_for_the_status_endpoint(env):
     store, clock, runner = env
     running(store, runner, clock)
-    clock.advance(3600)
+    age(store, clock, 3600)
     r = reaper(store, runner, clock)
     r.tick()
     assert (r.reaped_total, len(r.last_reaped), r.last_run) == (1, 1, clock.now())
@@ -202,14 +210,24 @@ def test_r_b10_the_reaper_exposes_its_counters_for_the_status_endpoint(env):
 def test_r_c3_a_running_job_without_a_handle_is_left_to_the_ceiling(env):
     store, clock, runner = env
     store.submit([new_job()])
-    job = claim_one(store, "w1", clock.now()).job
-    store.apply(Decision(attrs.evolve(job, lease=None, version=job.version + 1)))  # no handle yet
+    d = store.claim("w1", limit=1, now=clock.now(), lease_until=clock.now().replace(year=2031), policy=P)
+    assert d[0].job.run.handle is None  # its worker lives, but its spawn never returned
     r = reaper(store, runner, clock)
     for _ in range(5):
-        clock.advance(10)
+        age(store, clock, 10)
         assert r.tick() == []
-    clock.advance(3600)
+    age(store, clock, 3600)
     assert len(r.tick()) == 1
+
+
+def test_r_b3_a_wall_clock_set_a_day_forward_reaps_nothing(env):
+    """The ceiling counts the time live workers saw a run, not the wall clock."""
+    store, clock, runner = env
+    job = running(store, runner, clock)
+    age(store, clock, 10)
+    clock.advance(25 * 3600)
+    assert reaper(store, runner, clock).tick() == []
+    assert store.get(job.id).status is Status.RUNNING
 
 
 def test_r_c4_the_sanitizer_heals_and_counts_an_impossible_queued_job(env):

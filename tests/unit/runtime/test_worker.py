@@ -11,7 +11,7 @@ from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.worker import Worker
 from qrun.contract.builders import T0, new_job, ok
-from qrun.core import Cancel, Policy, Status
+from qrun.core import Cancel, OrphanPolicy, Policy, Status
 
 
 @pytest.fixture(name="env")
@@ -94,6 +94,45 @@ def test_r_a6_adopting_a_vanished_run_requeues_it(env):
     got = store.get(job.id)
     assert got.status is Status.QUEUED and got.clean and got.adoptions == 1
     assert got.error == "nothing to adopt: the execution is gone"
+
+
+@pytest.mark.parametrize(
+    ("policy", "status"), [(OrphanPolicy.RETRY, Status.QUEUED), (OrphanPolicy.FAIL, Status.FAILED)]
+)
+def test_r_g4_a_live_orphan_under_retry_or_fail_is_stopped_before_it_ends(env, policy, status):
+    """Under retry or fail, the adopter stops the live execution and the run ends as the
+    policy says only once its exit is in: the job never runs again while it lives."""
+    store, clock, runner, worker = env
+    job = new_job(kind="test", orphan_policy=policy)
+    store.submit([job])
+    worker("w1", lease_s=30).tick()
+    clock.advance(31)
+    store.sweep_stale_leases(clock.now())
+    w2 = worker("w2")
+    w2.tick()
+    got = store.get(job.id)
+    assert got.status is Status.RUNNING and got.holds(w2.id) and runner.killed == [f"{job.id}:{got.run.id}"]
+    w2.tick()
+    assert store.get(job.id).status is Status.RUNNING  # still alive: nothing ends yet
+    runner.finish(job.id, code=-15, error="killed")
+    w2.tick()
+    got = store.get(job.id)
+    assert got.status is status and got.error.startswith("worker lost;")
+    assert runner.spawned == [job.id]  # and not started again while it lived
+
+
+def test_r_g4_an_orphan_that_ended_meanwhile_keeps_its_exit(env):
+    store, clock, runner, worker = env
+    job = new_job(kind="test", orphan_policy=OrphanPolicy.RETRY)
+    store.submit([job])
+    worker("w1", lease_s=30).tick()
+    runner.finish(job.id, code=0)
+    clock.advance(31)
+    store.sweep_stale_leases(clock.now())
+    w2 = worker("w2")
+    w2.tick()
+    w2.tick()
+    assert store.get(job.id).status is Status.DONE and runner.killed == []
 
 
 def test_r_e4_drain_releases_unfinished_runs_for_adoption(env):
