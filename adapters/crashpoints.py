@@ -7,7 +7,8 @@ in production the hook does nothing. Tests set one to prove the claim:
 
 - the simulation (tests/sim) raises there, and the simulated daemon is gone for good;
 - `QRUN_TEST_CRASH_AT=POINT[:N]` makes a real process SIGKILL itself the Nth time
-  (default: the first) it reaches POINT.
+  (default: the first) it reaches POINT; with `QRUN_TEST_CRASH_ONCE=PATH`, only the first
+  process to create PATH does (a restarted daemon, a monitor of a retry, live on).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 from collections.abc import Callable, Mapping
 
 ENV = "QRUN_TEST_CRASH_AT"
+ONCE_ENV = "QRUN_TEST_CRASH_ONCE"
 
 CrashHook = Callable[[str], None]
 
@@ -54,12 +56,24 @@ def from_env(environ: Mapping[str, str] = os.environ) -> CrashHook:
         known = ", ".join(POINTS)
         raise ValueError(f"{ENV}={spec!r}: expected POINT or POINT:N (N >= 1), POINT one of {known}")
     left = int(nth or "1")
+    once = environ.get(ONCE_ENV, "")
 
     def hook(name: str) -> None:
         nonlocal left
         if name == point:
             left -= 1
-            if left == 0:
+            if left == 0 and _first(once):
                 os.kill(os.getpid(), signal.SIGKILL)
 
     return hook
+
+
+def _first(token: str) -> bool:
+    """Whether this process is the first to claim `token` (always, without one)."""
+    if not token:
+        return True
+    try:
+        os.close(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    return True

@@ -30,6 +30,7 @@ from qrun.core.ports import Adopted, Exit, Gone, RunnerUnavailable
 from ..runners.subprocess_runner import segment
 from ..storage.fs import FsInputStore
 from .archive import DEFAULT_MAX_BYTES, UnsafeArchive, extract
+from .records import ExitRecords
 from .spec import ContainerSpec
 
 NAME = "docker"
@@ -69,6 +70,7 @@ class ContainerRunner:
         self._clock = clock
         self._client: Any = None
         self._finished: dict[str, Path] = {}  # container id -> artifacts, for `output`
+        self.records = ExitRecords(self.runs_dir)
 
     # -- the port ---------------------------------------------------------------------------
     def spawn(self, job: Job, run: Run) -> Handle:
@@ -124,7 +126,10 @@ class ContainerRunner:
             all=True, filters={"label": [f"{LABEL}.job={job.id}", f"{LABEL}.run={run.id}"]}
         )
         if not found:
-            return Gone()
+            # Collected (and removed) by a worker that died before writing the end down:
+            # its recorded exit is the run's.
+            kept = self.records.of_run(self.artifacts(job.id, run.id))
+            return Adopted(Handle(NAME, kept[0])) if kept is not None else Gone()
         container = found[0]
         for extra in found[1:]:  # cannot happen (one spawn per run id); never leave strays
             self._remove(extra)
@@ -138,7 +143,7 @@ class ContainerRunner:
         try:
             container = self._engine().containers.get(handle.ref)
         except docker.errors.NotFound:
-            return Liveness.DEAD
+            return Liveness.DEAD  # removed: its exit, if it was collected, is recorded
         except Exception:  # the engine does not answer: we cannot tell
             return Liveness.UNKNOWN
         if container.status in ("running", "restarting", "paused"):
@@ -155,7 +160,10 @@ class ContainerRunner:
         docker = _docker()
         try:
             container = self._engine().containers.get(handle.ref)
-        except (docker.errors.NotFound, RunnerUnavailable):
+        except docker.errors.NotFound:
+            kept = self.records.of_container(handle.ref)
+            return kept.code if kept is not None else None
+        except RunnerUnavailable:
             return None
         except Exception:  # the engine does not answer: nothing to say yet
             return None
@@ -170,6 +178,9 @@ class ContainerRunner:
             try:
                 container = self._engine().containers.get(handle.ref)
             except docker.errors.NotFound:
+                kept = self.records.of_container(handle.ref)
+                if kept is not None:  # collected before, by this worker or a dead one
+                    return kept
                 return Exit(code=-1, error=f"container {handle.ref[:12]} is gone (removed outside qrun)")
             except Exception as exc:  # engine down: the run may well be alive; ask again later
                 log.warning("docker engine unreachable while watching %s: %s", handle.ref[:12], exc)
@@ -208,7 +219,6 @@ class ContainerRunner:
         )
         where.mkdir(parents=True, exist_ok=True)
         self._finished[container.id] = where
-        code = int(container.attrs.get("State", {}).get("ExitCode", -1))
         name = f"container {container.id[:12]} (job {labels.get(f'{LABEL}.job')})"
         try:
             (where / "logs").write_bytes(container.logs(stdout=True, stderr=True))
@@ -219,8 +229,19 @@ class ContainerRunner:
             problem = f"{name}: its output was refused: {exc}"
         except Exception as exc:  # no /qrun/out at all, or the engine failed mid-copy
             problem = f"{name}: could not copy its output: {exc}"
-        finally:
+        done = self._outcome(container, where, name, timed_out=timed_out, problem=problem)
+        try:
+            self.records.save(container.id, where, done)
+        except OSError as exc:  # kept, unrecorded: an adopter collects it again
+            log.warning("could not record the exit of %s, so it is not removed: %s", name, exc)
+        else:
             self._remove(container)
+        return done
+
+    def _outcome(
+        self, container: Any, where: Path, name: str, *, timed_out: bool, problem: str | None
+    ) -> Exit:
+        code = int(container.attrs.get("State", {}).get("ExitCode", -1))
         if timed_out:
             return Exit(code=124, error=f"{name} timed out and was killed; its output is in {where}")
         if problem is not None:

@@ -34,6 +34,24 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def record_exit(root: Path, record: dict[str, Any]) -> None:
+    """Write exit.json, however long that takes. Until it lands the run reads as alive
+    (this monitor lives), so a full disk delays the job's end instead of losing it: a
+    monitor that gave up here would leave a run nobody can tell ended, to be run again."""
+    delay = 0.1
+    while True:
+        try:
+            write_atomic(root / "exit.json", record)
+            return
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # stderr is a file on the same full disk
+                print(
+                    f"qrun monitor: cannot record the exit yet ({exc}); retrying", file=sys.stderr, flush=True
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def main(run_dir: str) -> int:
     root = Path(run_dir)
     # Claim the run before anything starts: monitor.json is created exactly once, by this
@@ -62,7 +80,7 @@ def main(run_dir: str) -> int:
     signal.signal(signal.SIGINT, forward)
     crash("monitor.claimed")
     if stopping["signal"] is not None:
-        write_atomic(root / "exit.json", {"code": -stopping["signal"], "at": time.time(), "killed": True})
+        record_exit(root, {"code": -stopping["signal"], "at": time.time(), "killed": True})
         return 0
     child = _start(root, spec)
     if child is None:
@@ -92,7 +110,7 @@ def main(run_dir: str) -> int:
     record: dict[str, Any] = {"code": code, "at": time.time(), "timed_out": timed_out}
     if stopping["signal"] is not None:
         record["killed"] = True
-    write_atomic(root / "exit.json", record)
+    record_exit(root, record)
     return 0
 
 
@@ -115,7 +133,7 @@ def _start(root: Path, spec: dict[str, Any]) -> subprocess.Popen[bytes] | None:
             )
         except (OSError, subprocess.SubprocessError) as exc:
             record = {"code": 127, "error": f"could not start: {exc}", "at": time.time()}
-            write_atomic(root / "exit.json", record)
+            record_exit(root, record)
             return None
 
 

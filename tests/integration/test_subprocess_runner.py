@@ -253,3 +253,24 @@ def test_a_run_given_up_before_its_monitor_claimed_it_never_starts(runner, tmp_p
     assert late.returncode == 0
     assert not marker.exists() and not (root / "exit.json").exists()
     assert runner.adopt(job, run) == Gone()
+
+
+def test_a_monitor_that_cannot_record_the_exit_keeps_trying_and_the_run_is_not_lost(runner, tmp_path):
+    """A full disk (here: a folder where the monitor writes its exit) must not turn a
+    finished command into a run to start again: the monitor lives on, retrying, so the
+    run reads alive with no exit; once the write can land, the exit is the command's."""
+    go = tmp_path / "go"
+    job, run = command({"shell": f"until [ -e {go} ]; do sleep 0.02; done; echo did-it"})
+    handle = runner.spawn(job, run)
+    root = runner.run_dir(job.id, run.id)
+    _until((root / "child.json").exists, "the command to start")
+    (root / "exit.tmp").mkdir()  # every attempt to write exit.json now fails
+    go.touch()
+    log = root / "monitor.log"
+    _until(lambda: log.exists() and "cannot record the exit" in log.read_text(), "a failed write")
+    assert runner.wait(handle, 0) is None and runner.observe(handle) is Liveness.ALIVE
+    assert isinstance(runner.adopt(job, run), Adopted)
+    (root / "exit.tmp").rmdir()
+    done = runner.wait(handle, 30)
+    assert done is not None and (done.code, done.error) == (0, None)
+    assert runner.output(handle)[0] == b"did-it\n"

@@ -3,8 +3,9 @@ executions behave like the subprocess runner's (a monitor that claims its run, s
 command, records its exit) but advance only when the simulation says so.
 
 What the world checks as it goes: a command starts only for the run its job holds, never
-while an earlier execution of the same job runs, and never after an earlier run's exit 0
-was recorded.
+while an earlier execution of the same job runs, and never after an earlier run recorded
+exit 0 while its job held it. (A run whose record lands only after its job moved on, a
+full disk outlasting the ceiling, say, was given up before anyone could know.)
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class Execution:
     given_up: bool = False  # an adopter created monitor.json first: nothing will start
     command: str = "unstarted"  # unstarted | running | ended
     record: int | None = None  # exit.json
+    held: bool = False  # its job still held this run when the exit was recorded
     stop: bool = False  # a kill reached a monitor that had not started the command yet
+    pending: int | None = None  # an exit the monitor could not write yet (a full disk)
     lasts: float = 0.0  # how long the command runs before it may end on its own
     started: float = 0.0  # when it started (monotonic)
 
@@ -75,6 +78,8 @@ class Execution:
             return "end" if now >= self.started + self.lasts else None
         if not self.monitor:
             return None
+        if self.pending is not None:
+            return "record"
         return "claim" if not self.claimed else "start" if self.command == "unstarted" else None
 
 
@@ -158,11 +163,16 @@ class SimRunner:
             e.started = self.clock.monotonic()
             self.starts[e.job_id] = self.starts.get(e.job_id, 0) + 1
             return "command starts"
+        if what == "record":
+            code, e.pending = e.pending, None
+            assert code is not None
+            self._record(e, code)
+            return f"monitor records exit {code} at last"
         if what == "end":
             e.command = "ended"
             if e.monitor:
                 self._record(e, e.code)
-                return f"command ends with {e.code}" + ("" if e.record is not None else ", unrecorded")
+                return f"command ends with {e.code}" + ("" if e.record is not None else ", disk full")
             return f"command ends with {e.code}, no monitor to record it"
         raise AssertionError(f"{e.run_id} has nothing to do")
 
@@ -170,9 +180,14 @@ class SimRunner:
         e.monitor = False
 
     def _record(self, e: Execution, code: int) -> None:
-        e.monitor = False  # the monitor ends once it has written (or failed to write)
-        if not self.disk_full:
-            e.record = code
+        """The monitor writes exit.json and ends; on a full disk it lives on, retrying."""
+        if self.disk_full:
+            e.pending = code
+            return
+        e.monitor = False
+        e.record = code
+        job = self.store.get(e.job_id) if self.store is not None else None
+        e.held = job is not None and job.run is not None and job.run.id == e.run_id
 
     def _check_start(self, e: Execution) -> None:
         job = self.store.get(e.job_id) if self.store is not None else None
@@ -184,9 +199,10 @@ class SimRunner:
                 continue
             if other.command == "running":
                 raise Violation(f"{e.run_id} starts while {other.run_id} of the same job still runs")
-            if other.record == 0:
+            if other.record == 0 and other.held:
                 raise Violation(f"{e.run_id} starts after {other.run_id} recorded exit 0")
 
     def moving(self) -> list[Execution]:
         now = self.clock.monotonic()
-        return [e for e in self.runs.values() if e.next_step(now) is not None]
+        steps = ((e, e.next_step(now)) for e in self.runs.values())
+        return [e for e, what in steps if what is not None and not (what == "record" and self.disk_full)]
