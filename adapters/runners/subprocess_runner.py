@@ -117,9 +117,14 @@ class SubprocessRunner:
         return True
 
     def observe(self, handle: Handle) -> Liveness:
-        """Alive while the monitor or, if the monitor died, the command itself lives."""
+        """Alive while the monitor or, if the monitor died, the command itself lives.
+        Unknown for a run started on another host (its folder is not here): its processes
+        cannot be seen from here, and a reaper that took them for dead would start the
+        job again beside them. Its holder's lease, and adoption on its host, decide."""
         self._reap()
         who, root = _parse(handle)
+        if not root.is_dir():
+            return Liveness.UNKNOWN
         if (root / "exit.json").exists():
             return Liveness.DEAD
         return Liveness.ALIVE if _running(who, root) else Liveness.DEAD

@@ -274,3 +274,14 @@ def test_a_monitor_that_cannot_record_the_exit_keeps_trying_and_the_run_is_not_l
     done = runner.wait(handle, 30)
     assert done is not None and (done.code, done.error) == (0, None)
     assert runner.output(handle)[0] == b"did-it\n"
+
+
+def test_a_run_on_another_host_is_never_judged_dead_from_here(runner, tmp_path):
+    """Daemons on many hosts share one database, and every reaper judges every running
+    job: one whose command runs on another host (another boot, a folder not here) reads
+    unknown, so no reaper here reaps it, and it is never started again beside itself."""
+    from qrun.core import Handle
+
+    elsewhere = Handle("subprocess", f"other-boot:4242:99@{tmp_path / 'not-here' / 'r-run'}")
+    assert runner.observe(elsewhere) is Liveness.UNKNOWN
+    assert runner.exit_code(elsewhere) is None
