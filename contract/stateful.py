@@ -1,5 +1,5 @@
-"""A hypothesis state machine that drives a store and the memory reference with the same
-operations under one injected clock, and checks they agree after every step."""
+"""A hypothesis state machine that drives a store and the reference model (model.py) with
+the same operations under one injected clock, and checks they agree after every step."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from returns.result import Success
 
 from .base import POLICY, MakeStore
 from .builders import T0
+from .model import Model
 from .strategies import WORKERS, gaps, next_event
 
 ALL = JobFilter(limit=100_000)
@@ -46,13 +47,11 @@ def _shape(result: Any) -> Any:
 
 
 def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
-    from qrun.adapters.memory import MemoryStore
-
     class Agreement(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self.store: JobStore = make_store()
-            self.ref = MemoryStore()
+            self.ref = Model()  # plain rules, no indexes: see model.py
             self.now = T0
             self.ids: list[str] = []
             self.made = 0  # job ids handed out, so that a new id is never an old one

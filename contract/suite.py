@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import MakeStore
 from .batched import StoreApplyThenClaim, StoreBatchedWrites
 from .batches import StoreBatches
+from .edges import StoreEdges
 from .features import StoreFeatures, StoreNameLocks
 from .obligations import StoreObligations
 from .pools import StorePools
@@ -16,6 +17,7 @@ from .topics import StoreTopics
 
 class JobStoreContract(
     StoreObligations,
+    StoreEdges,
     StoreBatchedWrites,
     StoreApplyThenClaim,
     StoreFeatures,
@@ -27,7 +29,7 @@ class JobStoreContract(
     StoreRaces,
 ):
     """Every obligation of the JobStore port, the races, and a stateful comparison with
-    the in-memory reference. Subclass it and override the `make_store` fixture."""
+    the reference model (model.py). Subclass it and override the `make_store` fixture."""
 
     def test_agrees_with_the_reference_under_random_operations(self, make_store: MakeStore) -> None:
         run_against_reference(make_store, self.state_machine_examples)

@@ -1,0 +1,143 @@
+"""Edges where a store's code is most often wrong and its happy paths still pass: limits
+shared between adoptable and queued jobs, deadlines on the boundary, unique keys after a
+batch is cleared and from either id order, values built at run time (equality, not
+identity), versions past the small-integer cache, writes from the future, and the empty
+cases (a limit of 0)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from qrun.core import (
+    Claim,
+    Decision,
+    Failed,
+    Heartbeat,
+    Retry,
+    Spawned,
+    Status,
+    Unique,
+)
+from qrun.core.claim import run_id_for
+from qrun.core.ports import Applied, Conflict, DuplicateEvent, JobFilter, JobStore, UniqueConflict
+
+from .base import POLICY, StoreFixtures, claim_one, lease, step
+from .builders import T0, at, new_job, ok
+from .obligations import H
+from .topics import event
+
+
+def built(*parts: str) -> str:
+    """A string made at run time, never the interned literal the test wrote."""
+    return "".join(list(parts))
+
+
+class StoreEdges(StoreFixtures):
+    def test_a_claim_hands_out_adoptable_jobs_first_and_queued_ones_only_up_to_the_limit(
+        self, store: JobStore
+    ) -> None:
+        store.submit([new_job(), new_job()])
+        for d in store.claim("w1", limit=2, now=T0, lease_until=lease(), policy=POLICY):
+            step(store, d.job, Spawned(H))
+        store.submit([new_job() for _ in range(4)])
+        assert store.sweep_stale_leases(at(31)) == 2
+        got = store.claim("w2", limit=3, now=at(31), lease_until=lease(at(31)), policy=POLICY)
+        kinds = [d.job.adoptions for d in got]
+        assert len(got) == 3 and kinds == [1, 1, 0]  # two adopted, then one queued: never 2 + 3
+        assert len(store.list(JobFilter(status=Status.QUEUED))) == 3
+
+    def test_a_claim_whose_lease_is_over_before_it_starts_takes_nothing(self, store: JobStore) -> None:
+        store.submit([new_job()])
+        for until in (T0, T0 - timedelta(seconds=1)):
+            assert store.claim("w1", limit=1, now=T0, lease_until=until, policy=POLICY) == []
+        (job,) = store.list()
+        assert job.status is Status.QUEUED and job.version == 1
+
+    def test_clearing_a_batch_frees_the_unique_keys_its_jobs_held(self, store: JobStore) -> None:
+        done = Unique("k", finished=frozenset({Status.DONE}))
+        job = new_job(unique=done, batch="b")
+        store.submit([job])
+        step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
+        assert store.clear_batch("b") == 1
+        again = new_job(unique=done)
+        assert store.submit([again]) == [again.id]
+
+    @pytest.mark.parametrize("holder_sorts_first", [True, False])
+    def test_a_write_taking_a_held_unique_key_is_refused_whichever_id_sorts_first(
+        self, store: JobStore, holder_sorts_first: bool
+    ) -> None:
+        first, second = ("a-job", "z-job") if holder_sorts_first else ("z-job", "a-job")
+        key = Unique("k")
+        taker = new_job(id=second, unique=key, max_attempts=2)
+        store.submit([taker])
+        failed = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
+        store.submit([new_job(id=first, unique=key)])  # takes the key meanwhile
+        with pytest.raises(UniqueConflict):
+            store.apply(ok(failed, Retry(), at(2), POLICY))
+        assert store.get(second) == failed
+
+    def test_filters_compare_values_not_identities(self, store: JobStore) -> None:
+        store.submit([new_job(id="job-q1", queue="q1", kind="k1", batch="b1"), new_job(queue="other")])
+        where = JobFilter(queue=built("q", "1"), kind=built("k", "1"), batch=built("b", "1"))
+        assert [j.id for j in store.list(where)] == ["job-q1"]
+        assert [j.id for j in store.list(JobFilter(after=built("job-q0")))] == ["job-q1"]
+
+    def test_versions_past_the_small_integer_cache_still_compare_equal(self, store: JobStore) -> None:
+        store.submit([new_job()])
+        job = claim_one(store, "w1", T0).job
+        for i in range(300):
+            job = step(store, job, Heartbeat("w1", lease(at(i), 60)), at(i))
+        assert job.version > 256
+        stored = store.get(job.id)
+        assert stored is not None and stored.version == job.version
+        assert isinstance(store.apply(ok(job, Spawned(H), at(300), POLICY)), Applied)
+
+    def test_a_decision_from_a_version_ahead_of_the_stored_one_conflicts(self, store: JobStore) -> None:
+        store.submit([new_job()])
+        job = store.list()[0]
+        ahead = job.evolve(version=job.version + 5)
+        d = ok(ahead, Claim("w1", run_id_for(ahead), lease()), T0, POLICY)
+        assert store.apply(d) == Conflict(job) and store.get(job.id) == job
+
+    def test_a_decision_for_a_job_that_is_not_stored_conflicts(self, store: JobStore) -> None:
+        ghost = new_job()
+        assert store.apply(ok(ghost, Claim("w1", "r", lease()), T0, POLICY)) == Conflict(None)
+        assert store.get(ghost.id) is None
+
+    def test_prune_with_a_limit_of_zero_deletes_nothing(self, store: JobStore) -> None:
+        store.submit([new_job()])
+        done = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
+        assert store.prune(at(10**6), {Status.FAILED: timedelta(0)}, limit=0) == 0
+        assert store.get(done.id) == done
+
+    def test_retry_resets_attempts_and_transient_attempts_in_the_store(self, store: JobStore) -> None:
+        store.submit([new_job(max_attempts=3)])
+        job = claim_one(store).job
+        back = step(store, job, Failed("busy", transient=True), at(1))
+        again = claim_one(store, "w1", back.available_at).job
+        failed = step(store, step(store, again, Spawned(H)), Failed("x", final=True), at(99))
+        assert (failed.attempts, failed.transient_attempts) == (1, 1)
+        retried = step(store, failed, Retry(), at(100))
+        assert (retried.attempts, retried.transient_attempts, retried.status) == (0, 0, Status.QUEUED)
+
+    def test_reserve_reads_only_its_own_topic_whichever_name_sorts_last(self, store: JobStore) -> None:
+        store.publish([event("alpha", id="e1"), event("omega", id="e2")])  # type: ignore[attr-defined]
+        got = store.reserve(built("ome", "ga"), "c", limit=5, now=T0, until=at(60))  # type: ignore[attr-defined]
+        assert [e.id for e in got] == ["e2"]
+        assert store.available("alpha", T0) == 1  # type: ignore[attr-defined]
+
+    def test_an_event_id_twice_in_one_publish_is_refused_whole(self, store: JobStore) -> None:
+        with pytest.raises(DuplicateEvent):
+            store.publish([event(id="x1"), event(id="x2"), event(id="x1")])  # type: ignore[attr-defined]
+        assert store.events("t") == []  # type: ignore[attr-defined]
+
+    def test_many_decisions_for_fresh_and_unknown_jobs_in_one_batch(self, store: JobStore) -> None:
+        store.submit([new_job()])
+        job = store.list()[0]
+        decisions: list[Decision] = [
+            ok(job, Claim("w1", run_id_for(job), lease()), T0, POLICY),
+            ok(new_job(), Claim("w1", "r", lease()), T0, POLICY),
+        ]
+        got = store.apply_many(decisions)
+        assert isinstance(got[0], Applied) and got[1] == Conflict(None)
