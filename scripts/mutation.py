@@ -1,7 +1,8 @@
 """How many small deliberate bugs do the tests catch? A repeatable mutation run.
 
     .venv/bin/python scripts/mutation.py core/decide.py tests/unit/core
-    .venv/bin/python scripts/mutation.py adapters/memory/store.py tests/contract/test_memory_store.py --sample 80
+    .venv/bin/python scripts/mutation.py adapters/memory/store.py \
+        tests/contract/test_memory_store.py --sample 80
 
 It copies the working tree (tracked files, as they are now) to a scratch folder, so your
 checkout is never touched, lets cosmic-ray list every mutant of MODULE, leaves out those
