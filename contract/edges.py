@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from qrun.core import (
+    Cancel,
     Claim,
     Decision,
     Failed,
@@ -125,7 +126,9 @@ class StoreEdges(StoreFixtures):
         store.publish([event("alpha", id="e1"), event("omega", id="e2")])  # type: ignore[attr-defined]
         got = store.reserve(built("ome", "ga"), "c", limit=5, now=T0, until=at(60))  # type: ignore[attr-defined]
         assert [e.id for e in got] == ["e2"]
-        assert store.available("alpha", T0) == 1  # type: ignore[attr-defined]
+        assert store.available(built("al", "pha"), T0) == 1  # type: ignore[attr-defined]
+        mine = store.reserve(topic=built("alpha"), consumer="c", limit=1, now=T0, until=at(60))  # type: ignore[attr-defined]
+        assert [e.id for e in mine] == ["e1"]
 
     def test_an_event_id_twice_in_one_publish_is_refused_whole(self, store: JobStore) -> None:
         with pytest.raises(DuplicateEvent):
@@ -141,3 +144,82 @@ class StoreEdges(StoreFixtures):
         ]
         got = store.apply_many(decisions)
         assert isinstance(got[0], Applied) and got[1] == Conflict(None)
+
+    def test_the_ports_parameters_can_be_named_as_the_port_names_them(self, store: JobStore) -> None:
+        store.submit(jobs=[new_job()])
+        got = store.claim(worker="w1", limit=1, now=T0, lease_until=lease(), policy=POLICY)
+        assert len(got) == 1
+        kept = store.heartbeat(worker="w1", job_ids=[got[0].job.id], lease_until=lease(at(1)), now=at(1))
+        assert kept == {got[0].job.id}
+        assert store.prune(now=at(1), keep={Status.DONE: timedelta(0)}, limit=1) == 0
+
+    def test_one_batch_may_hand_a_unique_key_from_the_job_that_frees_it_to_one_that_takes_it(
+        self, store: JobStore
+    ) -> None:
+        key = Unique("k")
+        first, second = new_job(unique=key), new_job(unique=key, max_attempts=2)
+        store.submit([second])
+        failed = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
+        store.submit([first])  # holds the key now that `second` failed
+        running = step(store, claim_one(store, "w1", at(2)).job, Spawned(H), at(2))
+        done = ok(running, Failed("x", final=True), at(3), POLICY)  # frees the key...
+        retry = ok(failed, Retry(), at(3), POLICY)  # ...which the retry takes, in the same batch
+        assert all(isinstance(r, Applied) for r in store.apply_many([done, retry]))
+        assert store.get(second.id).status is Status.QUEUED  # type: ignore[union-attr]
+
+    def test_pruning_a_job_frees_the_unique_key_it_held(self, store: JobStore) -> None:
+        held = Unique("k", finished=frozenset({Status.FAILED}))
+        job = new_job(unique=held)
+        store.submit([job])
+        step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
+        assert store.prune(at(10), {Status.FAILED: timedelta(0)}, limit=10) == 1
+        again = new_job(unique=held)
+        assert store.submit([again]) == [again.id]
+
+    def test_events_lists_at_most_a_thousand_unless_asked(self, store: JobStore) -> None:
+        store.publish([event(id=f"n{i:04d}") for i in range(1001)])  # type: ignore[attr-defined]
+        assert len(store.events("t")) == 1000  # type: ignore[attr-defined]
+        assert len(store.events("t", limit=1001)) == 1001  # type: ignore[attr-defined]
+
+    def test_a_batch_of_thousands_of_decisions_is_written_whole(self, store: JobStore) -> None:
+        """More rows than one statement can bind (SQLite binds at most 32,766 values)."""
+        n = 7000
+        store.submit([new_job(id=f"big-{i:05d}") for i in range(n)])
+        claimed = store.claim("w1", limit=n, now=T0, lease_until=lease(), policy=POLICY)
+        assert len(claimed) == n
+        results = store.apply_many([ok(d.job, Spawned(H), at(1), POLICY) for d in claimed])
+        assert all(isinstance(r, Applied) for r in results)
+        assert all(j.run is not None and j.run.handle == H for j in store.list(JobFilter(limit=n)))
+
+    def test_one_batch_cannot_give_one_free_unique_key_to_two_jobs(self, store: JobStore) -> None:
+        key = Unique("k")
+        a, b = new_job(unique=key, max_attempts=2), new_job(unique=key, max_attempts=2)
+        store.submit([a])
+        fa = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
+        store.submit([b])
+        fb = step(
+            store,
+            step(store, claim_one(store, "w1", at(2)).job, Spawned(H), at(2)),
+            Failed("x", final=True),
+            at(3),
+        )
+        with pytest.raises(UniqueConflict):
+            store.apply_many([ok(fa, Retry(), at(4), POLICY), ok(fb, Retry(), at(4), POLICY)])
+        assert (store.get(a.id), store.get(b.id)) == (fa, fb)
+
+    def test_a_heartbeat_renews_the_rest_after_an_unknown_id(self, store: JobStore) -> None:
+        store.submit([new_job()])
+        job = claim_one(store).job
+        assert store.heartbeat("w1", ["ghost", job.id], lease_until=at(90), now=at(1)) == {job.id}
+
+    def test_a_batch_whose_jobs_depend_on_each_other_is_cleared_by_a_name_built_at_run_time(
+        self, store: JobStore
+    ) -> None:
+        first = new_job(batch="b1", max_attempts=1)
+        second = new_job(batch="b1", depends_on=(first.id,), max_attempts=1)
+        store.submit([first, second])
+        for job in (first, second):
+            stored = store.get(job.id)
+            assert stored is not None
+            step(store, stored, Cancel(), at(1))
+        assert store.clear_batch(built("b", "1")) == 2

@@ -651,7 +651,9 @@ class PostgresStore:
             ).fetchone()
             if held is not None and held[0] != job.id:
                 return UniqueConflict(unique_conflict_message(job, str(held[0])))
-        return StoreError("a write of the batch broke a unique index; nothing was written")
+        return cas.taken_twice(decisions) or StoreError(
+            "a write of the batch broke a unique index; nothing was written"
+        )
 
     def heartbeat(
         self,

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qrun.core import Decision, Job
-from qrun.core.ports import Applied, ApplyResult, Conflict
+from qrun.core.ports import Applied, ApplyResult, Conflict, UniqueConflict, unique_conflict_message
 
 from .codec import Codec
 
@@ -34,3 +34,18 @@ def results(decisions: Sequence[Decision], won: set[str], current: Mapping[str, 
     """One result per decision: a winner applied, any other a conflict with what is stored
     (`current`, read for the losers)."""
     return [Applied(d.job) if d.job.id in won else Conflict(current.get(d.job.id)) for d in decisions]
+
+
+def taken_twice(decisions: Sequence[Decision]) -> UniqueConflict | None:
+    """The refusal for a batch that gives one unique key to two of its jobs, if it does:
+    the index only says that some row broke it, not which key or who holds it."""
+    holders: dict[str, str] = {}
+    for decision in decisions:
+        job = decision.job
+        slot = job.unique_slot
+        if slot is None:
+            continue
+        held = holders.setdefault(slot, job.id)
+        if held != job.id:
+            return UniqueConflict(unique_conflict_message(job, held))
+    return None

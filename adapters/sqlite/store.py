@@ -57,7 +57,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _CHUNK = 500
 _SYNC = ("FULL", "NORMAL", "EXTRA")
-_MAX_VALUES = 30_000  # bound values in one statement (SQLite allows 32,766)
+_VALUES_LIMIT = 32_766  # bound values one statement may have in a default SQLite build
+_MAX_VALUES = 30_000  # what the store binds at most, under that limit
 
 
 def _micros(value: datetime) -> int:
@@ -389,6 +390,9 @@ class SqliteStore:
                 holder = self._holder(self._conn(), decision.job.unique_slot or "")
                 if holder is not None and holder != decision.job.id:
                     raise UniqueConflict(unique_conflict_message(decision.job, holder)) from exc
+            twice = cas.taken_twice(decisions)
+            if twice is not None:
+                raise twice from exc
             raise
 
     def _apply_in(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> list[ApplyResult]:
@@ -671,6 +675,9 @@ def _connect(path: Path, busy_timeout_s: float, synchronous: str = "FULL") -> sq
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+    # The bound-values limit of the default SQLite build (some builds allow more): the
+    # store splits its statements to fit it, and behaves the same on every build.
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, _VALUES_LIMIT)
     return conn
 
 

@@ -47,6 +47,41 @@ def test_an_unsafe_prefix_is_refused(tmp_path, bad):
         SqliteStore.migrate(tmp_path / "x.db", prefix=bad)
 
 
-def test_an_in_memory_database_is_refused_with_the_alternative():
+@pytest.mark.parametrize("where", [":memory:", "", "file::memory:?cache=shared"])
+def test_an_in_memory_database_is_refused_with_the_alternative(where):
     with pytest.raises(ValueError, match="MemoryStore"):
-        SqliteStore(":memory:")
+        SqliteStore(where)
+
+
+def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(tmp_path):
+    """A file made by the previous release (the last migration not yet applied) is
+    upgraded in place."""
+    from qrun.adapters.sqlite.schema import MIGRATIONS
+
+    path = tmp_path / "older.db"
+    with sqlite3.connect(path) as c:
+        for migration in MIGRATIONS[:-1]:
+            c.executescript(migration.format(p="qrun_"))
+        c.execute("INSERT INTO qrun_meta (key, value) VALUES ('schema_version', ?)", (str(VERSION - 1),))
+    assert SqliteStore.migrate(path) == VERSION
+    store = SqliteStore(path)
+    job = new_job()
+    store.submit([job])
+    assert store.get(job.id) == job
+    store.close()
+
+
+def test_close_closes_every_connection_it_opened(tmp_path):
+    """Leaving the WAL mode needs the file to itself: it works only once the store let go."""
+    import threading
+
+    path = tmp_path / "closing.db"
+    SqliteStore.migrate(path)
+    store = SqliteStore(path)
+    store.submit([new_job()])
+    worker = threading.Thread(target=store.list)  # a connection of another thread
+    worker.start()
+    worker.join()
+    store.close()
+    with sqlite3.connect(path, timeout=0) as c:
+        assert c.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"

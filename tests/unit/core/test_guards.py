@@ -218,6 +218,7 @@ def test_the_ceiling_reaps_at_the_ceiling_of_time_seen_running_not_below():
         (0, ReapReason.EXIT_OK_ADVANCED, Status.DONE),
         (0, ReapReason.EXIT_OK_GATE_RED, Status.QUEUED),
         (3, ReapReason.EXIT_FAILED, Status.QUEUED),
+        (-15, ReapReason.EXIT_FAILED, Status.QUEUED),  # killed by a signal
     ],
 )
 def test_tier_2_acts_from_the_end_of_the_grace_and_only_on_its_own_verdict(code, reason, status):
@@ -284,3 +285,28 @@ def test_retry_resets_both_counters_and_every_trace_of_the_last_run():
     )
     assert back.clean and back.available_at == at(2)
     assert "no transition from queued" in rejected(back, Retry(), at(3), P).reason
+
+
+def test_a_transient_failure_past_a_lowered_budget_is_an_ordinary_failure():
+    """The budget was lowered while the job had spent more of it than it now allows."""
+    job = attrs.evolve(spawned(max_attempts=3), transient_attempts=P.max_transient_attempts + 3)
+    back = ok(job, Failed("busy", transient=True), at(1), P).job
+    assert back.transient_attempts == job.transient_attempts and back.attempts == 1
+
+
+def test_a_clock_set_back_never_stamps_a_start_before_the_request_or_an_end_before_the_start():
+    job = attrs.evolve(new_job(now=at(100)), available_at=at(10))  # requeued after the clock went back
+    started = ok(job, Claim("w1", "r", at(200)), at(40), P).job
+    assert started.started_at == at(100)
+    ended = ok(ok(started, Spawned(H), at(41), P).job, Finished(), at(42), P).job
+    assert ended.finished_at == at(100)
+    on_time = ok(new_job(now=at(5)), Claim("w1", "r", at(60)), at(7), P).job
+    assert on_time.started_at == at(7)
+
+
+def test_a_finished_run_enqueues_its_follow_up_exactly_once():
+    from qrun.core import EnqueueJob, FollowUp
+
+    d = ok(spawned(follow_up=FollowUp("next", {"n": 1})), Finished({"r": 1}), at(1), P)
+    (enqueued,) = [e for e in d.effects if isinstance(e, EnqueueJob)]
+    assert enqueued.job.kind == "next" and enqueued.job.payload == {"n": 1}
