@@ -134,6 +134,7 @@ def test_a_heartbeat_only_from_the_holder_and_never_shortens_the_lease():
 def test_a_lease_expires_at_its_deadline_not_before():
     job = spawned()  # lease until at(30)
     assert ok(job, LeaseExpired(), at(30), P).job.lease is None
+    assert ok(job, LeaseExpired(), at(31), P).job.lease is None
     assert "valid until" in rejected(job, LeaseExpired(), at(30) - TICK, P).reason
     assert "already cleared" in rejected(orphan(), LeaseExpired(), at(31), P).reason
 
@@ -310,3 +311,18 @@ def test_a_finished_run_enqueues_its_follow_up_exactly_once():
     d = ok(spawned(follow_up=FollowUp("next", {"n": 1})), Finished({"r": 1}), at(1), P)
     (enqueued,) = [e for e in d.effects if isinstance(e, EnqueueJob)]
     assert enqueued.job.kind == "next" and enqueued.job.payload == {"n": 1}
+
+
+def test_a_failure_of_a_job_past_its_attempts_ends_it_instead_of_requeueing_it():
+    """An impossible state (more attempts spent than allowed) must not be requeued, which
+    would leave a queued job that can never run; it fails, and the sanitizer sees it."""
+    job = attrs.evolve(spawned(max_attempts=2), attempts=3)
+    assert ok(job, Failed("boom"), at(1), P).job.status is Status.FAILED
+
+
+def test_a_heartbeat_that_moves_nothing_names_no_changed_field_but_its_lease():
+    job = spawned()
+    same = ok(job, Heartbeat("w1", job.lease.until), at(1), P)
+    assert same.changed == frozenset()
+    longer = ok(job, Heartbeat("w1", at(40), 2.0), at(1), P)
+    assert longer.changed == {"lease", "ran_s"}
