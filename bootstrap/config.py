@@ -15,9 +15,10 @@ from typing import Any
 import attrs
 import cattrs
 from qrun.core import Status
+from qrun.core.errors import QrunError
 
 
-class ConfigError(ValueError):
+class ConfigError(QrunError, ValueError):
     """The configuration is wrong; the message names the setting and how to fix it."""
 
 

@@ -30,6 +30,7 @@ from qrun.adapters.memory import MemoryStore
 from qrun.adapters.runners.command import InvalidPayload
 from qrun.adapters.runners.python_runner import TaskRegistry, Transient
 from qrun.core import Handle, Job, Liveness, Run, Status
+from qrun.core.errors import QrunError
 from qrun.core.ports import Adopted, Clock, Exit, Gone, JobFilter, JobStore
 
 from .app import App, bootstrap
@@ -88,7 +89,7 @@ class Drained:
     cancelled: int = 0
 
 
-class EagerJobFailed(AssertionError):
+class EagerJobFailed(QrunError, AssertionError):
     """In eager mode, a submitted job did not end `done`; the message has its error."""
 
 

@@ -9,6 +9,7 @@ from .claim import Pick, pick
 from .decide import TABLE, decide
 from .decision import Decision, Rejection
 from .effects import AdoptRun, DeleteInputs, Effect, EnqueueJob, Kill, Notify, Spawn, is_durable
+from .errors import QrunError
 from .events import (
     EVENT_TYPES,
     Adopt,
@@ -74,6 +75,7 @@ __all__ = [
     "Pool",
     "PoolState",
     "OrphanPolicy",
+    "QrunError",
     "Policy",
     "Reap",
     "ReapReason",

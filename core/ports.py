@@ -13,6 +13,7 @@ import attrs
 from .batch import BatchSummary
 from .decision import Decision
 from .effects import Notify
+from .errors import QrunError
 from .job import Handle, Job, Run, Status
 from .policy import Policy
 from .pools import Placement, Pool
@@ -50,7 +51,7 @@ class JobFilter:
     after: str | None = None  # the last id of the previous page
 
 
-class StoreError(Exception):
+class StoreError(QrunError):
     """A store could not do what was asked; the message says what and how to fix it."""
 
 
@@ -278,7 +279,7 @@ class Gone:
     """Nothing left to adopt (R-A6)."""
 
 
-class RunnerUnavailable(Exception):
+class RunnerUnavailable(QrunError):
     """A runner cannot start anything now (its engine is unreachable, an image is
     missing): a transient failure (R-C8), retried later without spending an attempt."""
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from .errors import QrunError
 from .job import json_problem
 
 
@@ -64,7 +65,7 @@ class TopicEvent:
         )
 
 
-class EventRefused(ValueError):
+class EventRefused(QrunError, ValueError):
     """A reservation or settlement that does not apply; the message says why."""
 
 

@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
+from qrun.core.errors import QrunError
+
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
-class UnsafeArchive(ValueError):
+class UnsafeArchive(QrunError, ValueError):
     """An archive member would escape the root or is not a plain file or directory."""
 
 

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from qrun.core.errors import QrunError
 from qrun.core.pools import Placement
 
 
-class PoolPrepareError(Exception):
+class PoolPrepareError(QrunError):
     """A slot could not be made ready; the message names the pool, slot and git's error."""
 
 

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from qrun.core.errors import QrunError
 
 
-class InvalidPayload(ValueError):
+class InvalidPayload(QrunError, ValueError):
     """The job's payload does not describe a command; the message says how to fix it."""
 
 

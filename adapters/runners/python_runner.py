@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from qrun.core import Handle, Job, Liveness, Run
+from qrun.core.errors import QrunError
 from qrun.core.ports import Adopted, Exit, Gone
 
 from .command import InvalidPayload
@@ -22,7 +23,7 @@ NAME = "python"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Transient(Exception):
+class Transient(QrunError):
     """Raise from a task for a failure that should be retried without spending an attempt."""
 
 

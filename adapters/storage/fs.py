@@ -10,10 +10,12 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
+from qrun.core.errors import QrunError
+
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
-class UnsafeKey(ValueError):
+class UnsafeKey(QrunError, ValueError):
     """An input name that could leave the storage root; the message says what is allowed."""
 
 

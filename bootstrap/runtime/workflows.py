@@ -33,6 +33,7 @@ from croniter import croniter
 from qrun.adapters.ids import new_id
 from qrun.adapters.runners.threads import ThreadRuns
 from qrun.core import Handle, Job, Liveness, Run, Unique
+from qrun.core.errors import QrunError
 from qrun.core.ports import Adopted, Clock, DuplicateJob, Exit, Gone, JobStore
 from qrun.core.schedule import due
 from qrun.core.topics import EventStatus, Settle, TopicEvent
@@ -65,7 +66,7 @@ def session_key(workflow: str) -> str:
     return f"workflow:{workflow}"
 
 
-class Skip(Exception):
+class Skip(QrunError):
     """Raise from a consumer for events no retry can handle: they are set aside (skipped,
     with the message as the reason), never lost and never handed out again."""
 
