@@ -40,6 +40,13 @@ class World:
         self.daemons.append(daemon)
         return daemon
 
+    def orphan(self, job_id: str, name: str) -> None:
+        """A daemon named `name` starts the job's command and is killed with SIGKILL."""
+        first = self.serve(name)
+        self.wait(lambda: self.lines() == [f"start {job_id}/2"], "the command to start")
+        first.kill()
+        first.wait()
+
     def lines(self) -> list[str]:
         return self.marker.read_text().splitlines() if self.marker.exists() else []
 

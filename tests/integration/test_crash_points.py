@@ -45,6 +45,11 @@ def world(request, tmp_path):
     store.close()
 
 
+def assert_ran_once(world, job):
+    assert job.status is Status.DONE, job.error
+    assert runs(world.lines()) == [f"{job.id}/2"] and job.attempts == 1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("point", WORKER_POINTS)
 def test_a_daemon_killed_at_a_worker_crash_point_loses_and_repeats_nothing(world, point):
@@ -65,18 +70,14 @@ def test_a_daemon_killed_at_a_worker_crash_point_loses_and_repeats_nothing(world
 def test_a_daemon_killed_while_adopting_loses_and_repeats_nothing(world, point):
     job_id = world.submit()
     try:
-        first = world.serve("box")
-        world.wait(lambda: world.lines() == [f"start {job_id}/2"], "the command to start")
-        first.kill()
-        first.wait()
+        world.orphan(job_id, "box")
         world.killed_itself(world.serve("box", crash_at=point))  # recovers, adopts, dies
         world.serve("box")
         world.go.touch()
         job = world.done(job_id)
     finally:
         world.stop_all()
-    assert job.status is Status.DONE, job.error
-    assert runs(world.lines()) == [f"{job_id}/2"] and job.attempts == 1
+    assert_ran_once(world, job)
 
 
 @pytest.mark.slow
@@ -86,10 +87,7 @@ def test_a_reaper_killed_while_finishing_an_orphan_loses_and_repeats_nothing(wor
     with no grace, finishes the job) and dies there; the dead worker's successor ends it."""
     job_id = world.submit()
     try:
-        first = world.serve("box")
-        world.wait(lambda: world.lines() == [f"start {job_id}/2"], "the command to start")
-        first.kill()
-        first.wait()
+        world.orphan(job_id, "box")
         world.go.touch()
         world.wait(lambda: len(world.lines()) == 2, "the command to end")
         world.killed_itself(world.serve("other", crash_at=point, QRUN_FINALIZE_GRACE_S="0"))
@@ -97,8 +95,7 @@ def test_a_reaper_killed_while_finishing_an_orphan_loses_and_repeats_nothing(wor
         job = world.done(job_id)
     finally:
         world.stop_all()
-    assert job.status is Status.DONE, job.error
-    assert runs(world.lines()) == [f"{job_id}/2"] and job.attempts == 1
+    assert_ran_once(world, job)
 
 
 @pytest.mark.slow

@@ -52,14 +52,7 @@ def counted_jobs(draw):
 def expected(job: Job, event, nxt: Job) -> dict[str, object]:
     """What the counts must be after `event` moved `job` to `nxt` (whose status says
     which way the rules went)."""
-    want = {
-        "attempts": job.attempts,
-        "transient_attempts": job.transient_attempts,
-        "adoptions": job.adoptions,
-        "spawn_failures": job.spawn_failures,
-        "epoch": job.run.epoch if job.run else None,
-        "ran_s": job.ran_s,
-    }
+    want = counts(job)
     back = nxt.status is Status.QUEUED and job.status is Status.RUNNING
     if back:
         want.update(epoch=None, ran_s=0.0, spawn_failures=0)
