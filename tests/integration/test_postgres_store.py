@@ -150,3 +150,24 @@ def test_processes_sharing_one_database_run_each_job_exactly_once(postgres_url, 
     assert all(r["key_running"] <= r["limit"] for r in ran if r["id"].startswith("k"))
     assert store.counts() == {("default", Status.DONE): 180}
     store.close()
+
+
+def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(postgres_url, pg_schemas):
+    """A schema made by the previous release (the last migration not yet applied) is
+    upgraded in place."""
+    from qrun.adapters.postgres.schema import MIGRATIONS
+
+    schema = pg_schemas()
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        for migration in MIGRATIONS[:-1]:
+            conn.execute(migration.format(s=schema))
+        conn.execute(
+            f"INSERT INTO {schema}.meta (key, value) VALUES ('schema_version', %s)", (str(VERSION - 1),)
+        )
+    assert PostgresStore.migrate(postgres_url, schema=schema) == VERSION
+    store = PostgresStore(postgres_url, schema=schema)
+    job = new_job()
+    store.submit([job])
+    assert store.get(job.id) == job
+    store.close()
