@@ -223,3 +223,45 @@ class StoreEdges(StoreFixtures):
             assert stored is not None
             step(store, stored, Cancel(), at(1))
         assert store.clear_batch(built("b", "1")) == 2
+
+    def test_two_decisions_from_one_version_of_a_job_in_one_batch_the_second_conflicts(
+        self, store: JobStore
+    ) -> None:
+        store.submit([new_job()])
+        job = claim_one(store).job
+        first, second = ok(job, Spawned(H), at(1), POLICY), ok(job, Failed("x"), at(1), POLICY)
+        results = store.apply_many([first, second])
+        assert results[0] == Applied(first.job) and results[1] == Conflict(first.job)
+        assert store.get(job.id) == first.job
+
+    def test_apply_then_claim_writes_a_winners_follow_up_and_claims_in_one_call(
+        self, store: JobStore
+    ) -> None:
+        from qrun.core import Finished, FollowUp
+        from qrun.core.ports import ApplyThenClaim
+
+        if not isinstance(store, ApplyThenClaim):
+            pytest.skip("the store does not offer apply_then_claim")
+        store.submit([new_job(follow_up=FollowUp("next"))])
+        job = step(store, claim_one(store).job, Spawned(H))
+        results, claimed = store.apply_then_claim(
+            [ok(job, Finished(), at(1), POLICY)],
+            "w1",
+            limit=1,
+            now=at(1),
+            lease_until=lease(at(1)),
+            policy=POLICY,
+        )
+        assert isinstance(results[0], Applied)
+        follow = store.get(f"{job.id}.next")
+        assert follow is not None and [d.job.id for d in claimed] == [follow.id]
+
+    @pytest.mark.parametrize("pool", [None, "p"])
+    def test_a_claim_of_hundreds_takes_exactly_its_limit(self, store: JobStore, pool: str | None) -> None:
+        """Counts past the small-integer cache (the general path, where jobs need a pool
+        slot, and the one-statement path)."""
+        store.set_pool("p", 400)
+        store.submit([new_job(pool=pool) for _ in range(300)])
+        got = store.claim("w1", limit=260, now=T0, lease_until=lease(), policy=POLICY)
+        assert len(got) == 260
+        assert len(store.list(JobFilter(status=Status.QUEUED, limit=1000))) == 40

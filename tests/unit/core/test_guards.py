@@ -326,3 +326,31 @@ def test_a_heartbeat_that_moves_nothing_names_no_changed_field_but_its_lease():
     assert same.changed == frozenset()
     longer = ok(job, Heartbeat("w1", at(40), 2.0), at(1), P)
     assert longer.changed == {"lease", "ran_s"}
+
+
+def test_spawn_failures_past_a_lowered_maximum_fail_the_job():
+    job = attrs.evolve(claimed(), spawn_failures=P.max_spawn_failures + 2)
+    assert ok(job, SpawnFailed("disk full"), at(1), P).job.status is Status.FAILED
+
+
+def test_sanitize_fails_a_queued_job_with_more_attempts_spent_than_allowed():
+    job = attrs.evolve(new_job(max_attempts=2), attempts=3)
+    assert ok(job, Sanitize(), T0, P).job.status is Status.FAILED
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "error"),
+    [
+        (0, ReapReason.EXIT_OK_GATE_RED, "reaped: exit 0 but the success gate is red"),
+        (3, ReapReason.EXIT_FAILED, "reaped: exit code 3"),
+    ],
+)
+def test_each_tier_2_verdict_says_why_the_job_is_requeued(code, reason, error):
+    assert ok(exited(code), Reap(reason), at(70), P).job.error == error
+
+
+def test_an_event_whose_next_state_would_be_impossible_is_a_rejection_not_an_exception():
+    """A running job with no attempt spent (an impossible state, before the sanitizer saw
+    it) whose spawn failed would give back an attempt it never took: -1 attempts."""
+    job = attrs.evolve(claimed(), attempts=0)
+    assert "invalid next state" in rejected(job, SpawnFailed("x"), at(1), P).reason
