@@ -56,7 +56,7 @@ class StoreEdges(StoreFixtures):
         assert job.status is Status.QUEUED and job.version == 1
 
     def test_clearing_a_batch_frees_the_unique_keys_its_jobs_held(self, store: JobStore) -> None:
-        done = Unique("k", finished=frozenset({Status.DONE}))
+        done = Unique("k", finished=frozenset({Status.FAILED}))  # still held once failed
         job = new_job(unique=done, batch="b")
         store.submit([job])
         step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
@@ -151,6 +151,12 @@ class StoreEdges(StoreFixtures):
         assert len(got) == 1
         kept = store.heartbeat(worker="w1", job_ids=[got[0].job.id], lease_until=lease(at(1)), now=at(1))
         assert kept == {got[0].job.id}
+        beaten = store.get(got[0].job.id)
+        assert beaten is not None and beaten.ran_s == 0  # no ran_s given: no time added
+        results, _ = store.apply_then_claim(  # type: ignore[attr-defined]
+            decisions=[], worker="w1", limit=0, now=at(1), lease_until=lease(at(1)), policy=POLICY
+        )
+        assert results == []
         assert store.prune(now=at(1), keep={Status.DONE: timedelta(0)}, limit=1) == 0
 
     def test_one_batch_may_hand_a_unique_key_from_the_job_that_frees_it_to_one_that_takes_it(
@@ -265,3 +271,12 @@ class StoreEdges(StoreFixtures):
         got = store.claim("w1", limit=260, now=T0, lease_until=lease(), policy=POLICY)
         assert len(got) == 260
         assert len(store.list(JobFilter(status=Status.QUEUED, limit=1000))) == 40
+
+    def test_a_follow_up_whose_id_exists_already_leaves_that_job_alone(self, store: JobStore) -> None:
+        from qrun.core import Finished, FollowUp
+
+        parent = new_job(follow_up=FollowUp("next"))
+        there = new_job(id=f"{parent.id}.next", kind="mine", available_at=at(3600))
+        store.submit([parent, there])
+        step(store, step(store, claim_one(store).job, Spawned(H)), Finished(), at(1))
+        assert store.get(there.id) == there
