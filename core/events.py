@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import enum
-import math
 from datetime import datetime
 from typing import Any
 
 import attrs
 
-from .job import Handle, without_nul
+from .job import Handle, seconds, without_nul
 
 
 @attrs.frozen
@@ -47,11 +46,6 @@ class SpawnFailed:
     transient: bool = False
 
 
-def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, int | float) and 0 <= value < math.inf):
-        raise ValueError(f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}")
-
-
 @attrs.frozen
 class Heartbeat:
     """The lease holder extends its lease (R-A4, R-G3) and reports `ran_s`, the seconds
@@ -59,7 +53,7 @@ class Heartbeat:
 
     worker: str
     lease_until: datetime
-    ran_s: float = attrs.field(default=0.0, validator=_seconds)
+    ran_s: float = attrs.field(default=0.0, validator=seconds)
 
 
 @attrs.frozen

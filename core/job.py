@@ -129,7 +129,8 @@ def _not_negative(instance: object, attribute: attrs.Attribute[int], value: int)
         raise ValueError(f"{attribute.name} must be >= 0, got {value}")
 
 
-def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    """A validator: a finite, non-negative number of seconds."""
     if not (isinstance(value, int | float) and 0 <= value < math.inf):
         raise ValueError(f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}")
 
@@ -205,7 +206,7 @@ class Job:
     # Seconds live workers saw this run running, added up by their heartbeats from their
     # monotonic clocks: what the ceiling counts (R-B3), so a wall clock that jumps cannot
     # make a young run look old. A fresh run starts at 0; an adoption keeps it.
-    ran_s: float = attrs.field(default=0.0, validator=_seconds)
+    ran_s: float = attrs.field(default=0.0, validator=seconds)
     unique: Unique | None = None
     # R-E3: the pool this job needs a slot of, and the slot it holds while running (the
     # claim takes it; every way out of `running` gives it back, in the same write).
