@@ -133,6 +133,7 @@ class Applier:
         first = write
         out: list[Outcome | None] = [None] * len(steps)
         todo = list(enumerate(steps))
+        stopped: set[int] = set()  # ids of the decisions whose Kill went before their write
         for _ in range(tries):
             pending: list[tuple[int, Step, Decision]] = []
             deciding, todo = todo, []
@@ -147,6 +148,7 @@ class Applier:
             for _, _, d in pending:
                 if stop_first(d):
                     self.effects.carry_out(_only_kills(d))
+                    stopped.add(id(d))
             written = (first or self.store.apply_many)([d for _, _, d in pending])
             first = None
             for (i, s, d), w in zip(pending, written, strict=True):
@@ -173,7 +175,7 @@ class Applier:
             self.crash(point)
         for o in done:
             if o.decision is not None:
-                self.effects.carry_out(o.decision, stopped=stop_first(o.decision))
+                self.effects.carry_out(o.decision, stopped=id(o.decision) in stopped)
         return done
 
     def one(self, step: Step, *, now: datetime | None = None, point: str | None = None) -> Outcome:

@@ -71,10 +71,14 @@ class Reaper:
         self.runners = {r.name: r for r in runners.values()}  # by runner name, as handles say
         self.gate = gate or default_gate(store)
         # The app's applier where there is one (its effects); else one of its own.
-        effects = Effects(
-            runners, notify=notify or (lambda note: None), delete_inputs=delete_inputs or (lambda i: None)
+        self.applier = applier or Applier(
+            store,
+            Effects(
+                runners, notify=notify or (lambda note: None), delete_inputs=delete_inputs or (lambda i: None)
+            ),
+            policy=policy,
+            clock=clock,
         )
-        self.applier = applier or Applier(store, effects, policy=policy, clock=clock)
         self.streaks: dict[tuple[str, str], int] = {}
         self.reaped_total = 0
         self.errors_total = 0
