@@ -11,11 +11,12 @@ reaper's `exit_code`).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from qrun.core.ports import Exit
+
+from ..runners.monitor import write_atomic
 
 FILE = "exit.json"
 
@@ -35,8 +36,8 @@ class ExitRecords:
             "final": done.final,
         }
         self.by_id.mkdir(parents=True, exist_ok=True)
-        _write(run_folder / FILE, data)
-        _write(self.by_id / f"{_safe(container_id)}.json", data)
+        write_atomic(run_folder / FILE, data, sync=True)
+        write_atomic(self.by_id / f"{_safe(container_id)}.json", data, sync=True)
 
     def of_container(self, container_id: str) -> Exit | None:
         data = _read(self.by_id / f"{_safe(container_id)}.json")
@@ -61,15 +62,6 @@ def _exit(data: dict[str, Any]) -> Exit:
         transient=bool(data.get("transient")),
         final=bool(data.get("final")),
     )
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -28,10 +28,27 @@ from qrun.adapters.runners.procs import identify
 KILL_GRACE_S = 5.0
 
 
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_atomic(path: Path, data: dict[str, Any], *, sync: bool = False) -> None:
+    """`data` as JSON at `path`, whole or not at all; `sync`: on disk before it returns."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def create_once(path: Path, data: dict[str, Any]) -> bool:
+    """Create `path` holding `data`, unless it exists: whether this call made it. The run's
+    monitor.json is made this way, exactly once, by its monitor or by an adopter."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    os.write(fd, json.dumps(data).encode())
+    os.close(fd)
+    return True
 
 
 def record_exit(root: Path, record: dict[str, Any]) -> None:
@@ -57,13 +74,9 @@ def main(run_dir: str) -> int:
     # Claim the run before anything starts: monitor.json is created exactly once, by this
     # monitor or by an adopter that found no monitor and gave the run up. Either way, what
     # an adopter needs is on disk before the command can start (no run starts unseen).
-    try:
-        fd = os.open(root / "monitor.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return 0  # given up meanwhile: start nothing
     me = identify(os.getpid())
-    os.write(fd, json.dumps({"ref": me.ref() if me else None}).encode())
-    os.close(fd)
+    if not create_once(root / "monitor.json", {"ref": me.ref() if me else None}):
+        return 0  # given up meanwhile: start nothing
     crash = crashpoints.from_env()
     spec = json.loads((root / "spec.json").read_text())
     stopping: dict[str, int | None] = {"signal": None}

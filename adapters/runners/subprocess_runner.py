@@ -27,6 +27,7 @@ from qrun.core.ports import Adopted, Exit, Gone
 
 from ..storage.fs import FsInputStore
 from .command import CommandSpec
+from .monitor import create_once
 from .procs import ProcessId, identify, liveness
 
 NAME = "subprocess"
@@ -191,13 +192,7 @@ def _claimed_by(root: Path) -> ProcessId | None:
     """The monitor that claimed this run, or None: then no monitor ever will, because the
     run is given up here (monitor.json created first, as the monitor itself does)."""
     path = root / "monitor.json"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        os.write(fd, b'{"ref": null, "given_up": true}')
-        os.close(fd)
+    if create_once(path, {"ref": None, "given_up": True}):
         return None
     deadline = time.monotonic() + 2.0
     while True:  # the monitor writes its identity right after creating the file
