@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from qrun.adapters.memory import MemoryStore
 from qrun.core import FollowUp, Job, Status
 
-from .app import bootstrap
 from .config import Config
+from .wiring import bootstrap
 
 
 def main(argv: list[str] | None = None) -> int:

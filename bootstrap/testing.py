@@ -22,62 +22,20 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from qrun.adapters.memory import MemoryStore
-from qrun.adapters.runners.command import InvalidPayload
-from qrun.adapters.runners.python_runner import TaskRegistry, Transient
-from qrun.core import Handle, Job, Liveness, Run, Status
+from qrun.adapters.runners.inline import NAME, InlineRunner
+from qrun.adapters.runners.python_runner import TaskRegistry
+from qrun.core import Job, Status
 from qrun.core.errors import QrunError
-from qrun.core.ports import Adopted, Clock, Exit, Gone, JobFilter, JobStore
+from qrun.core.ports import Clock, JobFilter, JobStore
 
-from .app import App, bootstrap
+from .app import App
 from .config import load
-
-NAME = "inline"
-
-
-class InlineRunner:
-    """Runs a registered task in the thread that collects its exit (the caller's, under
-    `drain`), after its spawn is recorded, as a real runner would be."""
-
-    name = NAME
-    in_process = True
-
-    def __init__(self, tasks: TaskRegistry) -> None:
-        self.tasks = tasks
-        self._pending: dict[str, tuple[Callable[..., Any], Mapping[str, Any]]] = {}
-
-    def spawn(self, job: Job, run: Run) -> Handle:
-        fn = self.tasks.get(job.kind)
-        if fn is None:
-            known = ", ".join(self.tasks.names()) or "none"
-            raise InvalidPayload(f"no task named {job.kind!r} is registered (registered: {known})")
-        self._pending[run.id] = (fn, dict(job.payload))
-        return Handle(NAME, run.id)
-
-    def adopt(self, job: Job, run: Run) -> Adopted | Gone:
-        return Adopted(Handle(NAME, run.id)) if run.id in self._pending else Gone()
-
-    def observe(self, handle: Handle) -> Liveness:
-        return Liveness.ALIVE if handle.ref in self._pending else Liveness.DEAD
-
-    def wait(self, handle: Handle, timeout_s: float | None) -> Exit | None:
-        task = self._pending.pop(handle.ref, None)
-        if task is None:
-            return Exit(code=-1, error="the task is not known to this runner")
-        fn, payload = task
-        try:
-            return Exit(code=0, result=fn(**payload))
-        except Transient as exc:
-            return Exit(code=1, error=str(exc) or "transient failure", transient=True)
-        except Exception as exc:  # the task's failure is the job's outcome
-            return Exit(code=1, error=f"{type(exc).__name__}: {exc}")
-
-    def kill(self, handle: Handle) -> None:
-        self._pending.pop(handle.ref, None)
+from .wiring import bootstrap
 
 
 @attrs.frozen
@@ -134,6 +92,7 @@ def app_for_tests(
     settings.setdefault("slots", 1)
     config = load(env={}, **settings)
     app = bootstrap(config, store=store or MemoryStore(), tasks=tasks, clock=clock)
+    app.declare_pools()  # what `qrun migrate` and a starting daemon do
     inline = InlineRunner(tasks)
     app.runners["python"] = app.worker.runners["python"] = inline
     for name in tasks.names():

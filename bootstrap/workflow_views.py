@@ -7,9 +7,9 @@ from typing import Any
 
 from qrun.core import Job
 from qrun.core.ports import JobFilter
-from qrun.core.workflow import HandlerRun, session_cost
+from qrun.core.workflow import SESSION_KIND, HandlerRun, session_cost, session_queue
 
-from .runtime.workflows import SESSION_KIND, Workflows, session_queue
+from .runtime.workflows import Workflows
 
 
 def _sessions(store: Any, workflow: str | None = None) -> list[Job]:

@@ -92,7 +92,10 @@ class StoreEdges(StoreFixtures):
         assert job.version > 256
         stored = store.get(job.id)
         assert stored is not None and stored.version == job.version
-        assert isinstance(store.apply(ok(job, Spawned(H), at(300), POLICY)), Applied)
+        beat = ok(job, Heartbeat("w1", lease(at(300), 60)), at(300), POLICY)
+        [applied] = store.apply_many([beat])  # the batched path compares versions too
+        assert isinstance(applied, Applied)
+        assert isinstance(store.apply(ok(beat.job, Spawned(H), at(301), POLICY)), Applied)
 
     def test_a_decision_from_a_version_ahead_of_the_stored_one_conflicts(self, store: JobStore) -> None:
         store.submit([new_job()])
@@ -110,6 +113,15 @@ class StoreEdges(StoreFixtures):
         store.submit([new_job()])
         done = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
         assert store.prune(at(10**6), {Status.FAILED: timedelta(0)}, limit=0) == 0
+        assert store.get(done.id) == done
+
+    def test_a_negative_limit_claims_and_prunes_nothing(self, store: JobStore) -> None:
+        # SQL reads LIMIT -1 as "no limit": a store must not pass it through.
+        store.submit([new_job(), new_job()])
+        assert store.claim("w1", limit=-1, now=T0, lease_until=lease(), policy=POLICY) == []
+        assert {j.status for j in store.list()} == {Status.QUEUED}
+        done = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
+        assert store.prune(at(10**6), {Status.FAILED: timedelta(0)}, limit=-1) == 0
         assert store.get(done.id) == done
 
     def test_retry_resets_attempts_and_transient_attempts_in_the_store(self, store: JobStore) -> None:

@@ -5,6 +5,7 @@ free one and every way out of `running` gives it back (see `decide`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -68,3 +69,32 @@ class Placement:
 
     cwd: str | None = None
     env: Mapping[str, str] = attrs.field(factory=dict)
+
+
+def place(job: Job, placement: Placement) -> Job:
+    """`job` as its runner should see it: a command runs in the slot's directory (a
+    relative `cwd` of the payload is taken inside it) with the slot's environment added;
+    a container gets the environment. Every job learns its pool and slot from
+    QRUN_POOL / QRUN_POOL_SLOT."""
+    held = job.holding
+    if held is None:
+        return job
+    env = {"QRUN_POOL": held[0], "QRUN_POOL_SLOT": str(held[1]), **placement.env}
+    payload: dict[str, Any] = dict(job.payload)
+    if job.kind == "command":
+        if placement.cwd is not None:
+            given = payload.get("cwd")
+            payload["cwd"] = _inside(placement.cwd, given) if isinstance(given, str) else placement.cwd
+        payload["env"] = {**env, **(payload.get("env") or {})}
+    elif job.kind == "container":
+        payload["env"] = {**env, **(payload.get("env") or {})}
+    else:
+        return job  # a python task's payload is its arguments; it reads job.pool_slot if it must
+    return attrs.evolve(job, payload=payload)
+
+
+def _inside(root: str, path: str) -> str:
+    """`path` taken inside `root` unless it is absolute (os.path.join on POSIX)."""
+    if path.startswith("/") or not root:
+        return path
+    return f"{root.rstrip('/')}/{path}"

@@ -255,6 +255,25 @@ class SessionStore(Protocol):
         """Workflows in error: name -> (the error, since when)."""
 
 
+@runtime_checkable
+class WorkflowStore(JobStore, EventStore, SessionStore, Protocol):
+    """What workflows need of a store: its jobs, its topics and its sessions' progress."""
+
+
+class Listener(Protocol):
+    def wait(self, timeout_s: float) -> bool:
+        """True when jobs may have been submitted since the last wait."""
+
+
+@runtime_checkable
+class Listens(Protocol):
+    """Optional: a store that tells a waiting worker when jobs are submitted (PostgreSQL's
+    LISTEN/NOTIFY), so it starts them without waiting for its next poll. A poller must
+    still poll: a pooler in transaction mode drops LISTEN (R-G6)."""
+
+    def listen(self) -> AbstractContextManager[Listener]: ...
+
+
 # -- runners ---------------------------------------------------------------------------
 @attrs.frozen
 class Exit:
@@ -324,6 +343,14 @@ class ExitPeek(Protocol):
     outcome over once) offers the exit code without collecting it, for the reaper."""
 
     def exit_code(self, handle: Handle) -> int | None: ...
+
+
+@runtime_checkable
+class KeepsOutput(Protocol):
+    """A runner that keeps what an execution wrote (a command's or a container's stdout and
+    stderr), so a direct run can print it."""
+
+    def output(self, handle: Handle) -> tuple[bytes, bytes]: ...
 
 
 class PoolResource(Protocol):

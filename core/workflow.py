@@ -155,3 +155,16 @@ def run_order(run: HandlerRun) -> tuple[int, datetime, str]:
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+SESSION_KIND = "qrun.session"
+
+
+def session_queue(workflow: str) -> str:
+    """A workflow's sessions wait on a queue of their own, so pausing it pauses them (R-D8)."""
+    return f"workflow.{workflow}"
+
+
+def session_key(workflow: str) -> str:
+    """The unique key a workflow's active session holds (R-D6)."""
+    return f"workflow:{workflow}"

@@ -2,7 +2,6 @@
 
 from qrun.core.pools import Placement
 
-from .placement import place
 from .worktree import GitWorktreePool, PoolPrepareError
 
-__all__ = ["GitWorktreePool", "Placement", "PoolPrepareError", "place"]
+__all__ = ["GitWorktreePool", "Placement", "PoolPrepareError"]

@@ -23,9 +23,9 @@ import psycopg
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool
 from qrun.core import Decision, EnqueueJob, Heartbeat, Job, Policy, Status, decide
-from qrun.core.batch import BatchSummary, clear_refusal, summarize
+from qrun.core.batch import clear_refusal
 from qrun.core.claim import Pick
-from qrun.core.pools import Pool, PoolState, check_size
+from qrun.core.pools import Pool, PoolState
 from qrun.core.ports import (
     Applied,
     ApplyResult,
@@ -33,7 +33,6 @@ from qrun.core.ports import (
     Conflict,
     DuplicateEvent,
     DuplicateJob,
-    JobFilter,
     NameTaken,
     StoreError,
     UniqueConflict,
@@ -41,20 +40,19 @@ from qrun.core.ports import (
     unique_conflict_message,
 )
 from qrun.core.submission import duplicates, remap
-from qrun.core.topics import EventStatus, Settle, TopicEvent
-from qrun.core.workflow import HandlerRun, run_order
+from qrun.core.topics import Settle, TopicEvent
 from returns.result import Success
 
-from ..sql import cas, run_sql
+from ..sql import cas
 from ..sql.codec import COLUMNS, Codec
 from ..sql.event_codec import EventCodec
 from ..sql.event_sql import EventSql, settle_args
 from ..sql.fast_claim import CLAIM_SET, claimed
-from ..sql.filters import where_sql
 from ..sql.names import identifier
 from ..sql.pool_slots import SlotTaker
 from ..sql.pool_sql import PoolSql, pool_state, pools_of
 from ..sql.retention import expired_sql
+from ..sql.store import Dialect, SqlStore, Tables, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
 
@@ -83,6 +81,7 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 _codec = Codec(_same, _same, json_out=Jsonb, json_in=_same)
 _copy_codec = Codec(_same, _same, json_in=_same)  # COPY takes JSON as text: no Jsonb wrappers
 _events = EventCodec(_same, _same, Jsonb, _same)
+_DIALECT = Dialect("%s", _same, _same, _codec, _events)
 _COLS = ", ".join(COLUMNS)
 _SETS = ", ".join(f"{c} = %s" for c in COLUMNS)
 _MARKS = ", ".join("%s" for _ in COLUMNS)
@@ -90,7 +89,7 @@ _COPY_FROM = 64  # batches at least this big are written with COPY
 _DUP = re.compile(r"\(id\)=\((.*)\)")
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """A JobStore in one PostgreSQL schema. Create it first with `PostgresStore.migrate`."""
 
     def __init__(
@@ -131,6 +130,8 @@ class PostgresStore:
         self._pool_sql = PoolSql(self._t, f"{s}.pools", "%s")
         self._ev = EventSql(f"{s}.topic_events", "%s", skip_locked=True)
         self._runs_t = f"{s}.handler_runs"
+        self._dialect = _DIALECT
+        self._tables = Tables(self._t, self._paused_t, self._errors_t, self._runs_t, self._pool_sql, self._ev)
         try:
             with self._pool.connection() as conn:
                 found = _read_version(conn, s)
@@ -177,6 +178,14 @@ class PostgresStore:
     def close(self) -> None:
         if self._owns_pool:
             self._pool.close()
+
+    def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return self._pool_execute(sql, args)
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> Written:
+        with self._pool.connection() as conn:
+            cur = conn.execute(sql, args)
+            return Written(cur.fetchall() if cur.description else [], cur.rowcount)
 
     @contextmanager
     def _cursor(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[psycopg.Cursor[Any]]:
@@ -676,15 +685,6 @@ class PostgresStore:
             ).fetchall()
         return frozenset(r[0] for r in rows)
 
-    def sweep_stale_leases(self, now: datetime) -> int:
-        with self._cursor() as cur:
-            cur.execute(
-                f"UPDATE {self._t} SET lease_worker = NULL, lease_until = NULL, version = version + 1 "
-                "WHERE status = 'running' AND lease_worker IS NOT NULL AND lease_until <= %s",
-                (now,),
-            )
-            return int(cur.rowcount)
-
     def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
         clause, args = expired_sql(keep, now, "%s", _same)
         if not clause or limit <= 0:
@@ -709,23 +709,6 @@ class PostgresStore:
             ).fetchall()
         return len(rows)
 
-    def pause(self, queue: str) -> None:
-        with self._cursor() as cur:
-            cur.execute(f"INSERT INTO {self._paused_t} (name) VALUES (%s) ON CONFLICT DO NOTHING", (queue,))
-
-    def resume(self, queue: str) -> None:
-        with self._cursor() as cur:
-            cur.execute(f"DELETE FROM {self._paused_t} WHERE name = %s", (queue,))
-
-    def paused(self) -> frozenset[str]:
-        with self._cursor() as cur:
-            return frozenset(r[0] for r in cur.execute(f"SELECT name FROM {self._paused_t}"))
-
-    def set_pool(self, name: str, size: int) -> None:
-        check_size(name, size)
-        with self._cursor() as cur:
-            cur.execute(self._pool_sql.upsert, (name, size))
-
     def pools(self) -> Mapping[str, Pool]:
         with self._pool.connection() as conn, conn.transaction():
             # One snapshot for both reads, so sizes and holders agree.
@@ -733,13 +716,6 @@ class PostgresStore:
             holders = conn.execute(self._pool_sql.holders).fetchall()
             sizes = conn.execute(self._pool_sql.sizes).fetchall()
         return pools_of(sizes, holders)
-
-    def batch(self, batch: str) -> BatchSummary:
-        with self._cursor() as cur:
-            rows = cur.execute(
-                f"SELECT status, started_at, finished_at FROM {self._t} WHERE batch = %s", (batch,)
-            ).fetchall()
-        return summarize(batch, [(Status(st), a, b) for st, a, b in rows])
 
     def clear_batch(self, batch: str) -> int:
         t, d = self._t, self._d
@@ -775,14 +751,6 @@ class PostgresStore:
                 f"an event id exists already ({exc.diag.message_detail}); publish it under a new id"
             ) from None
 
-    def reserve(
-        self, topic: str, consumer: str, *, limit: int, now: datetime, until: datetime
-    ) -> list[TopicEvent]:
-        if limit <= 0 or until <= now:
-            return []
-        rows = self._pool_execute(self._ev.reserve(), (consumer, until, topic, now, limit))
-        return sorted((_events.event(r) for r in rows), key=lambda e: (e.published_at, e.id))
-
     def settle(
         self, ids: Sequence[str], consumer: str, how: Settle, *, now: datetime, note: str | None = None
     ) -> list[str]:
@@ -794,33 +762,6 @@ class PostgresStore:
         )
         done = {r[0] for r in rows}
         return [i for i in wanted if i in done]
-
-    def events(self, topic: str, status: EventStatus | None = None, *, limit: int = 1000) -> list[TopicEvent]:
-        args = (topic, status.value, limit) if status else (topic, limit)
-        return [_events.event(r) for r in self._pool_execute(self._ev.events(status is not None), args)]
-
-    def available(self, topic: str, now: datetime) -> int:
-        return int(self._pool_execute(self._ev.available(), (topic, now))[0][0])
-
-    # -- workflow sessions (R-D5, R-D7, R-D8) -----------------------------------------------
-    def record_run(self, session_id: str, run: HandlerRun) -> None:
-        with self._cursor() as cur:
-            cur.execute(run_sql.upsert(self._runs_t, "%s"), run_sql.row(session_id, run, _same))
-
-    def handler_runs(self, session_id: str) -> list[HandlerRun]:
-        rows = self._pool_execute(run_sql.select(self._runs_t, "%s"), (session_id,))
-        return sorted((run_sql.run(r, _same) for r in rows), key=run_order)
-
-    def set_workflow_error(self, workflow: str, error: str | None, now: datetime) -> None:
-        t = self._errors_t
-        with self._cursor() as cur:
-            if error is None:
-                cur.execute(run_sql.error_clear(t, "%s"), (workflow,))
-            else:
-                cur.execute(run_sql.error_set(t, "%s"), (workflow, error, now))
-
-    def workflow_errors(self) -> Mapping[str, tuple[str, datetime]]:
-        return {n: (e, at) for n, e, at in self._pool_execute(run_sql.errors(self._errors_t), ())}
 
     # -- daemon names (R-G1) ----------------------------------------------------------------
     @contextmanager
@@ -847,26 +788,6 @@ class PostgresStore:
             yield Listener(conn)
 
     # -- reads -------------------------------------------------------------------------------
-    def get(self, job_id: str) -> Job | None:
-        with self._cursor() as cur:
-            row = cur.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = %s", (job_id,)).fetchone()
-        return _codec.job(row) if row else None
-
-    def list(self, where: JobFilter = JobFilter()) -> list[Job]:
-        clause, args = where_sql(where, "%s")
-        with self._cursor() as cur:
-            rows = cur.execute(
-                f"SELECT {_COLS} FROM {self._t} {clause} ORDER BY id LIMIT %s", (*args, where.limit)
-            ).fetchall()
-        return [_codec.job(r) for r in rows]
-
-    def counts(self) -> Mapping[tuple[str, Status], int]:
-        with self._cursor() as cur:
-            rows = cur.execute(
-                f"SELECT queue, status, count(*) FROM {self._t} GROUP BY queue, status"
-            ).fetchall()
-        return {(q, Status(s)): int(n) for q, s, n in rows}
-
     def _existing(self, cur: psycopg.Cursor[Any], ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()

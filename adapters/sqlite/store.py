@@ -21,35 +21,33 @@ from typing import Any
 from urllib.parse import quote
 
 from qrun.core import Decision, EnqueueJob, Heartbeat, Job, Policy, Status, decide
-from qrun.core.batch import BatchSummary, clear_refusal, summarize
+from qrun.core.batch import clear_refusal
 from qrun.core.claim import Pick
-from qrun.core.pools import Pool, PoolState, check_size
+from qrun.core.pools import Pool, PoolState
 from qrun.core.ports import (
     Applied,
     ApplyResult,
     BatchNotFinished,
     Conflict,
     DuplicateEvent,
-    JobFilter,
     UniqueConflict,
     unique_conflict_message,
 )
 from qrun.core.submission import check, resolve
-from qrun.core.topics import EventStatus, Settle, TopicEvent
-from qrun.core.workflow import HandlerRun, run_order
+from qrun.core.topics import Settle, TopicEvent
 from returns.result import Success
 
 from ..locks import file_lock
-from ..sql import cas, run_sql
+from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.event_codec import EventCodec
 from ..sql.event_sql import EventSql, settle_args
 from ..sql.fast_claim import CLAIM_SET, claimed
-from ..sql.filters import where_sql
 from ..sql.names import identifier
 from ..sql.pool_slots import SlotTaker
 from ..sql.pool_sql import PoolSql, pool_state, pools_of
 from ..sql.retention import expired_sql
+from ..sql.store import Dialect, SqlStore, Tables, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
 
@@ -73,11 +71,12 @@ def _from_micros(value: int) -> datetime:
 
 _codec = Codec(_micros, _from_micros)
 _events = EventCodec(_micros, _from_micros, dumps, json.loads)
+_DIALECT = Dialect("?", _micros, _from_micros, _codec, _events)
 _COLS = ", ".join(COLUMNS)
 _MARKS = ", ".join("?" for _ in COLUMNS)
 
 
-class SqliteStore:
+class SqliteStore(SqlStore):
     """A JobStore on one SQLite file. Create the schema first with `SqliteStore.migrate`."""
 
     def __init__(
@@ -111,6 +110,8 @@ class SqliteStore:
         self._pool_sql = PoolSql(self._t, f"{p}pools", "?")
         self._ev = EventSql(f"{p}topic_events", "?", skip_locked=False)
         self._runs_t = f"{p}handler_runs"
+        self._dialect = _DIALECT
+        self._tables = Tables(self._t, self._paused_t, self._errors_t, self._runs_t, self._pool_sql, self._ev)
         check_version(
             self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"
         )
@@ -165,6 +166,14 @@ class SqliteStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return self._conn().execute(sql, args).fetchall()
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> Written:
+        with self._tx() as c:
+            cur = c.execute(sql, args)
+            return Written(cur.fetchall(), cur.rowcount)
 
     def close(self) -> None:
         with self._all_lock:
@@ -491,15 +500,6 @@ class SqliteStore:
                 kept.update(r[0] for r in rows)
         return frozenset(kept)
 
-    def sweep_stale_leases(self, now: datetime) -> int:
-        with self._tx() as c:
-            cur = c.execute(
-                f"UPDATE {self._t} SET lease_worker = NULL, lease_until = NULL, version = version + 1 "
-                "WHERE status = 'running' AND lease_worker IS NOT NULL AND lease_until <= ?",
-                (_micros(now),),
-            )
-            return int(cur.rowcount)
-
     def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
         clause, args = expired_sql(keep, now, "?", _micros)
         if not clause or limit <= 0:
@@ -522,42 +522,10 @@ class SqliteStore:
                 c.execute(f"DELETE FROM {t} WHERE id IN ({marks})", chunk)
         return len(ids)
 
-    def pause(self, queue: str) -> None:
-        with self._tx() as c:
-            c.execute(f"INSERT INTO {self._paused_t} (name) VALUES (?) ON CONFLICT DO NOTHING", (queue,))
-
-    def resume(self, queue: str) -> None:
-        with self._tx() as c:
-            c.execute(f"DELETE FROM {self._paused_t} WHERE name = ?", (queue,))
-
-    def paused(self) -> frozenset[str]:
-        return frozenset(r[0] for r in self._conn().execute(f"SELECT name FROM {self._paused_t}"))
-
-    def set_pool(self, name: str, size: int) -> None:
-        check_size(name, size)
-        with self._tx() as c:
-            c.execute(self._pool_sql.upsert, (name, size))
-
     def pools(self) -> Mapping[str, Pool]:
         c = self._conn()
         holders = c.execute(self._pool_sql.holders).fetchall()
         return pools_of(c.execute(self._pool_sql.sizes).fetchall(), holders)
-
-    def batch(self, batch: str) -> BatchSummary:
-        rows = self._conn().execute(
-            f"SELECT status, started_at, finished_at FROM {self._t} WHERE batch = ?", (batch,)
-        )
-        return summarize(
-            batch,
-            [
-                (
-                    Status(st),
-                    _from_micros(a) if a is not None else None,
-                    _from_micros(b) if b is not None else None,
-                )
-                for st, a, b in rows
-            ],
-        )
 
     def clear_batch(self, batch: str) -> int:
         t, d = self._t, self._d
@@ -589,17 +557,6 @@ class SqliteStore:
         except sqlite3.IntegrityError as exc:
             raise DuplicateEvent(f"an event id exists already ({exc}); publish it under a new id") from None
 
-    def reserve(
-        self, topic: str, consumer: str, *, limit: int, now: datetime, until: datetime
-    ) -> list[TopicEvent]:
-        if limit <= 0 or until <= now:
-            return []
-        with self._tx() as c:
-            rows = c.execute(
-                self._ev.reserve(), (consumer, _micros(until), topic, _micros(now), limit)
-            ).fetchall()
-        return sorted((_events.event(r) for r in rows), key=lambda e: (e.published_at, e.id))
-
     def settle(
         self, ids: Sequence[str], consumer: str, how: Settle, *, now: datetime, note: str | None = None
     ) -> list[str]:
@@ -613,54 +570,6 @@ class SqliteStore:
                 done += [r[0] for r in rows]
         settled = set(done)
         return [i for i in dict.fromkeys(ids) if i in settled]  # in the order asked, each once
-
-    def events(self, topic: str, status: EventStatus | None = None, *, limit: int = 1000) -> list[TopicEvent]:
-        args = (topic, status.value, limit) if status else (topic, limit)
-        rows = self._conn().execute(self._ev.events(status is not None), args).fetchall()
-        return [_events.event(r) for r in rows]
-
-    def available(self, topic: str, now: datetime) -> int:
-        row = self._conn().execute(self._ev.available(), (topic, _micros(now))).fetchone()
-        return int(row[0])
-
-    # -- workflow sessions (R-D5, R-D7, R-D8) -----------------------------------------------
-    def record_run(self, session_id: str, run: HandlerRun) -> None:
-        with self._tx() as c:
-            c.execute(run_sql.upsert(self._runs_t, "?"), run_sql.row(session_id, run, _micros))
-
-    def handler_runs(self, session_id: str) -> list[HandlerRun]:
-        rows = self._conn().execute(run_sql.select(self._runs_t, "?"), (session_id,)).fetchall()
-        return sorted((run_sql.run(r, _from_micros) for r in rows), key=run_order)
-
-    def set_workflow_error(self, workflow: str, error: str | None, now: datetime) -> None:
-        t = self._errors_t
-        with self._tx() as c:
-            if error is None:
-                c.execute(run_sql.error_clear(t, "?"), (workflow,))
-            else:
-                c.execute(run_sql.error_set(t, "?"), (workflow, error, _micros(now)))
-
-    def workflow_errors(self) -> Mapping[str, tuple[str, datetime]]:
-        rows = self._conn().execute(run_sql.errors(self._errors_t))
-        return {n: (e, _from_micros(at)) for n, e, at in rows}
-
-    # -- reads ---------------------------------------------------------------------------
-    def get(self, job_id: str) -> Job | None:
-        row = self._conn().execute(f"SELECT {_COLS} FROM {self._t} WHERE id = ?", (job_id,)).fetchone()
-        return _codec.job(row) if row else None
-
-    def list(self, where: JobFilter = JobFilter()) -> list[Job]:
-        clause, args = where_sql(where, "?")
-        rows = (
-            self._conn()
-            .execute(f"SELECT {_COLS} FROM {self._t} {clause} ORDER BY id LIMIT ?", (*args, where.limit))
-            .fetchall()
-        )
-        return [_codec.job(r) for r in rows]
-
-    def counts(self) -> Mapping[tuple[str, Status], int]:
-        rows = self._conn().execute(f"SELECT queue, status, count(*) FROM {self._t} GROUP BY queue, status")
-        return {(q, Status(s)): n for q, s, n in rows}
 
     def _existing(self, c: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()

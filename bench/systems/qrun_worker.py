@@ -11,8 +11,8 @@ import time
 from datetime import UTC, datetime
 
 from qrun.adapters.ids import new_id
-from qrun.bootstrap.app import bootstrap
 from qrun.bootstrap.config import Config
+from qrun.bootstrap.wiring import bootstrap
 from qrun.core import Job
 
 from .pg_common import fresh_database

@@ -27,7 +27,6 @@ from typing import cast
 
 import attrs
 from qrun.adapters.crashpoints import CrashHook, never
-from qrun.adapters.pools.placement import place
 from qrun.adapters.runners.command import InvalidPayload
 from qrun.core import (
     Decision,
@@ -49,7 +48,7 @@ from qrun.core import (
     decide,
 )
 from qrun.core.decide import orphan_stop
-from qrun.core.pools import Placement
+from qrun.core.pools import Placement, place
 from qrun.core.ports import (
     Adopted,
     ApplyResult,

@@ -228,8 +228,8 @@ def test_doctor_reports_a_job_that_can_never_start(qrun):
     assert qrun("doctor").returncode == 0
     from datetime import UTC, datetime
 
-    from qrun.bootstrap.app import bootstrap
     from qrun.bootstrap.config import load
+    from qrun.bootstrap.wiring import bootstrap
     from qrun.core import Job
 
     app = bootstrap(load(env={}, database_url=str(qrun.cwd / "qrun.db")))

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from qrun.bootstrap.runtime.clock import SystemClock
-from qrun.bootstrap.runtime.workflows import SESSION_KIND, start_session
+from qrun.bootstrap.runtime.workflows import start_session
 from qrun.core.ports import JobFilter
 from qrun.core.topics import EventStatus
-from qrun.core.workflow import Trigger
+from qrun.core.workflow import SESSION_KIND, Trigger
 
 PROC = Path(__file__).parent / "workflow_proc.py"
 

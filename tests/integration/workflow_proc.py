@@ -10,10 +10,10 @@ import json
 import sys
 import time
 
-from qrun.bootstrap.app import bootstrap
 from qrun.bootstrap.config import load
-from qrun.bootstrap.runtime.workflows import SESSION_KIND, start_session
-from qrun.core.workflow import Trigger
+from qrun.bootstrap.runtime.workflows import start_session
+from qrun.bootstrap.wiring import bootstrap
+from qrun.core.workflow import SESSION_KIND, Trigger
 
 cmd, url, schema = sys.argv[1:4]
 config = load(

@@ -3,10 +3,10 @@
 import pytest
 from fastapi.testclient import TestClient
 from qrun.adapters.memory import MemoryStore
-from qrun.bootstrap.app import bootstrap
 from qrun.bootstrap.config import load
 from qrun.bootstrap.http import create_api
 from qrun.bootstrap.runtime.clock import FakeClock
+from qrun.bootstrap.wiring import bootstrap
 from qrun.contract.builders import T0
 
 

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 from qrun.adapters.memory import MemoryStore
-from qrun.bootstrap.app import bootstrap
 from qrun.bootstrap.config import ConfigError, load
 from qrun.bootstrap.runtime.clock import FakeClock
+from qrun.bootstrap.wiring import bootstrap
 from qrun.contract.builders import T0
 from qrun.core import Cancel, Status
 from qrun.core.ports import JobFilter

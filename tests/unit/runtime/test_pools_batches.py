@@ -162,3 +162,22 @@ def test_r_e1_batches_and_pools_over_http(tmp_path):
         "/batches", json={"jobs": [{"kind": "command", "payload": {}, "pool": "x"}]}, headers=auth
     )
     assert bad.status_code == 422
+
+
+def test_building_an_app_writes_nothing_pools_are_declared_by_migrate_and_by_a_starting_daemon(tmp_path):
+    import threading
+
+    from qrun.adapters.sqlite import SqliteStore
+    from qrun.bootstrap.wiring import bootstrap, migrate
+
+    db = str(tmp_path / "q.db")
+    config = load(env={}, database_url=db, http_port=0, pools={"gpu": {"size": 2}})
+    SqliteStore.migrate(db, prefix="qrun_")
+    app = bootstrap(config)
+    assert app.store.pools() == {}  # the composition root only wires
+    stop = threading.Event()
+    stop.set()  # a daemon that stops at once still declares its pools before it claims
+    app.serve(stop, handle_signals=False)
+    assert app.store.pools()["gpu"].size == 2
+    migrate(load(env={}, database_url=db, pools={"gpu": {"size": 3}}))
+    assert app.store.pools()["gpu"].size == 3

@@ -5,9 +5,9 @@ from fakes import FakeRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from qrun.adapters.memory import MemoryStore
-from qrun.bootstrap.app import bootstrap
 from qrun.bootstrap.config import load
 from qrun.bootstrap.runtime.clock import FakeClock
+from qrun.bootstrap.wiring import bootstrap
 from qrun.contract.builders import T0, new_job
 
 

@@ -2,12 +2,12 @@
 line end to end (the rules themselves are tested purely in tests/unit/core)."""
 
 import pytest
-from qrun.bootstrap.runtime.workflows import SESSION_KIND, Skip
+from qrun.adapters.runners.sessions import Skip
 from qrun.bootstrap.testing import app_for_tests, drain
 from qrun.core import Status
 from qrun.core.ports import JobFilter
 from qrun.core.topics import EventStatus
-from qrun.core.workflow import RunStatus
+from qrun.core.workflow import SESSION_KIND, RunStatus
 
 
 def sessions(app, name):
@@ -339,3 +339,28 @@ def test_r_d3_a_publish_starts_only_the_workflows_run_on_events_of_its_topic():
     app.workflow("nightly", schedule="0 3 * * *")  # due now, but a publish is no scheduler tick
     app.publish("a", {"n": 1})
     assert [j.payload["workflow"] for j in app.store.list(JobFilter(kind=SESSION_KIND))] == ["on-a"]
+
+
+def test_a_session_of_a_workflow_nobody_defines_fails_without_a_phantom_workflow_in_error(app):
+    """The bare CLI cannot know the app's workflows, so it starts what it is asked to; the
+    worker fails that session naming what it has, and puts no workflow in error."""
+    from qrun.bootstrap.runtime.workflows import start_session
+    from qrun.core.workflow import Trigger
+
+    app.workflow("etl", producers=["fetch"])
+    sid = start_session(app.store, app.clock, "nope", Trigger.MANUAL)
+    drain(app.app)
+    job = app.store.get(sid)
+    assert job.status is Status.FAILED and "no workflow named 'nope'" in job.error and "etl" in job.error
+    assert job.attempts == 1  # final: no retry can define it
+    assert "nope" not in app.store.workflow_errors()
+
+
+def test_the_cli_asks_the_same_use_case_and_an_app_that_knows_its_workflows_refuses_a_typo(app):
+    app.workflow("etl", producers=["fetch"])
+    app.app.knows_workflows = False  # as the bare CLI has it
+    assert app.trigger("etl")
+    app.app.knows_workflows = True
+    with pytest.raises(ValueError, match=r"no workflow named 'etl2' \(defined: etl\)"):
+        app.trigger("etl2")
+    assert sessions(app, "etl2") == [] and "etl2" not in app.store.workflow_errors()

@@ -10,8 +10,9 @@ import click
 from qrun.core import BatchSummary, Status
 from qrun.core.ports import StoreError
 
-from .app import App
-from .views import batch_view, pools_view
+from ..app import App
+from ..views import batch_view
+from .common import REFUSED, app_for, refused
 
 
 def _items(source: str) -> list[dict[str, Any]]:
@@ -93,72 +94,73 @@ def wait_batch(ctx: click.Context, app: App, batch: str, timeout: float | None, 
     ctx.exit(0 if summary.succeeded else 1)
 
 
-def register(main: click.Group) -> None:
-    from .cli import _app
+@click.group()
+def batch() -> None:
+    """Batches: many jobs submitted together, summarised and waited on (R-E1)."""
 
-    @main.group()
-    def batch() -> None:
-        """Batches: many jobs submitted together, summarised and waited on (R-E1)."""
 
-    @batch.command(name="submit")
-    @click.argument("source")
-    @click.option("--batch", "batch_id", default=None, help="the batch id (default: a new one)")
-    @click.option("--pool", default=None, help="every job needs a slot of this pool")
-    @click.option("--queue", default=None)
-    @click.option("--max-attempts", default=None, type=int)
-    @click.pass_context
-    def submit_batch(
-        ctx: click.Context,
-        source: str,
-        batch_id: str | None,
-        pool: str | None,
-        queue: str | None,
-        max_attempts: int | None,
-    ) -> None:
-        """Submit the jobs in SOURCE (a JSON array or JSON lines; "-" for stdin) in one
-        transaction, and print the batch id. An item is {"argv": [...]} or {"shell": "..."}
-        (a command, with cwd/env/timeout_s) or {"kind": ..., "payload": {...}}, with
-        options id, queue, priority, max_attempts, pool, depends_on, delay_s."""
-        items = _items(source)
-        common = {k: v for k, v in {"pool": pool, "queue": queue, "max_attempts": max_attempts}.items() if v}
-        app = _app(ctx, create=True)
-        try:
-            got = app.submit_batch(items, batch=batch_id, **common)
-        except (StoreError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(got)
+@batch.command(name="submit")
+@click.argument("source")
+@click.option("--batch", "batch_id", default=None, help="the batch id (default: a new one)")
+@click.option("--pool", default=None, help="every job needs a slot of this pool")
+@click.option("--queue", default=None)
+@click.option("--max-attempts", default=None, type=int)
+@click.pass_context
+def submit_batch(
+    ctx: click.Context,
+    source: str,
+    batch_id: str | None,
+    pool: str | None,
+    queue: str | None,
+    max_attempts: int | None,
+) -> None:
+    """Submit the jobs in SOURCE (a JSON array or JSON lines; "-" for stdin) in one
+    transaction, and print the batch id. An item is {"argv": [...]} or {"shell": "..."}
+    (a command, with cwd/env/timeout_s) or {"kind": ..., "payload": {...}}, with
+    options id, queue, priority, max_attempts, pool, depends_on, delay_s."""
+    items = _items(source)
+    common = {k: v for k, v in {"pool": pool, "queue": queue, "max_attempts": max_attempts}.items() if v}
+    app = app_for(ctx, create=True)
+    try:
+        got = app.submit_batch(items, batch=batch_id, **common)
+    except REFUSED as exc:
+        raise refused(exc) from None
+    click.echo(got)
 
-    @batch.command(name="show")
-    @click.argument("batch_id")
-    @click.option("--json", "as_json", is_flag=True)
-    @click.pass_context
-    def show_batch(ctx: click.Context, batch_id: str, as_json: bool) -> None:
-        """Counts per status and durations (min / median / max / total) of a batch."""
-        summary = _app(ctx).batch(batch_id)
-        if summary.total == 0:
-            raise click.ClickException(f"batch {batch_id} has no jobs (never submitted, or cleared)")
-        click.echo(json.dumps(batch_view(summary), indent=2) if as_json else summary_line(summary))
 
-    @batch.command(name="clear")
-    @click.argument("batch_id")
-    @click.pass_context
-    def clear_batch(ctx: click.Context, batch_id: str) -> None:
-        """Delete the jobs of a finished batch (refused while any is queued or running)."""
-        try:
-            n = _app(ctx).clear_batch(batch_id)
-        except StoreError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"cleared {n} job(s) of batch {batch_id}", err=True)
+@batch.command(name="show")
+@click.argument("batch_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show_batch(ctx: click.Context, batch_id: str, as_json: bool) -> None:
+    """Counts per status and durations (min / median / max / total) of a batch."""
+    summary = app_for(ctx).batch(batch_id)
+    if summary.total == 0:
+        raise click.ClickException(f"batch {batch_id} has no jobs (never submitted, or cleared)")
+    click.echo(json.dumps(batch_view(summary), indent=2) if as_json else summary_line(summary))
 
-    @main.command()
-    @click.option("--json", "as_json", is_flag=True)
-    @click.pass_context
-    def pools(ctx: click.Context, as_json: bool) -> None:
-        """Resource pools: size, slots in use and which job holds each (R-E3)."""
-        view = pools_view(_app(ctx).store)
-        if as_json:
-            click.echo(json.dumps(view, indent=2))
-            return
-        for name, p in view.items():
-            held = " ".join(f"{slot}:{job}" for slot, job in p["holders"].items()) or "-"
-            click.echo(f"{name:12} {p['in_use']}/{p['size']} in use  {held}")
+
+@batch.command(name="clear")
+@click.argument("batch_id")
+@click.pass_context
+def clear_batch(ctx: click.Context, batch_id: str) -> None:
+    """Delete the jobs of a finished batch (refused while any is queued or running)."""
+    try:
+        n = app_for(ctx).clear_batch(batch_id)
+    except StoreError as exc:
+        raise refused(exc) from None
+    click.echo(f"cleared {n} job(s) of batch {batch_id}", err=True)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def pools(ctx: click.Context, as_json: bool) -> None:
+    """Resource pools: size, slots in use and which job holds each (R-E3)."""
+    view = app_for(ctx).pools()
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    for name, p in view.items():
+        held = " ".join(f"{slot}:{job}" for slot, job in p["holders"].items()) or "-"
+        click.echo(f"{name:12} {p['in_use']}/{p['size']} in use  {held}")

@@ -1,6 +1,4 @@
-"""The `qrun` command. Every command finds the database the same way: --db, else
-$QRUN_DATABASE_URL, else ./qrun.db. Exit codes: 0 done, 1 refused (the message says
-why), 2 bad usage or configuration."""
+"""Jobs: submit, run at once, list, show, cancel, retry and wait."""
 
 from __future__ import annotations
 
@@ -10,50 +8,14 @@ from typing import Any
 
 import click
 from qrun.core import Cancel, Retry, Status
-from qrun.core.ports import JobFilter, NameTaken, RunnerUnavailable, StoreError
+from qrun.core.ports import JobFilter, KeepsOutput, RunnerUnavailable
 
-from .app import App, bootstrap, open_store
-from .config import ConfigError, load
-from .views import job_view, queues_view, schedules_view
-
-
-def _app(ctx: click.Context, *, create: bool = False, **settings: Any) -> App:
-    """The app for this invocation. `create`: make the embedded SQLite file if it is not
-    there yet (a PostgreSQL schema is only ever made by `qrun migrate`)."""
-    try:
-        config = load(ctx.obj["config"], database_url=ctx.obj["db"], **settings)
-        return bootstrap(config, migrate=create and not config.is_postgres)
-    except (ConfigError, StoreError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+from ..views import job_view
+from .batches import wait_batch
+from .common import REFUSED, app_for, refused
 
 
-@click.group()
-@click.option(
-    "--db",
-    envvar=None,
-    default=None,
-    help="SQLite file or postgresql:// URL (default: $QRUN_DATABASE_URL, else ./qrun.db)",
-)
-@click.option("--config", "config_file", default=None, help="a TOML file of settings (default: $QRUN_CONFIG)")
-@click.pass_context
-def main(ctx: click.Context, db: str | None, config_file: str | None) -> None:
-    """qrun: durable job execution."""
-    ctx.obj = {"db": db, "config": config_file}
-
-
-@main.command()
-@click.pass_context
-def migrate(ctx: click.Context) -> None:
-    """Create or update the database schema."""
-    try:
-        config = load(ctx.obj["config"], database_url=ctx.obj["db"])
-        open_store(config, migrate=True).close()
-    except (ConfigError, StoreError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"schema is current in {config.database_url}", err=True)
-
-
-@main.command()
+@click.command()
 @click.option("--queue", default="default")
 @click.option("--priority", default=0, type=int, help="higher runs first")
 @click.option("--delay", default=0.0, type=float, help="seconds before it may start")
@@ -136,11 +98,11 @@ def submit(
             inputs[name] = open(path, "rb").read()  # noqa: SIM115
         except OSError as exc:
             raise click.UsageError(f"--input {name}: cannot read {path}: {exc.strerror}") from None
-    app = _app(ctx, create=True)
+    app = app_for(ctx, create=True)
     try:
         job_id = app.submit(kind, payload, inputs=inputs, delay_s=delay, **options)
-    except (StoreError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except REFUSED as exc:
+        raise refused(exc) from None
     click.echo(job_id)
 
 
@@ -182,7 +144,7 @@ def _command_payload(
     return kind, payload
 
 
-@main.command(name="run")
+@click.command(name="run")
 @click.option("--runner", type=click.Choice(["command", "docker"]), default="command")
 @click.option("--image", default=None, help="--runner docker: the image")
 @click.option("--shell", "use_shell", is_flag=True, help="run COMMAND as one /bin/sh -c string")
@@ -202,13 +164,13 @@ def run_now(
     """Run COMMAND at once, bypassing the queue (R-A1's direct mode): nothing is stored,
     the output is printed, and the exit code is the command's."""
     kind, payload = _command_payload(command, use_shell, None, runner, image, None, None, None, env_vars)
-    app = _app(ctx, create=True)
+    app = app_for(ctx, create=True)
     try:
         done, handle = app.run_direct(kind, payload, timeout_s=timeout)
-    except (StoreError, ValueError, RunnerUnavailable) as exc:
-        raise click.ClickException(str(exc)) from None
+    except (*REFUSED, RunnerUnavailable) as exc:
+        raise refused(exc) from None
     runner_obj = app.runners[kind]
-    if hasattr(runner_obj, "output"):
+    if isinstance(runner_obj, KeepsOutput):
         out, err = runner_obj.output(handle)
         sys.stdout.buffer.write(out)
         sys.stderr.buffer.write(err)
@@ -219,7 +181,7 @@ def run_now(
     ctx.exit(done.code if 0 <= done.code < 256 else 1)
 
 
-@main.command(name="ls")
+@click.command(name="ls")
 @click.option("--status", type=click.Choice([s.value for s in Status]), default=None)
 @click.option("--queue", default=None)
 @click.option("--limit", default=50, type=int)
@@ -227,8 +189,7 @@ def run_now(
 @click.pass_context
 def ls(ctx: click.Context, status: str | None, queue: str | None, limit: int, as_json: bool) -> None:
     """List jobs."""
-    app = _app(ctx)
-    jobs = app.store.list(JobFilter(status=Status(status) if status else None, queue=queue, limit=limit))
+    jobs = app_for(ctx).jobs(JobFilter(status=Status(status) if status else None, queue=queue, limit=limit))
     if as_json:
         click.echo(json.dumps([job_view(j) for j in jobs], indent=2))
         return
@@ -238,13 +199,13 @@ def ls(ctx: click.Context, status: str | None, queue: str | None, limit: int, as
         )
 
 
-@main.command()
+@click.command()
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show one job."""
-    job = _app(ctx).store.get(job_id)
+    job = app_for(ctx).job(job_id)
     if job is None:
         raise click.ClickException(f"no job {job_id}")
     if as_json:
@@ -255,13 +216,13 @@ def show(ctx: click.Context, job_id: str, as_json: bool) -> None:
 
 
 def _act(ctx: click.Context, job_id: str, event: Cancel | Retry, verb: str) -> None:
-    outcome = _app(ctx).act(job_id, event)
+    outcome = app_for(ctx).act(job_id, event)
     if outcome.decision is None:
         raise click.ClickException(f"cannot {verb}: {outcome.rejection or f'no job {job_id}'}")
     click.echo(f"{job_id} {outcome.decision.job.status.value}", err=True)
 
 
-@main.command()
+@click.command()
 @click.argument("job_id")
 @click.pass_context
 def cancel(ctx: click.Context, job_id: str) -> None:
@@ -269,7 +230,7 @@ def cancel(ctx: click.Context, job_id: str) -> None:
     _act(ctx, job_id, Cancel(), "cancel")
 
 
-@main.command()
+@click.command()
 @click.argument("job_id")
 @click.pass_context
 def retry(ctx: click.Context, job_id: str) -> None:
@@ -277,99 +238,7 @@ def retry(ctx: click.Context, job_id: str) -> None:
     _act(ctx, job_id, Retry(), "retry")
 
 
-@main.command()
-@click.argument("queue")
-@click.pass_context
-def pause(ctx: click.Context, queue: str) -> None:
-    """Pause a queue: its jobs stay, none is handed out until `qrun resume` (R-F3)."""
-    _app(ctx).store.pause(queue)
-    click.echo(f"queue {queue} paused", err=True)
-
-
-@main.command()
-@click.argument("queue")
-@click.pass_context
-def resume(ctx: click.Context, queue: str) -> None:
-    """Resume a paused queue."""
-    _app(ctx).store.resume(queue)
-    click.echo(f"queue {queue} resumed", err=True)
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def queues(ctx: click.Context, as_json: bool) -> None:
-    """Queues with their job counts per status, and whether each is paused."""
-    view = queues_view(_app(ctx).store)
-    if as_json:
-        click.echo(json.dumps(view, indent=2))
-        return
-    for name, q in view.items():
-        counts = "  ".join(f"{k}={v}" for k, v in sorted(q["counts"].items()))
-        click.echo(f"{name:12} {'paused' if q['paused'] else 'active':7} {counts}")
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def schedules(ctx: click.Context, as_json: bool) -> None:
-    """Periodic jobs declared in the configuration, with each one's next slot (UTC)."""
-    app = _app(ctx)
-    view = schedules_view(app.scheduler, app.clock.now())
-    if as_json:
-        click.echo(json.dumps(view, indent=2))
-        return
-    for s in view:
-        click.echo(f"{s['name']:16} {s['cron']:16} next {s['next']}  {s['kind']} {s['payload']}")
-
-
-@main.command()
-@click.option("--dry-run", is_flag=True, help="count what retention would prune, delete nothing")
-@click.pass_context
-def prune(ctx: click.Context, dry_run: bool) -> None:
-    """Delete finished jobs past retention (retention_*_s) now, in bounded batches."""
-    app = _app(ctx)
-    if dry_run:
-        from qrun.core.retention import expired
-
-        from .runtime.paging import all_jobs
-
-        now = app.clock.now()
-        n = sum(
-            1 for s in app.pruner.keep for j in all_jobs(app.store, s) if expired(j, app.pruner.keep, now)
-        )
-        click.echo(f"{n} finished job(s) are past retention (those others depend on are kept)")
-        return
-    click.echo(f"pruned {app.pruner.tick(max_batches=1_000_000)} finished job(s)")
-
-
-@main.command()
-@click.option("--slots", default=None, type=int)
-@click.option(
-    "--name",
-    "worker_name",
-    default=None,
-    help="this daemon's name: one live daemon per name; a restart under it recovers its jobs at once",
-)
-@click.option("--burst", is_flag=True, help="exit once nothing is left to start and nothing runs")
-@click.pass_context
-def serve(ctx: click.Context, slots: int | None, worker_name: str | None, burst: bool) -> None:
-    """Run a worker with its reaper and sanitizer until SIGTERM/SIGINT, then drain."""
-    import logging
-
-    import structlog
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # logs on stderr
-    app = _app(ctx, create=True, slots=slots, worker_name=worker_name)
-    click.echo(f"qrun serving {app.config.database_url} as {app.worker.id}", err=True)
-    try:
-        app.serve(burst=burst)
-    except NameTaken as exc:  # another live daemon has this name (R-G1)
-        raise click.ClickException(str(exc)) from None
-
-
-@main.command()
+@click.command()
 @click.argument("job_ids", nargs=-1)
 @click.option("--batch", default=None, help="wait for every job of this batch instead")
 @click.option("--timeout", default=None, type=float, help="give up after this many seconds (exit 124)")
@@ -380,65 +249,30 @@ def wait(
 ) -> None:
     """Block until the given jobs (or a --batch) finish, with a progress bar. Exit 0: all
     done; 1: some failed or were cancelled; 124: timed out."""
-    import time
-
     from rich.console import Console
     from rich.progress import Progress
 
     if bool(job_ids) == bool(batch):
         raise click.UsageError("give JOB_IDS or --batch ID (one of them)")
-    app = _app(ctx)
+    app = app_for(ctx)
     if batch:
-        from .cli_batches import wait_batch
-
         wait_batch(ctx, app, batch, timeout, interval)
         return
-    missing = [i for i in job_ids if app.store.get(i) is None]
-    if missing:
-        raise click.ClickException(f"no such job(s): {', '.join(missing)}")
-    deadline = None if timeout is None else time.monotonic() + timeout
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("waiting", total=len(job_ids))
-        while True:
-            jobs = [app.store.get(i) for i in job_ids]
-            ended = [j for j in jobs if j is not None and j.status.terminal]
-            bar.update(task, completed=len(ended))
-            if len(ended) == len(job_ids):
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                click.echo(
-                    f"timed out: {len(job_ids) - len(ended)} of {len(job_ids)} job(s) unfinished", err=True
-                )
-                ctx.exit(124)
-            time.sleep(interval)
+        try:
+            ended = app.wait_jobs(
+                job_ids,
+                timeout_s=timeout,
+                poll_s=interval,
+                progress=lambda n: bar.update(task, completed=n),
+            )
+        except ValueError as exc:
+            raise refused(exc) from None
+    if len(ended) < len(job_ids):
+        click.echo(f"timed out: {len(job_ids) - len(ended)} of {len(job_ids)} job(s) unfinished", err=True)
+        ctx.exit(124)
     bad = [j for j in ended if j.status is not Status.DONE]
     for j in bad:
         click.echo(f"{j.id} {j.status.value}: {j.error}", err=True)
     ctx.exit(1 if bad else 0)
-
-
-@main.command()
-@click.pass_context
-def doctor(ctx: click.Context) -> None:
-    """Check the database, its schema and the jobs in it; exit 1 if anything needs care."""
-    from .doctor import examine
-
-    app = _app(ctx)  # opening the store checks the database and the schema version
-    counts = app.store.counts()
-    click.echo(
-        f"database {app.config.database_url}: reachable, schema current, {sum(counts.values())} job(s)"
-    )
-    findings = examine(app.store, app.clock.now())
-    for f in findings:
-        click.echo(f"{f.job_id}: {f.problem} -> {f.fix}")
-    click.echo("no problems found" if not findings else f"{len(findings)} problem(s) found", err=True)
-    ctx.exit(1 if findings else 0)
-
-
-from . import cli_batches, cli_workflows  # noqa: E402  (they register their commands on `main`)
-
-cli_batches.register(main)
-cli_workflows.register(main)
-
-if __name__ == "__main__":
-    sys.exit(main())

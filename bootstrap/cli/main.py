@@ -1,0 +1,55 @@
+"""`qrun`. Every command finds the database the same way: --db, else $QRUN_DATABASE_URL,
+else ./qrun.db. Exit codes: 0 done, 1 refused (the message says why), 2 bad usage or
+configuration."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import batches, daemon, jobs, queues, workflows
+
+
+@click.group()
+@click.option(
+    "--db",
+    envvar=None,
+    default=None,
+    help="SQLite file or postgresql:// URL (default: $QRUN_DATABASE_URL, else ./qrun.db)",
+)
+@click.option("--config", "config_file", default=None, help="a TOML file of settings (default: $QRUN_CONFIG)")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, config_file: str | None) -> None:
+    """qrun: durable job execution."""
+    ctx.obj = {"db": db, "config": config_file}
+
+
+for command in (
+    daemon.migrate,
+    daemon.serve,
+    jobs.submit,
+    jobs.run_now,
+    jobs.ls,
+    jobs.show,
+    jobs.cancel,
+    jobs.retry,
+    jobs.wait,
+    queues.pause,
+    queues.resume,
+    queues.queues,
+    queues.schedules,
+    queues.prune,
+    queues.doctor,
+    batches.batch,
+    batches.pools,
+    workflows.workflows,
+    workflows.sessions,
+    workflows.workflow,
+    workflows.publish,
+    workflows.events,
+):
+    main.add_command(command)
+
+if __name__ == "__main__":
+    sys.exit(main())

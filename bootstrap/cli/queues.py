@@ -1,0 +1,80 @@
+"""Queues, schedules, retention and the doctor."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import app_for
+
+
+@click.command()
+@click.argument("queue")
+@click.pass_context
+def pause(ctx: click.Context, queue: str) -> None:
+    """Pause a queue: its jobs stay, none is handed out until `qrun resume` (R-F3)."""
+    app_for(ctx).pause_queue(queue)
+    click.echo(f"queue {queue} paused", err=True)
+
+
+@click.command()
+@click.argument("queue")
+@click.pass_context
+def resume(ctx: click.Context, queue: str) -> None:
+    """Resume a paused queue."""
+    app_for(ctx).resume_queue(queue)
+    click.echo(f"queue {queue} resumed", err=True)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def queues(ctx: click.Context, as_json: bool) -> None:
+    """Queues with their job counts per status, and whether each is paused."""
+    view = app_for(ctx).queues()
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    for name, q in view.items():
+        counts = "  ".join(f"{k}={v}" for k, v in sorted(q["counts"].items()))
+        click.echo(f"{name:12} {'paused' if q['paused'] else 'active':7} {counts}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def schedules(ctx: click.Context, as_json: bool) -> None:
+    """Periodic jobs declared in the configuration, with each one's next slot (UTC)."""
+    view = app_for(ctx).schedules()
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    for s in view:
+        click.echo(f"{s['name']:16} {s['cron']:16} next {s['next']}  {s['kind']} {s['payload']}")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="count what retention would prune, delete nothing")
+@click.pass_context
+def prune(ctx: click.Context, dry_run: bool) -> None:
+    """Delete finished jobs past retention (retention_*_s) now, in bounded batches."""
+    app = app_for(ctx)
+    if dry_run:
+        n = app.past_retention()
+        click.echo(f"{n} finished job(s) are past retention (those others depend on are kept)")
+        return
+    click.echo(f"pruned {app.prune(max_batches=1_000_000)} finished job(s)")
+
+
+@click.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the database, its schema and the jobs in it; exit 1 if anything needs care."""
+    app = app_for(ctx)  # opening the store checks the database and the schema version
+    total, findings = app.doctor()
+    click.echo(f"database {app.config.database_url}: reachable, schema current, {total} job(s)")
+    for f in findings:
+        click.echo(f"{f.job_id}: {f.problem} -> {f.fix}")
+    click.echo("no problems found" if not findings else f"{len(findings)} problem(s) found", err=True)
+    ctx.exit(1 if findings else 0)

@@ -1,0 +1,1 @@
+"""The daemon: the loops of `qrun serve`, their supervision and start-up recovery."""

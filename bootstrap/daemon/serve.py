@@ -1,0 +1,165 @@
+"""`serve`: the worker in this thread; the reaper and sanitizer, the scheduler, the
+LISTEN connection and the HTTP API beside it; recovery at start-up; a drain at the end."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+from qrun.adapters.locks import file_lock
+from qrun.core import Status
+from qrun.core.ports import JobStore, Listens, NameLocks
+
+from ..config import Config
+from ..runtime.periodic import Pruner, Scheduler
+from ..runtime.reaper import Reaper, Sanitizer
+from ..runtime.worker import Worker
+from ..runtime.workflows import Triggers, Workflows
+from .http_server import HttpServer
+
+log = logging.getLogger("qrun")
+
+
+@attrs.define
+class Daemon:
+    config: Config
+    store: JobStore
+    worker: Worker
+    reaper: Reaper
+    sanitizer: Sanitizer
+    scheduler: Scheduler
+    pruner: Pruner
+    workflows: Workflows
+    #: Read when the loops start: workflow triggers are wired after the daemon is built.
+    triggers: Callable[[], Triggers | None]
+    #: The ASGI app of the HTTP API, built when the daemon starts.
+    api: Callable[[], Any]
+    #: Start-up work that writes (pool declarations), done before anything is claimed.
+    prepare: Callable[[], None] = lambda: None
+
+    def serve(
+        self, stop: threading.Event | None = None, *, handle_signals: bool = True, burst: bool = False
+    ) -> None:
+        """Worker, reaper and sanitizer until `stop` (or SIGTERM/SIGINT); then drain.
+        `burst`: return once the queue has nothing to start and nothing runs."""
+        stop = stop or threading.Event()
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+        with self.hold_name():
+            self.prepare()
+            recovered = self.worker.recover(self.worker.name)
+            if recovered:
+                log.warning(
+                    "recovered %d running job(s) of earlier daemons named %s", recovered, self.worker.name
+                )
+            self._serve(stop, burst)
+
+    def _serve(self, stop: threading.Event, burst: bool) -> None:
+        keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
+        keeper.start()
+        if self.config.scheduler_enabled and (self.scheduler.schedules or self.workflows.workflows):
+            threading.Thread(target=self._fire, args=(stop,), name="qrun-scheduler", daemon=True).start()
+        http = self._start_http()
+        wake = self.worker.wake
+
+        def wake_on_stop() -> None:
+            stop.wait()
+            wake.set()
+
+        threading.Thread(target=wake_on_stop, daemon=True).start()
+        if isinstance(self.store, Listens):
+            listens = self.store
+            threading.Thread(
+                target=self._listen, args=(listens, stop, wake), name="qrun-listen", daemon=True
+            ).start()
+        while not stop.is_set():
+            try:
+                # Passes run as soon as there is work: a run ended, a job was submitted
+                # (NOTIFY, where the store has it), a heartbeat is due; `poll_s` covers a
+                # lost notification (poolers drop LISTEN), R-G6.
+                self.worker.run(stop, burst=burst)
+                if burst:
+                    stop.set()  # the reaper and the listener end with the worker
+                    break
+            except Exception:  # a failing pass (database down) must not end the daemon
+                log.exception("worker pass failed")
+                stop.wait(self.config.poll_s)
+        self.worker.drain(self.config.drain_timeout_s)
+        keeper.join(timeout=5)
+        if http is not None:
+            http.stop()
+
+    def _start_http(self) -> HttpServer | None:
+        if not self.config.http_port:
+            return None
+        server = HttpServer(self.api(), self.config.http_host, self.config.http_port)
+        server.start()
+        log.info("HTTP API on http://%s:%d", self.config.http_host, self.config.http_port)
+        return server
+
+    def _listen(self, store: Listens, stop: threading.Event, wake: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                with store.listen() as listener:
+                    while not stop.is_set():
+                        if listener.wait(1.0):
+                            wake.set()
+            except Exception:
+                log.warning("LISTEN connection lost; polling every %ss until it is back", self.config.poll_s)
+                stop.wait(5.0)
+
+    def _keep(self, stop: threading.Event) -> None:
+        # Start-up: every status (R-C4), beside the worker rather than before it: a claim
+        # never hands out an unclean job (decide refuses it), so nothing waits on this.
+        try:
+            self.sanitizer.tick(statuses=tuple(Status))
+        except Exception:
+            log.exception("start-up sanitizer pass failed")
+        next_prune = 0.0
+        while not stop.wait(self.config.reaper_interval_s):
+            self.reaper.tick()
+            try:
+                self.sanitizer.tick()
+            except Exception:
+                log.exception("sanitizer tick failed")
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + self.config.prune_interval_s
+                try:
+                    if pruned := self.pruner.tick():
+                        log.info("pruned %d finished job(s) past retention", pruned)
+                except Exception:
+                    log.exception("prune failed")
+
+    def _fire(self, stop: threading.Event) -> None:
+        # Once a second: a slot fires within a second of its time, and a tick that finds
+        # nothing due costs only the cron arithmetic.
+        while not stop.wait(1.0):
+            self.scheduler.tick()
+            triggers = self.triggers()
+            if triggers is not None and self.workflows.workflows:
+                try:
+                    triggers.tick()
+                except Exception:
+                    log.exception("workflow triggers failed")
+
+    def hold_name(self) -> AbstractContextManager[None]:
+        """This daemon's name, held for its life (R-G1): through the store where it can
+        (every host on the database), else a lock file in `state_dir` (this host)."""
+        name = self.worker.name
+        if isinstance(self.store, NameLocks):
+            return self.store.lock_name(name)
+        state = Path(self.config.state_dir)
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return file_lock(
+            state / f"{quote(name, safe='')}.lock",
+            lambda pid: f"a daemon named {name!r} is running here (pid {pid}); give this one another name",
+        )

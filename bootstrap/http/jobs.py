@@ -1,0 +1,66 @@
+"""Jobs: submit, list, show, cancel and retry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from qrun.core import Cancel, Retry, Status
+from qrun.core.ports import JobFilter, StoreError
+
+from ..app import App
+from ..views import job_view
+from .deps import WRITE, AppDep
+from .models import SubmitBody
+
+router = APIRouter()
+
+
+@router.get("/jobs")
+def jobs(
+    app: AppDep,
+    status: Annotated[Status | None, Query()] = None,
+    queue: str | None = None,
+    batch: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: str | None = None,
+) -> list[dict[str, Any]]:
+    where = JobFilter(status=status, queue=queue, batch=batch, limit=limit, after=after)
+    return [job_view(j) for j in app.jobs(where)]
+
+
+@router.get("/jobs/{job_id}")
+def job(app: AppDep, job_id: str) -> dict[str, Any]:
+    found = app.job(job_id)
+    if found is None:
+        raise HTTPException(404, f"no job {job_id}")
+    return job_view(found)
+
+
+@router.post("/jobs", status_code=201, dependencies=WRITE)
+def submit(app: AppDep, body: SubmitBody) -> dict[str, str]:
+    options = body.model_dump(exclude={"kind", "payload", "unique_finished"})
+    options["unique_finished"] = [s.value for s in body.unique_finished]
+    try:
+        return {"id": app.submit(body.kind, body.payload, **options)}
+    except (StoreError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _act(app: App, job_id: str, event: Cancel | Retry) -> dict[str, str]:
+    outcome = app.act(job_id, event)
+    if outcome.decision is None:
+        if outcome.rejection is None:
+            raise HTTPException(404, f"no job {job_id}")
+        raise HTTPException(409, str(outcome.rejection))
+    return {"id": job_id, "status": outcome.decision.job.status.value}
+
+
+@router.post("/jobs/{job_id}/cancel", dependencies=WRITE)
+def cancel(app: AppDep, job_id: str) -> dict[str, str]:
+    return _act(app, job_id, Cancel())
+
+
+@router.post("/jobs/{job_id}/retry", dependencies=WRITE)
+def retry(app: AppDep, job_id: str) -> dict[str, str]:
+    return _act(app, job_id, Retry())

@@ -1,0 +1,73 @@
+"""Workflows, sessions and topics (R-D1..R-D8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException
+from qrun.core.ports import StoreError
+from qrun.core.topics import EventStatus
+
+from .deps import WRITE, AppDep
+
+router = APIRouter()
+
+
+@router.get("/workflows")
+def workflows(app: AppDep) -> dict[str, dict[str, Any]]:
+    return app.workflows_view()
+
+
+@router.get("/workflows/{name}/sessions")
+def sessions(app: AppDep, name: str, runs: bool = False) -> list[dict[str, Any]]:
+    return app.sessions(name, runs=runs)
+
+
+@router.get("/sessions/{session_id}/runs")
+def runs(app: AppDep, session_id: str) -> list[dict[str, Any]]:
+    return app.session_runs(session_id)
+
+
+@router.post("/workflows/{name}/trigger", status_code=201, dependencies=WRITE)
+def trigger(app: AppDep, name: str) -> dict[str, str]:
+    try:
+        return {"session": app.trigger(name)}
+    except (StoreError, ValueError) as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.post("/workflows/{name}/pause", dependencies=WRITE)
+def pause(app: AppDep, name: str) -> dict[str, Any]:
+    app.pause_workflow(name)
+    return {"workflow": name, "paused": True}
+
+
+@router.post("/workflows/{name}/resume", dependencies=WRITE)
+def resume(app: AppDep, name: str) -> dict[str, Any]:
+    app.resume_workflow(name)
+    return {"workflow": name, "paused": False}
+
+
+@router.post("/topics/{topic}/events", status_code=201, dependencies=WRITE)
+def publish(app: AppDep, topic: str, payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, str]:  # noqa: B008
+    try:
+        return {"event": app.publish(topic, payload)}
+    except (StoreError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/topics/{topic}/events")
+def events(
+    app: AppDep, topic: str, status: EventStatus | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": e.id,
+            "status": e.status.value,
+            "payload": dict(e.payload),
+            "published_at": e.published_at.isoformat(),
+            "deliveries": e.deliveries,
+            "note": e.note,
+        }
+        for e in app.events(topic, status, limit=limit)
+    ]

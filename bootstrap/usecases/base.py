@@ -1,0 +1,38 @@
+"""What the use cases reach. The composition root (`qrun.bootstrap.wiring`) sets every
+part; a use case only reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from qrun.core import Policy
+from qrun.core.ports import Clock, InputStore, JobStore, Runner
+
+from ..config import Config
+from ..runtime.apply import Applier
+from ..runtime.periodic import Pruner, Scheduler
+from ..runtime.reaper import Reaper, Sanitizer
+from ..runtime.worker import Worker
+from ..runtime.workflows import Triggers, Workflows
+
+
+class Parts:
+    config: Config
+    store: JobStore
+    clock: Clock
+    policy: Policy
+    inputs: InputStore
+    runners: dict[str, Runner]
+    worker: Worker
+    reaper: Reaper
+    sanitizer: Sanitizer
+    scheduler: Scheduler
+    pruner: Pruner
+    applier: Applier
+    workflows: Workflows
+    triggers: Triggers | None
+    #: False when the app holds none of the application's code (the bare CLI): it cannot
+    #: tell which workflows exist.
+    knows_workflows: bool
+    #: Called with each new job's id after `submit` stored it (the eager test mode runs it).
+    after_submit: Callable[[str], None] | None

@@ -1,0 +1,178 @@
+"""Jobs: submit (one, many, periodic), run at once, cancel, retry, look up and wait."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from qrun.adapters.ids import new_id
+from qrun.core import Cancel, Handle, Job, Retry, Run, Status, Unique
+from qrun.core.ports import Exit, JobFilter
+
+from ..runtime.apply import Outcome
+from ..runtime.periodic import Periodic
+from .base import Parts
+from .payloads import check_payload
+
+
+def _statuses(names: Any) -> list[Status]:
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n]
+    try:
+        return [Status(n) for n in names]
+    except ValueError:
+        raise ValueError(f"unique_finished takes done, failed or cancelled, got {list(names)}") from None
+
+
+class JobCases(Parts):
+    def submit(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        inputs: Mapping[str, bytes] | None = None,
+        **options: Any,
+    ) -> str:
+        """Submit one job now; returns its id. `inputs` are stored first (R-A1) and removed
+        again if the submit is refused. `options` are those of `Job.new`, and `unique_key`
+        with `unique_finished` (status names) for a unique job (R-F1): if a job holds the
+        key, its id is returned and nothing is added."""
+        check_payload(kind, payload)  # refuse a malformed command now, not on a worker
+        job = self._job(kind, payload, options, now=self.clock.now())
+        self._check_pools([job])
+        for name, data in (inputs or {}).items():
+            self.inputs.put(job.id, name, data)
+        try:
+            got = self.store.submit([job])[0]
+        except BaseException:
+            self.inputs.delete(job.id)
+            raise
+        if got != job.id:
+            self.inputs.delete(job.id)  # an existing job holds the key: nothing was added
+            return got
+        self.worker.wake.set()  # a worker of this process starts it without waiting for a poll
+        if self.after_submit is not None:
+            self.after_submit(got)
+        return got
+
+    def submit_batch(
+        self, jobs: Iterable[Mapping[str, Any]], *, batch: str | None = None, **common: Any
+    ) -> str:
+        """Submit many jobs in one transaction, all or none, under one batch id (R-E1);
+        returns the id. Each item is `{"kind": ..., "payload": {...}, **options}` with the
+        options of `submit`; `common` options apply to every item that does not set them."""
+        batch = batch or f"b-{new_id()}"
+        now = self.clock.now()
+        made: list[Job] = []
+        for i, item in enumerate(jobs):
+            spec = {**common, **item}
+            try:
+                kind, payload = spec.pop("kind", "command"), spec.pop("payload", None)
+                check_payload(kind, payload)
+                made.append(self._job(kind, payload, {**spec, "batch": batch}, now=now))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"batch item {i}: {exc}") from None
+        if not made:
+            raise ValueError("a batch needs at least one job")
+        self._check_pools(made)
+        ids = self.store.submit(made)
+        self.worker.wake.set()
+        if self.after_submit is not None:
+            for job, got in zip(made, ids, strict=True):
+                if got == job.id:
+                    self.after_submit(got)
+        return batch
+
+    def _job(self, kind: str, payload: Mapping[str, Any] | None, options: dict[str, Any], *, now: Any) -> Job:
+        options = dict(options)
+        key, finished = options.pop("unique_key", None), options.pop("unique_finished", ())
+        if key:
+            options["unique"] = Unique(key, frozenset(_statuses(finished)))
+        if delay := options.pop("delay_s", None):
+            options["available_at"] = now + timedelta(seconds=delay)
+        job_id = options.pop("id", None) or new_id()
+        return Job.new(id=job_id, kind=kind, now=now, payload=payload, **options)
+
+    def _check_pools(self, jobs: Iterable[Job]) -> None:
+        """A job needing a pool nobody declared would wait forever: refuse it now."""
+        wanted = {j.pool for j in jobs if j.pool is not None}
+        if not wanted:
+            return
+        missing = sorted(wanted - set(self.store.pools()))
+        if missing:
+            raise ValueError(
+                f"pool {missing[0]!r} is not declared; add [pools.{missing[0]}] with a size to the "
+                "config (or call store.set_pool) before submitting jobs that need it"
+            )
+
+    def schedule(
+        self, name: str, cron: str, kind: str, payload: Mapping[str, Any] | None = None, **options: Any
+    ) -> None:
+        """Declare a periodic job in code (R-F6), as `[schedules.NAME]` does in the config:
+        each slot of `cron` (UTC) fires once, however many daemons run."""
+        check_payload(kind, payload)
+        template = Job.new(id=f"cron-{name}", kind=kind, now=self.clock.now(), payload=payload, **options)
+        self.scheduler.add(Periodic(name, cron, template))
+
+    def run_direct(
+        self, kind: str, payload: Mapping[str, Any], *, timeout_s: float | None = None
+    ) -> tuple[Exit, Handle]:
+        """R-A1's direct mode: run at once through the runner's port, bypassing the queue
+        (nothing is stored); for interactive and sandbox runs. Returns the exit and the
+        handle (whose runner has the output)."""
+        check_payload(kind, payload)
+        runner = self.runners.get(kind)
+        if runner is None:
+            raise ValueError(f"no runner for kind {kind!r}; this app runs: {', '.join(sorted(self.runners))}")
+        job = Job.new(id=f"direct-{new_id()}", kind=kind, now=self.clock.now(), payload=payload)
+        run = Run(f"{job.id}/1")
+        handle = runner.spawn(job, run)
+        try:
+            done = runner.wait(handle, timeout_s)
+        except BaseException:
+            runner.kill(handle)
+            raise
+        if done is None:
+            runner.kill(handle)
+            killed = runner.wait(handle, 30)  # collects what it left (the output is archived)
+            done = Exit(
+                code=124, error=f"timed out after {timeout_s}s", result=killed.result if killed else None
+            )
+        return done, handle
+
+    def act(self, job_id: str, event: Cancel | Retry) -> Outcome:
+        """Cancel or retry a job by hand (CLI, HTTP); a running job's kill goes to its runner."""
+        return self.applier.event(job_id, event)
+
+    def job(self, job_id: str) -> Job | None:
+        return self.store.get(job_id)
+
+    def jobs(self, where: JobFilter) -> list[Job]:
+        return self.store.list(where)
+
+    def wait_jobs(
+        self,
+        job_ids: Sequence[str],
+        *,
+        timeout_s: float | None = None,
+        poll_s: float = 0.5,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Job]:
+        """Block until every one of `job_ids` has ended, reading the store, so any process
+        can wait on any job. Returns those that have ended (fewer after a timeout);
+        `progress` gets how many have. Unknown ids raise, naming them."""
+        missing = [i for i in job_ids if self.store.get(i) is None]
+        if missing:
+            raise ValueError(f"no such job(s): {', '.join(missing)}")
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            jobs = [self.store.get(i) for i in job_ids]
+            ended = [j for j in jobs if j is not None and j.status.terminal]
+            if progress is not None:
+                progress(len(ended))
+            if len(ended) == len(job_ids) or (deadline is not None and time.monotonic() >= deadline):
+                return ended
+            pause = poll_s if deadline is None else min(poll_s, max(0.0, deadline - time.monotonic()))
+            time.sleep(pause)

@@ -1,0 +1,215 @@
+"""The composition root: the only place that picks concrete adapters. It only wires:
+nothing here writes to a database (schemas and pools are `migrate`'s and the daemon's)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from qrun.adapters import crashpoints
+from qrun.adapters.notify.log import LogNotifier
+from qrun.adapters.notify.webhook import WebhookNotifier
+from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
+from qrun.adapters.runners.sessions import SessionRunner
+from qrun.adapters.runners.subprocess_runner import SubprocessRunner
+from qrun.adapters.storage.fs import FsInputStore
+from qrun.core import Notify, Policy
+from qrun.core.ports import Clock, JobStore, PoolResource, Runner, WorkflowStore
+from qrun.core.workflow import SESSION_KIND
+
+from .app import App
+from .config import Config, ConfigError, PoolConfig, load
+from .daemon.serve import Daemon
+from .runtime.apply import Applier, Effects
+from .runtime.clock import SystemClock
+from .runtime.periodic import Pruner, Scheduler
+from .runtime.reaper import Reaper, Sanitizer
+from .runtime.worker import Worker, own_name
+from .runtime.workflows import Triggers, Workflows
+from .usecases.setup import declare_pools
+
+
+def open_store(config: Config, *, migrate: bool = False) -> JobStore:
+    """The configured store. `migrate=True` creates or updates its schema first (the
+    embedded SQLite file on demand; a PostgreSQL schema only through `qrun migrate`)."""
+    if config.is_postgres:
+        from qrun.adapters.postgres import PostgresStore
+
+        if migrate:
+            PostgresStore.migrate(config.database_url, schema=config.schema)
+        return PostgresStore(config.database_url, schema=config.schema)
+    from qrun.adapters.sqlite import SqliteStore
+
+    if config.database_url.startswith(("sqlite:", "mysql:", "http:")) or "://" in config.database_url:
+        raise ConfigError(
+            f"database_url {config.database_url!r} is neither a SQLite file path nor a postgresql:// URL"
+        )
+    if migrate:
+        SqliteStore.migrate(config.database_url, prefix=f"{config.schema}_")
+    return SqliteStore(config.database_url, prefix=f"{config.schema}_", synchronous=config.sqlite_synchronous)
+
+
+def migrate(config: Config) -> None:
+    """`qrun migrate`: the schema brought up to date, and the configured pools declared."""
+    store = open_store(config, migrate=True)
+    try:
+        declare_pools(store, config.pools)
+    finally:
+        store.close()
+
+
+def pool_resources(pools: Mapping[str, PoolConfig]) -> dict[str, PoolResource]:
+    """What each configured pool's slots are on this host; plain slot pools need nothing."""
+    from qrun.adapters.pools import GitWorktreePool, PoolPrepareError
+
+    out: dict[str, PoolResource] = {}
+    for name, spec in pools.items():
+        if spec.kind == "git-worktree":
+            assert spec.repo is not None  # PoolConfig refuses it otherwise
+            root = spec.root or str(Path(".qrun") / "worktrees" / name)
+            try:
+                out[name] = GitWorktreePool(name, spec.repo, root, ref=spec.ref)
+            except PoolPrepareError as exc:
+                raise ConfigError(f"pools.{name}: {exc}") from None
+    return out
+
+
+def _notifier(config: Config) -> Callable[[Notify], None]:
+    notifiers: list[Any] = [LogNotifier(done=config.log_done)]
+    if config.webhook_url:
+        notifiers.append(WebhookNotifier(config.webhook_url))
+
+    def notify(note: Notify) -> None:
+        for notifier in notifiers:
+            notifier.notify(note)
+
+    return notify
+
+
+def _runners(config: Config, tasks: TaskRegistry, inputs: FsInputStore) -> dict[str, Runner]:
+    python = PythonRunner(tasks, threads=config.slots)
+    built: dict[str, Runner] = {
+        "command": SubprocessRunner(config.runs_dir, inputs=inputs),
+        "python": python,
+    }
+    if importlib.util.find_spec("docker") is not None:
+        from qrun.adapters.docker import ContainerRunner
+
+        built["container"] = ContainerRunner(config.runs_dir, base_url=config.docker_host, inputs=inputs)
+    built.update(dict.fromkeys(tasks.names(), python))
+    return built
+
+
+def bootstrap(
+    config: Config | None = None,
+    *,
+    store: JobStore | None = None,
+    tasks: TaskRegistry | None = None,
+    runners: Mapping[str, Runner] | None = None,
+    clock: Clock | None = None,
+    notify: Callable[[Notify], None] | None = None,
+    inputs: FsInputStore | None = None,
+) -> App:
+    """Wire an app. Every dependency may be passed in (tests pass fakes); anything not
+    passed is built here from `config`, never at import time."""
+    config = config or load()
+    store = store or open_store(config)
+    tasks = tasks or TaskRegistry()
+    clock = clock or SystemClock()
+    inputs = inputs or FsInputStore(config.inputs_dir)
+    notify = notify or _notifier(config)
+    policy = Policy(
+        dead_ticks=config.dead_ticks,
+        max_spawn_failures=config.max_spawn_failures,
+        finalize_grace_s=config.finalize_grace_s,
+        max_running_s=config.max_running_s,
+    )
+    built = _runners(config, tasks, inputs) if runners is None else dict(runners)
+    crash = crashpoints.from_env()  # tests only (QRUN_TEST_CRASH_AT); else it never fires
+    worker = Worker(
+        store,
+        built,
+        name=config.worker_name or own_name(),
+        slots=config.slots,
+        lease_s=config.lease_s,
+        poll_s=config.poll_s,
+        complete_batch=config.complete_batch,
+        complete_ms=config.complete_ms,
+        queues=config.queues,
+        policy=policy,
+        clock=clock,
+        notify=notify,
+        delete_inputs=inputs.delete,
+        pools=pool_resources(config.pools),
+        crash=crash,
+    )
+    applier = Applier(
+        store,
+        Effects(built, notify=notify, delete_inputs=inputs.delete),
+        policy=policy,
+        clock=clock,
+        crash=crash,
+    )
+    reaper = Reaper(store, built, policy=policy, clock=clock, enabled=config.reaper_enabled, applier=applier)
+    sanitizer = Sanitizer(
+        store, policy=policy, clock=clock, enabled=config.sanitizer_enabled, applier=applier
+    )
+    scheduler = Scheduler(store, clock, grace_s=config.schedule_grace_s)
+    pruner = Pruner(store, clock, keep=config.retention, batch=config.prune_batch)
+    workflows = Workflows()
+
+    def api() -> Any:
+        from .http import create_api
+
+        return create_api(app, token=config.api_token)
+
+    daemon = Daemon(
+        config,
+        store,
+        worker,
+        reaper,
+        sanitizer,
+        scheduler,
+        pruner,
+        workflows,
+        triggers=lambda: app.triggers,
+        api=api,
+        prepare=lambda: app.declare_pools(),  # noqa: PLW0108  (app is made below)
+    )
+    app = App(
+        config,
+        store,
+        tasks,
+        built,
+        worker,
+        reaper,
+        sanitizer,
+        clock,
+        policy,
+        inputs,
+        scheduler,
+        pruner,
+        applier,
+        daemon,
+        workflows,
+    )
+    if isinstance(store, WorkflowStore):
+        app.triggers = Triggers(workflows, store, clock, grace_s=config.schedule_grace_s)
+        if runners is None or SESSION_KIND not in built:
+            sessions = SessionRunner(workflows, store, clock)
+            built[SESSION_KIND] = sessions
+            worker.runners[SESSION_KIND] = sessions
+    for name, spec in config.schedules.items():
+        kind, payload = spec.kind_and_payload()
+        app.schedule(
+            name,
+            spec.cron,
+            kind,
+            payload,
+            queue=spec.queue,
+            priority=spec.priority,
+            max_attempts=spec.max_attempts,
+        )
+    return app
