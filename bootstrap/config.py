@@ -3,6 +3,7 @@ variables (the environment wins), structured and validated by cattrs at the edge
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from typing import Any
 
 import attrs
 import cattrs
+from qrun.adapters.runners.environment import INHERITED
 from qrun.core import Status
 from qrun.core.errors import QrunError
 
@@ -45,6 +47,20 @@ def _daemon_name(instance: object, attribute: attrs.Attribute[Any], value: str) 
         raise ValueError(
             f"{attribute.name} {value!r} is not a daemon name: use printable characters, no spaces and no '@'"
         )
+
+
+def _port(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not 0 <= value <= 65535:
+        raise ValueError(f"{attribute.name} must be a TCP port 1-65535 (0: no HTTP API), got {value!r}")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 _SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -151,9 +167,20 @@ class Config:
     max_running_s: float = attrs.field(default=24 * 3600.0, validator=_positive)
     queues: tuple[str, ...] | None = None
     docker_host: str | None = None  # the container runner's engine (default: DOCKER_HOST, the socket)
+    # Which of the daemon's environment variables a command inherits (its payload's `env`
+    # adds more). The daemon's own QRUN_* settings never pass, whatever is listed.
+    job_env: tuple[str, ...] = INHERITED
+    # The largest payload a job may have, as JSON; refused at submit on every path.
+    max_payload_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
+    # The largest HTTP request body (413 beyond it).
+    max_body_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
+    # How long opening the database may take before a command fails naming it.
+    connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
     http_host: str = "127.0.0.1"
-    http_port: int = 8765  # 0: no HTTP API
-    api_token: str | None = None  # required for POST /jobs, /cancel, /retry
+    http_port: int = attrs.field(default=8765, validator=_port)  # 0: no HTTP API
+    # The bearer token every request but /healthz needs. Without one, the API only
+    # reads, and only on a loopback address.
+    api_token: str | None = None
     # R-F3: finished jobs are pruned this long after they end (0: kept forever).
     retention_done_s: float = 7 * 86400.0
     retention_failed_s: float = 30 * 86400.0
@@ -169,6 +196,12 @@ class Config:
     pools: dict[str, PoolConfig] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
+        if self.http_port and not self.api_token and not _loopback(self.http_host):
+            raise ValueError(
+                f"http_host {self.http_host!r} is not a loopback address, and no api_token is set: "
+                "anyone who can reach it could read every job's payload; set QRUN_API_TOKEN, or "
+                "listen on 127.0.0.1"
+            )
         for name in self.pools:
             if not _SCHEDULE_NAME.match(name):
                 raise ValueError(f"pool name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
@@ -276,6 +309,10 @@ def load(
             raw.update(tomllib.loads(Path(path).read_text()))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a folder; give the path of a TOML file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     names = {f.name for f in attrs.fields(Config)}

@@ -15,9 +15,16 @@ from .runtime.reaper import Repair
 _json = make_converter()
 
 
+REDACTED = "<redacted>"
+
+
 def job_view(job: Job) -> dict[str, Any]:
+    """A job as JSON, its environment's values left out: they are where secrets go."""
     data: dict[str, Any] = _json.unstructure(job)
     data["status"] = job.status.value
+    env = data["payload"].get("env")
+    if isinstance(env, dict):
+        data["payload"] = {**data["payload"], "env": dict.fromkeys(env, REDACTED)}
     return data
 
 

@@ -37,9 +37,10 @@ def open_store(config: Config, *, migrate: bool = False) -> JobStore:
     if config.is_postgres:
         from qrun.adapters.postgres import PostgresStore
 
+        timeout = config.connect_timeout_s
         if migrate:
-            PostgresStore.migrate(config.database_url, schema=config.schema)
-        return PostgresStore(config.database_url, schema=config.schema)
+            PostgresStore.migrate(config.database_url, schema=config.schema, connect_timeout_s=timeout)
+        return PostgresStore(config.database_url, schema=config.schema, connect_timeout_s=timeout)
     from qrun.adapters.sqlite import SqliteStore
 
     if config.database_url.startswith(("sqlite:", "mysql:", "http:")) or "://" in config.database_url:
@@ -91,7 +92,7 @@ def _notifier(config: Config) -> Callable[[Notify], None]:
 def _runners(config: Config, tasks: TaskRegistry, inputs: FsInputStore) -> dict[str, Runner]:
     python = PythonRunner(tasks, threads=config.slots)
     built: dict[str, Runner] = {
-        "command": SubprocessRunner(config.runs_dir, inputs=inputs),
+        "command": SubprocessRunner(config.runs_dir, inputs=inputs, env_allow=config.job_env),
         "python": python,
     }
     if importlib.util.find_spec("docker") is not None:

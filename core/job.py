@@ -114,6 +114,31 @@ class FollowUp:
     queue: str = "default"
 
 
+#: What a submit accepts (every path goes through `Job.new`); the stores' columns hold
+#: more, but nobody needs more, and a clear refusal beats a database error.
+MAX_NAME = 255  # ids, kinds, queues, keys, pools, batches
+MAX_PRIORITY = 2**31 - 1  # either way: PostgreSQL's integer
+MAX_ATTEMPTS = 1000
+MAX_LIMIT = 2**31 - 1
+MAX_DELAY_S = 10 * 365 * 86400.0  # a delay past ten years is a mistake, not a plan
+
+
+def check_name(what: str, value: str) -> None:
+    """A name a user gave: not empty, at most MAX_NAME characters, no control characters
+    (NUL cannot be stored at all; the others only confuse logs and terminals)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_NAME:
+        raise ValueError(f"{what} is {len(value)} characters long; the limit is {MAX_NAME}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{what} {value!r} holds a control character; use printable characters")
+
+
+def check_range(what: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{what} must be a whole number from {low} to {high}, got {value!r}")
+
+
 def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value:
         raise ValueError(f"{attribute.name} must not be empty")
@@ -236,7 +261,19 @@ class Job:
         pool: str | None = None,
         batch: str | None = None,
     ) -> Job:
-        """A freshly submitted job: `queued`, clean, `requested_at` stamped (R-A1, R-A9)."""
+        """A freshly submitted job: `queued`, clean, `requested_at` stamped (R-A1, R-A9).
+        What a user gave is checked here, so every way in refuses the same: names (see
+        `check_name`) and the ranges of priority, attempts and the concurrency limit."""
+        names = {"id": id, "kind": kind, "queue": queue, "concurrency_key": concurrency_key, "pool": pool}
+        names |= {"batch": batch, "unique key": unique.key if unique else None}
+        for what, value in names.items():
+            if value is not None:
+                check_name(what, value)
+        for dep in depends_on:
+            check_name("depends_on id", dep)
+        check_range("priority", priority, -MAX_PRIORITY, MAX_PRIORITY)
+        check_range("max_attempts", max_attempts, 1, MAX_ATTEMPTS)
+        check_range("concurrency_limit", concurrency_limit, 1, MAX_LIMIT)
         if id in depends_on:
             raise ValueError(f"job {id} cannot depend on itself")
         if problem := json_problem(payload or {}):

@@ -55,6 +55,11 @@ class StoreError(QrunError):
     """A store could not do what was asked; the message says what and how to fix it."""
 
 
+class StoreUnreachable(StoreError):
+    """The database cannot be reached (down, a wrong address, a missing database, refused
+    credentials); the message names it, without its password, and why."""
+
+
 class SchemaVersionError(StoreError):
     """The stored schema is not the version this code knows."""
 

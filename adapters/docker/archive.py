@@ -16,6 +16,8 @@ from typing import Any, cast
 
 from qrun.core.errors import QrunError
 
+from ..storage.private import open_private, private_dir
+
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
@@ -32,7 +34,8 @@ def extract(
     dest = Path(dest)
     staging = dest.with_name(dest.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    private_dir(staging.parent)
+    staging.mkdir(mode=0o700)
     root = staging.resolve()
     reader = _Stream(chunks)
     written: list[str] = []
@@ -54,17 +57,17 @@ def extract(
                 if root not in target.parents and target != root:
                     raise UnsafeArchive(f"archive member {member.name!r} would land outside {dest}")
                 if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
+                    private_dir(target)
                     continue
                 total += member.size
                 if total > max_bytes:
                     raise UnsafeArchive(
                         f"output is larger than the cap of {max_bytes} bytes (at {member.name!r})"
                     )
-                target.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(target.parent)
                 source = tar.extractfile(member)
                 assert source is not None
-                with open(target, "wb") as out:
+                with open_private(target, "wb") as out:
                     shutil.copyfileobj(source, out)
                 written.append(str(rel))
     except BaseException:

@@ -17,6 +17,7 @@ from typing import Any
 from qrun.core.ports import Exit
 
 from ..runners.monitor import write_atomic
+from ..storage.private import private_dir
 
 FILE = "exit.json"
 
@@ -35,7 +36,7 @@ class ExitRecords:
             "transient": done.transient,
             "final": done.final,
         }
-        self.by_id.mkdir(parents=True, exist_ok=True)
+        private_dir(self.by_id)
         write_atomic(run_folder / FILE, data, sync=True)
         write_atomic(self.by_id / f"{_safe(container_id)}.json", data, sync=True)
 

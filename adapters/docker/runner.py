@@ -29,6 +29,7 @@ from qrun.core.ports import Adopted, Exit, Gone, RunnerUnavailable
 
 from ..runners.subprocess_runner import segment
 from ..storage.fs import FsInputStore
+from ..storage.private import private_dir, write_private
 from .archive import DEFAULT_MAX_BYTES, UnsafeArchive, extract
 from .records import ExitRecords
 from .spec import ContainerSpec
@@ -63,8 +64,7 @@ class ContainerRunner:
         max_output_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.runs_dir = Path(runs_dir).resolve()
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.runs_dir = private_dir(Path(runs_dir).resolve())
         self.base_url, self.inputs = base_url, inputs
         self.max_output_bytes = max_output_bytes
         self._clock = clock
@@ -217,11 +217,11 @@ class ContainerRunner:
         where = self.artifacts(
             labels.get(f"{LABEL}.job", "unknown"), labels.get(f"{LABEL}.run", container.id)
         )
-        where.mkdir(parents=True, exist_ok=True)
+        private_dir(where)
         self._finished[container.id] = where
         name = f"container {container.id[:12]} (job {labels.get(f'{LABEL}.job')})"
         try:
-            (where / "logs").write_bytes(container.logs(stdout=True, stderr=True))
+            write_private(where / "logs", container.logs(stdout=True, stderr=True))
             stream, _ = container.get_archive(OUT_DIR)
             extract(stream, where / "out", strip="out", max_bytes=self.max_output_bytes)
             problem = None

@@ -35,6 +35,7 @@ from qrun.core.ports import (
     DuplicateJob,
     NameTaken,
     StoreError,
+    StoreUnreachable,
     UniqueConflict,
     UnknownDependency,
     unique_conflict_message,
@@ -100,8 +101,13 @@ class PostgresStore(SqlStore):
         min_size: int = 1,
         max_size: int = 10,
         pool: ConnectionPool | None = None,
+        connect_timeout_s: float = 10.0,
     ) -> None:
+        """`connect_timeout_s`: how long opening the store, and each later wait for a
+        connection, may take before it fails naming the database (StoreUnreachable)."""
         self.schema = identifier(schema, "schema name")
+        if pool is None:
+            reachable(conninfo, connect_timeout_s)
         self.channel = f"{self.schema}_jobs"
         self._conninfo = conninfo
         self._owns_pool = pool is None
@@ -121,6 +127,7 @@ class PostgresStore(SqlStore):
                 "autocommit": True,
             },
             open=True,
+            timeout=connect_timeout_s,
             name=f"qrun-{self.schema}",
             configure=_configure,
         )
@@ -156,9 +163,10 @@ class PostgresStore(SqlStore):
 
     # -- schema --------------------------------------------------------------------------
     @classmethod
-    def migrate(cls, conninfo: str, *, schema: str = "qrun") -> int:
+    def migrate(cls, conninfo: str, *, schema: str = "qrun", connect_timeout_s: float = 10.0) -> int:
         """Apply the migrations the schema lacks (serialized across hosts); returns its version."""
         s = identifier(schema, "schema name")
+        reachable(conninfo, connect_timeout_s)
         with psycopg.connect(conninfo) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"qrun-migrate:{s}",))
             found = _read_version(conn, s)
@@ -846,3 +854,21 @@ def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
     if queues is None:
         return "", ()
     return " AND queue = ANY(%s)", (list(queues),)
+
+
+def without_password(conninfo: str) -> str:
+    """`conninfo` fit for a message: a URL's password, or a `password=` key, masked."""
+    masked = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", conninfo)
+    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", masked)
+
+
+def reachable(conninfo: str, timeout_s: float) -> None:
+    """Connect once, at most `timeout_s`, so a wrong URL fails now, saying why, instead
+    of a pool retrying it in the background while every caller waits."""
+    try:
+        psycopg.connect(conninfo, connect_timeout=max(1, round(timeout_s))).close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise StoreUnreachable(
+            f"cannot connect to PostgreSQL at {without_password(conninfo)}: {reason}"
+        ) from None

@@ -24,6 +24,7 @@ from typing import Any
 
 from qrun.adapters import crashpoints
 from qrun.adapters.runners.procs import identify
+from qrun.adapters.storage.private import open_private
 
 KILL_GRACE_S = 5.0
 
@@ -31,7 +32,7 @@ KILL_GRACE_S = 5.0
 def write_atomic(path: Path, data: dict[str, Any], *, sync: bool = False) -> None:
     """`data` as JSON at `path`, whole or not at all; `sync`: on disk before it returns."""
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
+    with open_private(tmp, "w") as f:
         json.dump(data, f)
         if sync:
             f.flush()
@@ -129,7 +130,7 @@ def main(run_dir: str) -> int:
 
 def _start(root: Path, spec: dict[str, Any]) -> subprocess.Popen[bytes] | None:
     """The command, started; or None, its failure to start recorded as its exit."""
-    with open(root / "stdout", "ab") as out, open(root / "stderr", "ab") as err:
+    with open_private(root / "stdout", "ab") as out, open_private(root / "stderr", "ab") as err:
         try:
             return subprocess.Popen(
                 spec["argv"],

@@ -13,7 +13,6 @@ consumed twice (R-D4).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +39,7 @@ from qrun.core.workflow import (
 )
 
 from ..ids import new_id
+from .environment import INHERITED, job_environment
 from .threads import ThreadRuns
 
 NAME = "session"
@@ -86,7 +86,7 @@ def command_handler(
     def run(ctx: SessionContext) -> float | None:
         events = [{"id": e.id, "topic": e.topic, "payload": dict(e.payload)} for e in ctx.events]
         env = {
-            **os.environ,
+            **job_environment(INHERITED, None),
             "QRUN_SESSION_ID": ctx.session_id,
             "QRUN_WORKFLOW": ctx.workflow,
             "QRUN_HANDLER": ctx.handler,

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,7 +26,9 @@ from qrun.core import Handle, Job, Liveness, Run
 from qrun.core.ports import Adopted, Exit, Gone
 
 from ..storage.fs import FsInputStore
+from ..storage.private import open_private, private_dir, write_private
 from .command import CommandSpec
+from .environment import INHERITED, job_environment
 from .monitor import create_once
 from .procs import ProcessId, identify, liveness
 
@@ -48,10 +50,12 @@ class SubprocessRunner:
         *,
         python: str = sys.executable,
         inputs: FsInputStore | None = None,
+        env_allow: Iterable[str] = INHERITED,
     ) -> None:
         self.runs_dir = Path(runs_dir).resolve()
         self.inputs = inputs
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.env_allow = tuple(env_allow)
+        private_dir(self.runs_dir)
         self._python = python
         self._monitors: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -65,20 +69,23 @@ class SubprocessRunner:
     def spawn(self, job: Job, run: Run) -> Handle:
         spec = CommandSpec.from_payload(job.payload)
         root = self.run_dir(job.id, run.id)
-        root.mkdir(parents=True, exist_ok=False)  # a run id is never spawned twice
-        env = {**os.environ, **(spec.env or {})}
+        private_dir(root.parent)
+        root.mkdir(mode=0o700, exist_ok=False)  # a run id is never spawned twice
+        env = job_environment(self.env_allow, spec.env)
         # Who the command is, so it can log, name its outputs or detect a re-run.
         env.update(QRUN_JOB_ID=job.id, QRUN_RUN_ID=run.id, QRUN_ATTEMPT=str(job.attempts))
         if self.inputs is not None:
             env["QRUN_INPUTS_DIR"] = str(self.inputs.dir(job.id))  # the job's stored inputs (R-A1)
-        (root / "spec.json").write_text(
-            json.dumps({"argv": list(spec.argv), "cwd": spec.cwd, "env": env, "timeout_s": spec.timeout_s})
+        # Private: it holds the job's environment, which may hold its secrets.
+        write_private(
+            root / "spec.json",
+            json.dumps({"argv": list(spec.argv), "cwd": spec.cwd, "env": env, "timeout_s": spec.timeout_s}),
         )
         monitor = subprocess.Popen(
             [self._python, "-m", "qrun.adapters.runners.monitor", str(root)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=open(root / "monitor.log", "ab"),  # noqa: SIM115 - the child owns it
+            stderr=open_private(root / "monitor.log", "ab"),
             start_new_session=True,  # survives the worker and its terminal's signals
             close_fds=True,
         )

@@ -30,6 +30,7 @@ from qrun.core.ports import (
     BatchNotFinished,
     Conflict,
     DuplicateEvent,
+    StoreUnreachable,
     UniqueConflict,
     unique_conflict_message,
 )
@@ -122,7 +123,10 @@ class SqliteStore(SqlStore):
         """Apply the migrations this file lacks; returns the version now in the file."""
         prefix = identifier(prefix, "table prefix")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect(Path(path), 30.0)
+        try:
+            conn = _connect(Path(path), 30.0)
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnreachable(f"cannot open the SQLite database {path}: {exc}") from None
         try:
             conn.execute("BEGIN IMMEDIATE")
             found = _read_version(conn, prefix)
@@ -144,7 +148,11 @@ class SqliteStore(SqlStore):
             conn.close()
 
     def _found_version(self) -> int | None:
-        return _read_version(self._conn(), self.prefix)
+        try:
+            return _read_version(self._conn(), self.prefix)
+        except sqlite3.DatabaseError as exc:
+            folder = "" if self.path.parent.is_dir() else f" (its folder {self.path.parent} does not exist)"
+            raise StoreUnreachable(f"cannot open the SQLite database {self.path}{folder}: {exc}") from None
 
     # -- connections -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:

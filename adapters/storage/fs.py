@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 from qrun.core.errors import QrunError
 
+from .private import private_dir, write_private
+
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
@@ -21,8 +23,7 @@ class UnsafeKey(QrunError, ValueError):
 
 class FsInputStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(Path(root).resolve())
         self._root = str(self.root)
 
     def dir(self, job_id: str) -> Path:
@@ -43,9 +44,9 @@ class FsInputStore:
 
     def put(self, job_id: str, name: str, data: bytes) -> None:
         path = self._file(job_id, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
         tmp = path.with_name(f".{name}.tmp")
-        tmp.write_bytes(data)
+        write_private(tmp, data)
         os.replace(tmp, path)
 
     def get(self, job_id: str, name: str) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
-from qrun.core.ports import NameTaken
+from qrun.core.errors import QrunError
 
 from ..config import load
 from ..wiring import migrate as migrate_schema
@@ -46,5 +46,5 @@ def serve(ctx: click.Context, slots: int | None, worker_name: str | None, burst:
     click.echo(f"qrun serving {app.config.database_url} as {app.worker.id}", err=True)
     try:
         app.serve(burst=burst)
-    except NameTaken as exc:  # another live daemon has this name (R-G1)
+    except QrunError as exc:  # another live daemon has this name (R-G1), the port is taken, ...
         raise click.ClickException(str(exc)) from None

@@ -55,20 +55,23 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
         with self.hold_name():
+            http = self._bind_http()  # a port in use stops the daemon here, before any work
             self.prepare()
             recovered = self.worker.recover(self.worker.name)
             if recovered:
                 log.warning(
                     "recovered %d running job(s) of earlier daemons named %s", recovered, self.worker.name
                 )
-            self._serve(stop, burst)
+            self._serve(stop, burst, http)
 
-    def _serve(self, stop: threading.Event, burst: bool) -> None:
+    def _serve(self, stop: threading.Event, burst: bool, http: HttpServer | None) -> None:
         keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
         keeper.start()
         if self.config.scheduler_enabled and (self.scheduler.schedules or self.workflows.workflows):
             threading.Thread(target=self._fire, args=(stop,), name="qrun-scheduler", daemon=True).start()
-        http = self._start_http()
+        if http is not None:
+            http.start()
+            log.info("HTTP API on http://%s:%d", self.config.http_host, self.config.http_port)
         wake = self.worker.wake
 
         def wake_on_stop() -> None:
@@ -98,13 +101,10 @@ class Daemon:
         if http is not None:
             http.stop()
 
-    def _start_http(self) -> HttpServer | None:
+    def _bind_http(self) -> HttpServer | None:
         if not self.config.http_port:
             return None
-        server = HttpServer(self.api(), self.config.http_host, self.config.http_port)
-        server.start()
-        log.info("HTTP API on http://%s:%d", self.config.http_host, self.config.http_port)
-        return server
+        return HttpServer(self.api(), self.config.http_host, self.config.http_port)
 
     def _listen(self, store: Listens, stop: threading.Event, wake: threading.Event) -> None:
         while not stop.is_set():

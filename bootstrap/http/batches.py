@@ -8,10 +8,10 @@ from fastapi import APIRouter, HTTPException
 from qrun.core.ports import StoreError
 
 from ..views import batch_view
-from .deps import WRITE, AppDep
+from .deps import READ, WRITE, AppDep
 from .models import BatchBody
 
-router = APIRouter()
+router = APIRouter(dependencies=READ)
 
 
 @router.get("/pools")

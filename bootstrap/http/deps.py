@@ -1,13 +1,19 @@
-"""What every route depends on: the app it serves, and the writer's token."""
+"""What every route depends on: the app it serves, and the bearer token. With a token
+configured every route but /healthz needs it; without one the API only reads (and the
+configuration allows that only on a loopback address)."""
 
 from __future__ import annotations
 
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..app import App
+
+_bearer = HTTPBearer(auto_error=False, description="the daemon's api_token (QRUN_API_TOKEN)")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def the_app(request: Request) -> App:
@@ -15,14 +21,25 @@ def the_app(request: Request) -> App:
     return app
 
 
-def writer(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+def _valid(given: HTTPAuthorizationCredentials | None, token: str) -> bool:
+    offered = given.credentials if given is not None else ""
+    return hmac.compare_digest(offered.encode(), token.encode())  # constant time
+
+
+def reader(request: Request, credentials: Credentials) -> None:
+    token: str | None = request.app.state.token
+    if token and not _valid(credentials, token):
+        raise HTTPException(401, "a valid 'Authorization: Bearer <token>' header is required")
+
+
+def writer(request: Request, credentials: Credentials) -> None:
     token: str | None = request.app.state.token
     if not token:
         raise HTTPException(403, "writes are disabled: set QRUN_API_TOKEN to enable them")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    if not _valid(credentials, token):
         raise HTTPException(401, "a valid 'Authorization: Bearer <token>' header is required")
 
 
 AppDep = Annotated[App, Depends(the_app)]
+READ = [Depends(reader)]
 WRITE = [Depends(writer)]

@@ -10,10 +10,10 @@ from qrun.core.ports import JobFilter, StoreError
 
 from ..app import App
 from ..views import job_view
-from .deps import WRITE, AppDep
+from .deps import READ, WRITE, AppDep
 from .models import SubmitBody
 
-router = APIRouter()
+router = APIRouter(dependencies=READ)
 
 
 @router.get("/jobs")

@@ -10,8 +10,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..app import App
+from .deps import READ
 
-router = APIRouter()
+router = APIRouter(dependencies=READ)
 
 _COUNTERS = {
     "reaped": ("qrun_reaped", "Jobs reaped"),

@@ -1,31 +1,36 @@
-"""The request bodies of the HTTP API."""
+"""The request bodies of the HTTP API, with the ranges `Job.new` enforces, so a request
+out of range is refused with 422 naming the field, and the OpenAPI document says so."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from qrun.core import Status
+from qrun.core.job import MAX_ATTEMPTS, MAX_DELAY_S, MAX_LIMIT, MAX_NAME, MAX_PRIORITY
+
+#: A user's name for something: printable, 1 to MAX_NAME characters.
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class SubmitBody(BaseModel):
-    kind: str = Field(description='"command" (payload {"argv": [...]} or {"shell": "..."}) or a task name')
+    kind: Name = Field(description='"command" (payload {"argv": [...]} or {"shell": "..."}) or a task name')
     payload: dict[str, Any] = Field(default_factory=dict)
-    queue: str = "default"
-    priority: int = 0
-    delay_s: float = 0.0
-    max_attempts: int = 3
-    concurrency_key: str | None = None
-    concurrency_limit: int = 1
-    unique_key: str | None = Field(default=None, description="if a job holds this key, its id is returned")
+    queue: Name = "default"
+    priority: int = Field(default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY, description="higher runs first")
+    delay_s: float = Field(default=0.0, ge=0, le=MAX_DELAY_S, allow_inf_nan=False)
+    max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS)
+    concurrency_key: Name | None = None
+    concurrency_limit: int = Field(default=1, ge=1, le=MAX_LIMIT)
+    unique_key: Name | None = Field(default=None, description="if a job holds this key, its id is returned")
     unique_finished: list[Status] = Field(
         default_factory=list,
         description="finished states that keep holding the key (done, failed, cancelled)",
     )
-    pool: str | None = Field(default=None, description="a pool the job needs a slot of (R-E3)")
-    batch: str | None = None
+    pool: Name | None = Field(default=None, description="a pool the job needs a slot of")
+    batch: Name | None = None
 
 
 class BatchBody(BaseModel):
     jobs: list[SubmitBody] = Field(min_length=1, description="submitted in one transaction, all or none")
-    batch: str | None = Field(default=None, description="the batch id (default: a new one)")
+    batch: Name | None = Field(default=None, description="the batch id (default: a new one)")

@@ -6,12 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from .deps import WRITE, AppDep
+from .deps import READ, WRITE, AppDep
 
-router = APIRouter()
+router = APIRouter(dependencies=READ)
+#: For load balancers and probes: no token, and nothing but whether the store answers.
+health = APIRouter()
 
 
-@router.get("/healthz")
+@health.get("/healthz")
 def healthz(app: AppDep) -> dict[str, Any]:
     try:
         return app.health()

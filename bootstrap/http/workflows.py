@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, HTTPException, Query
 from qrun.core.ports import StoreError
 from qrun.core.topics import EventStatus
 
-from .deps import WRITE, AppDep
+from .deps import READ, WRITE, AppDep
 
-router = APIRouter()
+router = APIRouter(dependencies=READ)
 
 
 @router.get("/workflows")
@@ -58,7 +58,10 @@ def publish(app: AppDep, topic: str, payload: dict[str, Any] = Body(default_fact
 
 @router.get("/topics/{topic}/events")
 def events(
-    app: AppDep, topic: str, status: EventStatus | None = None, limit: int = 100
+    app: AppDep,
+    topic: str,
+    status: EventStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
     return [
         {

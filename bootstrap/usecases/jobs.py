@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -9,6 +11,7 @@ from typing import Any
 
 from qrun.adapters.ids import new_id
 from qrun.core import Cancel, Handle, Job, Retry, Run, Status, Unique
+from qrun.core.job import MAX_DELAY_S
 from qrun.core.ports import Exit, JobFilter
 
 from ..runtime.apply import Outcome
@@ -86,14 +89,50 @@ class JobCases(Parts):
         return batch
 
     def _job(self, kind: str, payload: Mapping[str, Any] | None, options: dict[str, Any], *, now: Any) -> Job:
+        self._check_size(payload)
+        self._check_task(kind, payload)
         options = dict(options)
         key, finished = options.pop("unique_key", None), options.pop("unique_finished", ())
         if key:
             options["unique"] = Unique(key, frozenset(_statuses(finished)))
         if delay := options.pop("delay_s", None):
+            if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= MAX_DELAY_S:
+                raise ValueError(
+                    f"delay_s must be a number of seconds from 0 to {MAX_DELAY_S:.0f}, got {delay!r}"
+                )
             options["available_at"] = now + timedelta(seconds=delay)
         job_id = options.pop("id", None) or new_id()
         return Job.new(id=job_id, kind=kind, now=now, payload=payload, **options)
+
+    def _check_task(self, kind: str, payload: Mapping[str, Any] | None) -> None:
+        """A task's arguments must fit its function, and, in an app that registers tasks,
+        a kind no runner knows is a typo: both refused now, not after three failed
+        attempts on a worker. An app with no tasks may submit for other apps' workers."""
+        fn = self.tasks.get(kind)
+        if fn is None:
+            if kind not in self.runners and self.tasks.names():
+                known = ", ".join(self.tasks.names())
+                raise ValueError(f"no task named {kind!r} in this app (its tasks: {known}); check the name")
+            return
+        signature = inspect.signature(fn)
+        try:
+            signature.bind(**(payload or {}))
+        except TypeError as exc:
+            raise ValueError(f"the arguments do not fit task {kind}{signature}: {exc}") from None
+
+    def _check_size(self, payload: Mapping[str, Any] | None) -> None:
+        """A payload is for arguments; data belongs in inputs (R-A8). A large one would
+        slow every read of its row, the claim's among them."""
+        limit = self.config.max_payload_bytes
+        try:
+            size = len(json.dumps(payload or {}, separators=(",", ":")).encode())
+        except (TypeError, ValueError):
+            return  # not JSON: Job.new names what is wrong
+        if size > limit:
+            raise ValueError(
+                f"the payload is {size} bytes as JSON; the limit is {limit} (max_payload_bytes): "
+                "pass large data as an input file (qrun submit --input NAME=PATH) or by reference"
+            )
 
     def _check_pools(self, jobs: Iterable[Job]) -> None:
         """A job needing a pool nobody declared would wait forever: refuse it now."""

@@ -200,8 +200,10 @@ def test_the_daemon_serves_its_status_metrics_and_token_guarded_writes_over_http
         assert httpx.post(f"{base}/jobs", json=body).status_code == 401
         job_id = httpx.post(f"{base}/jobs", json=body, headers={"Authorization": "Bearer t0ken"}).json()["id"]
         wait_status(qrun, job_id, "done")
-        assert httpx.get(f"{base}/queue").json()["counts"] == {"default": {"done": 1}}
-        assert 'qrun_jobs{queue="default",status="done"} 1.0' in httpx.get(f"{base}/metrics").text
+        auth = {"Authorization": "Bearer t0ken"}
+        assert httpx.get(f"{base}/queue").status_code == 401  # with a token set, reads need it too
+        assert httpx.get(f"{base}/queue", headers=auth).json()["counts"] == {"default": {"done": 1}}
+        assert 'qrun_jobs{queue="default",status="done"} 1.0' in httpx.get(f"{base}/metrics", headers=auth).text
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0

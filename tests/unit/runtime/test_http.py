@@ -10,14 +10,15 @@ from qrun.bootstrap.wiring import bootstrap
 from qrun.contract.builders import T0
 
 
+AUTH = {"Authorization": "Bearer s3cret"}
+NONE = {"Authorization": ""}  # the client sends AUTH unless told otherwise
+
+
 @pytest.fixture(name="setup")
 def _setup(tmp_path):
     clock = FakeClock(T0)
     app = bootstrap(load(env={}, runs_dir=str(tmp_path / "runs")), store=MemoryStore(), clock=clock)
-    return app, TestClient(create_api(app, token="s3cret"))
-
-
-AUTH = {"Authorization": "Bearer s3cret"}
+    return app, TestClient(create_api(app, token="s3cret"), headers=AUTH)  # reads need it too
 
 
 def test_healthz_and_the_openapi_document(setup):
@@ -30,7 +31,7 @@ def test_healthz_and_the_openapi_document(setup):
 def test_submit_needs_the_token_and_then_the_job_is_visible(setup):
     _app, client = setup
     body = {"kind": "command", "payload": {"argv": ["echo", "hi"]}, "queue": "q1", "priority": 2}
-    assert client.post("/jobs", json=body).status_code == 401
+    assert client.post("/jobs", json=body, headers=NONE).status_code == 401
     created = client.post("/jobs", json=body, headers=AUTH)
     assert created.status_code == 201
     job_id = created.json()["id"]
@@ -81,13 +82,13 @@ def test_cancel_and_retry_answer_with_status_codes_that_mean_something(setup):
     assert client.post(f"/jobs/{job_id}/cancel", headers=AUTH).json()["status"] == "cancelled"
     assert client.post(f"/jobs/{job_id}/retry", headers=AUTH).json()["status"] == "queued"
     assert client.post("/jobs/nope/cancel", headers=AUTH).status_code == 404
-    assert client.post(f"/jobs/{job_id}/cancel").status_code == 401
+    assert client.post(f"/jobs/{job_id}/cancel", headers=NONE).status_code == 401
 
 
 def test_r_f3_pause_resume_and_queues_over_http(setup):
     app, client = setup
     app.submit("command", {"argv": ["true"]}, queue="mail")
-    assert client.post("/queues/mail/pause").status_code == 401
+    assert client.post("/queues/mail/pause", headers=NONE).status_code == 401
     assert client.post("/queues/mail/pause", headers=AUTH).json() == {"queue": "mail", "paused": True}
     assert client.get("/queues").json() == {"mail": {"paused": True, "counts": {"queued": 1}}}
     assert client.get("/queue").json()["paused"] == ["mail"]

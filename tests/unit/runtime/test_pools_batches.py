@@ -145,10 +145,10 @@ def test_r_e1_waiting_on_an_unknown_batch_says_so():
 
 def test_r_e1_batches_and_pools_over_http(tmp_path):
     app = app_for_tests(pools={"wt": {"size": 3}})
-    client = TestClient(create_api(app, token="t"))
+    client = TestClient(create_api(app, token="t"), headers={"Authorization": "Bearer t"})
     auth = {"Authorization": "Bearer t"}
     body = {"batch": "h1", "jobs": [{"kind": "command", "payload": {"argv": ["true"]}, "pool": "wt"}] * 2}
-    assert client.post("/batches", json=body).status_code == 401
+    assert client.post("/batches", json=body, headers={"Authorization": ""}).status_code == 401
     made = client.post("/batches", json=body, headers=auth)
     assert made.status_code == 201 and made.json() == {"batch": "h1"}
     shown = client.get("/batches/h1").json()

@@ -12,7 +12,7 @@ from qrun.bootstrap.testing import (
     refute_enqueued,
 )
 from qrun.contract.builders import T0
-from qrun.core import FollowUp, Status
+from qrun.core import FollowUp, Job, Status
 
 
 def test_r_f7_eager_mode_runs_the_job_in_the_callers_thread_before_submit_returns():
@@ -83,7 +83,12 @@ def test_r_f7_an_unknown_task_fails_with_a_message_naming_the_registered_ones():
     def known():
         return None
 
-    app.submit("unknwon", max_attempts=1)
+    with pytest.raises(ValueError, match=r"no task named 'unknwon' in this app \(its tasks: known\)"):
+        app.submit("unknwon", max_attempts=1)  # refused at submit: nothing is stored
+    assert app.store.list() == []
+    # Submitted by an app that knows no tasks (a producer for other workers): the worker
+    # that cannot run it fails it, naming what it has.
+    app.store.submit([Job.new(id="j1", kind="unknwon", now=app.clock.now(), max_attempts=1)])
     assert drain(app) == Drained(failed=1)
     (job,) = enqueued(app.store, status=Status.FAILED)
     assert "unknwon" in job.error and "known" in job.error

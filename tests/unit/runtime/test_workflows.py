@@ -199,9 +199,9 @@ def test_workflows_sessions_runs_and_events_over_http(app):
     from qrun.bootstrap.http import create_api
 
     app.workflow("etl", producers=["fetch"], consumers=["load"], topic="rows", schedule="0 3 * * *")
-    client = TestClient(create_api(app.app, token="t"))
+    client = TestClient(create_api(app.app, token="t"), headers={"Authorization": "Bearer t"})
     auth = {"Authorization": "Bearer t"}
-    assert client.post("/workflows/etl/trigger").status_code == 401
+    assert client.post("/workflows/etl/trigger", headers={"Authorization": ""}).status_code == 401
     sid = client.post("/workflows/etl/trigger", headers=auth).json()["session"]
     drain(app.app)
     wf = client.get("/workflows").json()["etl"]
