@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..app import App
 from . import batches, jobs, metrics, queues, workflows
@@ -19,8 +24,36 @@ def create_api(app: App, *, token: str | None) -> Any:
     return BodyLimit(fastapi_app(app, token=token), app.config.max_body_bytes)
 
 
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming each wrong field; the values given are not echoed (they may be
+    secrets, or not even JSON, like Infinity)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """As FastAPI answers, except that a 405's Allow lists every method of the path:
+    Starlette lists only those of the first route whose path matched."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code != 405:
+        return await http_exception_handler(request, exc)
+    path = request.url.path
+    allowed = sorted(
+        {
+            m
+            for r in request.app.routes
+            if isinstance(r, APIRoute) and r.path_regex.match(path)
+            for m in r.methods
+        }
+    )
+    return JSONResponse({"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(allowed)})
+
+
 def fastapi_app(app: App, *, token: str | None) -> FastAPI:
     api = FastAPI(title="qrun", summary="durable job execution", version="0.1.0")
+    api.add_exception_handler(RequestValidationError, _invalid)
+    api.add_exception_handler(StarletteHTTPException, _http_error)
     api.state.qrun = app
     api.state.token = token
     api.state.metrics = metrics.registry_for(app)

@@ -9,7 +9,7 @@ from qrun.core.ports import StoreError
 
 from ..views import batch_view
 from .deps import READ, WRITE, AppDep
-from .models import BatchBody
+from .models import BatchBody, PathName
 
 router = APIRouter(dependencies=READ)
 
@@ -33,7 +33,7 @@ def submit_batch(app: AppDep, body: BatchBody) -> dict[str, str]:
 
 
 @router.get("/batches/{batch_id}")
-def batch(app: AppDep, batch_id: str) -> dict[str, Any]:
+def batch(app: AppDep, batch_id: PathName) -> dict[str, Any]:
     summary = app.batch(batch_id)
     if summary.total == 0:
         raise HTTPException(404, f"batch {batch_id} has no jobs (never submitted, or cleared)")
@@ -41,7 +41,7 @@ def batch(app: AppDep, batch_id: str) -> dict[str, Any]:
 
 
 @router.delete("/batches/{batch_id}", dependencies=WRITE)
-def clear_batch(app: AppDep, batch_id: str) -> dict[str, int]:
+def clear_batch(app: AppDep, batch_id: PathName) -> dict[str, int]:
     try:
         return {"cleared": app.clear_batch(batch_id)}
     except StoreError as exc:

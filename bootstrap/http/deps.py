@@ -8,6 +8,8 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..app import App
@@ -26,6 +28,33 @@ def _valid(given: HTTPAuthorizationCredentials | None, token: str) -> bool:
     return hmac.compare_digest(offered.encode(), token.encode())  # constant time
 
 
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def known_query(request: Request) -> None:
+    """A query parameter the endpoint does not take is refused, not ignored: `?stauts=`
+    would otherwise list every job as if it had filtered them."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _query_names(route.dependant)
+    repeated = sorted({n for n in request.query_params if len(request.query_params.getlist(n)) > 1})
+    if repeated:
+        msg = "given more than once; give each query parameter once"
+        raise HTTPException(422, [{"loc": ["query", n], "msg": msg, "type": "repeated"} for n in repeated])
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "no query parameters"
+        msg = f"unknown query parameter; this takes {takes}"
+        raise HTTPException(
+            422, [{"loc": ["query", n], "msg": msg, "type": "extra_forbidden"} for n in unknown]
+        )
+
+
 def reader(request: Request, credentials: Credentials) -> None:
     token: str | None = request.app.state.token
     if token and not _valid(credentials, token):
@@ -41,5 +70,5 @@ def writer(request: Request, credentials: Credentials) -> None:
 
 
 AppDep = Annotated[App, Depends(the_app)]
-READ = [Depends(reader)]
+READ = [Depends(reader), Depends(known_query)]
 WRITE = [Depends(writer)]

@@ -11,7 +11,7 @@ from qrun.core.ports import JobFilter, StoreError
 from ..app import App
 from ..views import job_view
 from .deps import READ, WRITE, AppDep
-from .models import SubmitBody
+from .models import PathName, QueryName, SubmitBody
 
 router = APIRouter(dependencies=READ)
 
@@ -20,17 +20,17 @@ router = APIRouter(dependencies=READ)
 def jobs(
     app: AppDep,
     status: Annotated[Status | None, Query()] = None,
-    queue: str | None = None,
-    batch: str | None = None,
+    queue: QueryName = None,
+    batch: QueryName = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: str | None = None,
+    after: Annotated[str | None, Query(description="the last id of the previous page")] = None,
 ) -> list[dict[str, Any]]:
     where = JobFilter(status=status, queue=queue, batch=batch, limit=limit, after=after)
     return [job_view(j) for j in app.jobs(where)]
 
 
 @router.get("/jobs/{job_id}")
-def job(app: AppDep, job_id: str) -> dict[str, Any]:
+def job(app: AppDep, job_id: PathName) -> dict[str, Any]:
     found = app.job(job_id)
     if found is None:
         raise HTTPException(404, f"no job {job_id}")
@@ -47,7 +47,7 @@ def submit(app: AppDep, body: SubmitBody) -> dict[str, str]:
         raise HTTPException(422, str(exc)) from None
 
 
-def _act(app: App, job_id: str, event: Cancel | Retry) -> dict[str, str]:
+def _act(app: App, job_id: PathName, event: Cancel | Retry) -> dict[str, str]:
     outcome = app.act(job_id, event)
     if outcome.decision is None:
         if outcome.rejection is None:
@@ -57,10 +57,10 @@ def _act(app: App, job_id: str, event: Cancel | Retry) -> dict[str, str]:
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=WRITE)
-def cancel(app: AppDep, job_id: str) -> dict[str, str]:
+def cancel(app: AppDep, job_id: PathName) -> dict[str, str]:
     return _act(app, job_id, Cancel())
 
 
 @router.post("/jobs/{job_id}/retry", dependencies=WRITE)
-def retry(app: AppDep, job_id: str) -> dict[str, str]:
+def retry(app: AppDep, job_id: PathName) -> dict[str, str]:
     return _act(app, job_id, Retry())

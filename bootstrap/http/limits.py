@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import HTTPException
+
 Scope = dict[str, Any]
 
 
@@ -29,18 +31,18 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    # FastAPI turns any other error while reading a body into a 400.
+                    raise HTTPException(413, self.message)
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+        await self.app(scope, counted, send)
+
+    @property
+    def message(self) -> str:
+        return f"the request body is over {self.max_bytes} bytes (max_body_bytes)"
 
     async def _refuse(self, send: Any) -> None:
-        body = json.dumps(
-            {"detail": f"the request body is over {self.max_bytes} bytes (max_body_bytes)"}
-        ).encode()
+        body = json.dumps({"detail": self.message}).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -52,7 +54,3 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass

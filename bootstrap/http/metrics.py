@@ -51,7 +51,11 @@ def registry_for(app: App) -> CollectorRegistry:
     return registry
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 def metrics(request: Request) -> Response:
     registry: CollectorRegistry = request.app.state.metrics
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import BaseModel, Field
 from qrun.core import Status
 from qrun.core.job import MAX_ATTEMPTS, MAX_DELAY_S, MAX_LIMIT, MAX_NAME, MAX_PRIORITY
 
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 #: A user's name for something: printable, 1 to MAX_NAME characters.
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=PRINTABLE)]
+#: The same, in a path (a job id, a queue, a batch, a workflow, a topic).
+PathName = Annotated[str, Path(min_length=1, max_length=MAX_NAME, pattern=PRINTABLE)]
+#: An optional one, as a filter.
+QueryName = Annotated[str | None, Query(min_length=1, max_length=MAX_NAME, pattern=PRINTABLE)]
 
 
 class SubmitBody(BaseModel):

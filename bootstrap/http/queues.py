@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from .deps import READ, WRITE, AppDep
+from .models import PathName
 
 router = APIRouter(dependencies=READ)
 #: For load balancers and probes: no token, and nothing but whether the store answers.
@@ -32,13 +33,13 @@ def queues(app: AppDep) -> dict[str, dict[str, Any]]:
 
 
 @router.post("/queues/{name}/pause", dependencies=WRITE)
-def pause(app: AppDep, name: str) -> dict[str, Any]:
+def pause(app: AppDep, name: PathName) -> dict[str, Any]:
     app.pause_queue(name)
     return {"queue": name, "paused": True}
 
 
 @router.post("/queues/{name}/resume", dependencies=WRITE)
-def resume(app: AppDep, name: str) -> dict[str, Any]:
+def resume(app: AppDep, name: PathName) -> dict[str, Any]:
     app.resume_queue(name)
     return {"queue": name, "paused": False}
 

@@ -9,6 +9,7 @@ from qrun.core.ports import StoreError
 from qrun.core.topics import EventStatus
 
 from .deps import READ, WRITE, AppDep
+from .models import PathName
 
 router = APIRouter(dependencies=READ)
 
@@ -19,17 +20,17 @@ def workflows(app: AppDep) -> dict[str, dict[str, Any]]:
 
 
 @router.get("/workflows/{name}/sessions")
-def sessions(app: AppDep, name: str, runs: bool = False) -> list[dict[str, Any]]:
+def sessions(app: AppDep, name: PathName, runs: bool = False) -> list[dict[str, Any]]:
     return app.sessions(name, runs=runs)
 
 
 @router.get("/sessions/{session_id}/runs")
-def runs(app: AppDep, session_id: str) -> list[dict[str, Any]]:
+def runs(app: AppDep, session_id: PathName) -> list[dict[str, Any]]:
     return app.session_runs(session_id)
 
 
 @router.post("/workflows/{name}/trigger", status_code=201, dependencies=WRITE)
-def trigger(app: AppDep, name: str) -> dict[str, str]:
+def trigger(app: AppDep, name: PathName) -> dict[str, str]:
     try:
         return {"session": app.trigger(name)}
     except (StoreError, ValueError) as exc:
@@ -37,21 +38,23 @@ def trigger(app: AppDep, name: str) -> dict[str, str]:
 
 
 @router.post("/workflows/{name}/pause", dependencies=WRITE)
-def pause(app: AppDep, name: str) -> dict[str, Any]:
+def pause(app: AppDep, name: PathName) -> dict[str, Any]:
     app.pause_workflow(name)
     return {"workflow": name, "paused": True}
 
 
 @router.post("/workflows/{name}/resume", dependencies=WRITE)
-def resume(app: AppDep, name: str) -> dict[str, Any]:
+def resume(app: AppDep, name: PathName) -> dict[str, Any]:
     app.resume_workflow(name)
     return {"workflow": name, "paused": False}
 
 
 @router.post("/topics/{topic}/events", status_code=201, dependencies=WRITE)
-def publish(app: AppDep, topic: str, payload: dict[str, Any] = Body(default_factory=dict)) -> dict[str, str]:  # noqa: B008
+def publish(
+    app: AppDep, topic: PathName, payload: Annotated[dict[str, Any] | None, Body()] = None
+) -> dict[str, str]:
     try:
-        return {"event": app.publish(topic, payload)}
+        return {"event": app.publish(topic, payload or {})}
     except (StoreError, ValueError) as exc:
         raise HTTPException(422, str(exc)) from None
 
@@ -59,7 +62,7 @@ def publish(app: AppDep, topic: str, payload: dict[str, Any] = Body(default_fact
 @router.get("/topics/{topic}/events")
 def events(
     app: AppDep,
-    topic: str,
+    topic: PathName,
     status: EventStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:

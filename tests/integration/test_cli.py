@@ -203,7 +203,9 @@ def test_the_daemon_serves_its_status_metrics_and_token_guarded_writes_over_http
         auth = {"Authorization": "Bearer t0ken"}
         assert httpx.get(f"{base}/queue").status_code == 401  # with a token set, reads need it too
         assert httpx.get(f"{base}/queue", headers=auth).json()["counts"] == {"default": {"done": 1}}
-        assert 'qrun_jobs{queue="default",status="done"} 1.0' in httpx.get(f"{base}/metrics", headers=auth).text
+        assert (
+            'qrun_jobs{queue="default",status="done"} 1.0' in httpx.get(f"{base}/metrics", headers=auth).text
+        )
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0

@@ -9,7 +9,6 @@ from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.wiring import bootstrap
 from qrun.contract.builders import T0
 
-
 AUTH = {"Authorization": "Bearer s3cret"}
 NONE = {"Authorization": ""}  # the client sends AUTH unless told otherwise
 
