@@ -21,7 +21,15 @@ from qrun.core import (
     Unique,
 )
 from qrun.core.claim import run_id_for
-from qrun.core.ports import Applied, Conflict, DuplicateEvent, JobFilter, JobStore, UniqueConflict
+from qrun.core.ports import (
+    Applied,
+    Conflict,
+    DuplicateEvent,
+    DuplicateJob,
+    JobFilter,
+    JobStore,
+    UniqueConflict,
+)
 
 from .base import POLICY, StoreFixtures, claim_one, lease, step
 from .builders import T0, at, new_job, ok
@@ -251,6 +259,44 @@ class StoreEdges(StoreFixtures):
         results = store.apply_many([first, second])
         assert results[0] == Applied(first.job) and results[1] == Conflict(first.job)
         assert store.get(job.id) == first.job
+
+    def test_a_batch_naming_one_job_twice_compares_versions_by_value_and_refuses_the_future(
+        self, store: JobStore
+    ) -> None:
+        store.submit([new_job()])
+        job = claim_one(store, "w1", T0).job
+        for i in range(300):
+            job = step(store, job, Heartbeat("w1", lease(at(i), 60)), at(i))
+        beat = ok(job, Heartbeat("w1", lease(at(300), 60)), at(300), POLICY)
+        ahead = ok(job.evolve(version=job.version + 5), Heartbeat("w1", lease(at(301), 60)), at(301), POLICY)
+        results = store.apply_many([beat, ahead])
+        assert results[0] == Applied(beat.job) and isinstance(results[1], Conflict)
+        assert store.get(job.id) == beat.job
+
+    def test_the_refusal_of_a_batch_naming_one_id_twice_names_only_that_id(self, store: JobStore) -> None:
+        twice, once = new_job(id="twice"), new_job(id="once")
+        with pytest.raises(DuplicateJob) as refused:
+            store.submit([twice, once, twice])
+        assert "twice" in str(refused.value) and "once" not in str(refused.value)
+        assert store.list() == []
+
+    def test_apply_then_claim_with_a_negative_limit_writes_and_claims_nothing(self, store: JobStore) -> None:
+        from qrun.core.ports import ApplyThenClaim
+
+        if not isinstance(store, ApplyThenClaim):
+            pytest.skip("the store does not offer apply_then_claim")
+        store.submit([new_job(), new_job()])
+        job = claim_one(store).job
+        results, claimed = store.apply_then_claim(
+            [ok(job, Spawned(H), at(1), POLICY)],
+            "w1",
+            limit=-1,
+            now=at(1),
+            lease_until=lease(at(1)),
+            policy=POLICY,
+        )
+        assert isinstance(results[0], Applied) and claimed == []
+        assert sorted(j.status.value for j in store.list()) == ["queued", "running"]
 
     def test_apply_then_claim_writes_a_winners_follow_up_and_claims_in_one_call(
         self, store: JobStore

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import attrs
 from qrun.adapters.locks import file_lock
 from qrun.core import Status
-from qrun.core.ports import JobStore, Listens, NameLocks
+from qrun.core.ports import JobStore, Listens, NameLocks, StoreUnreachable
 
 from ..config import Config
 from ..runtime.periodic import Pruner, Scheduler
@@ -26,6 +26,7 @@ from ..runtime.workflows import Triggers, Workflows
 from .http_server import HttpServer
 
 log = logging.getLogger("qrun")
+MAX_BACKOFF_S = 30.0
 
 
 @attrs.define
@@ -84,18 +85,26 @@ class Daemon:
             threading.Thread(
                 target=self._listen, args=(listens, stop, wake), name="qrun-listen", daemon=True
             ).start()
+        failures = 0
         while not stop.is_set():
             try:
                 # Passes run as soon as there is work: a run ended, a job was submitted
                 # (NOTIFY, where the store has it), a heartbeat is due; `poll_s` covers a
                 # lost notification (poolers drop LISTEN), R-G6.
                 self.worker.run(stop, burst=burst)
+                failures = 0
                 if burst:
                     stop.set()  # the reaper and the listener end with the worker
                     break
-            except Exception:  # a failing pass (database down) must not end the daemon
-                log.exception("worker pass failed")
-                stop.wait(self.config.poll_s)
+            except Exception as exc:  # a failing pass (database down) must not end the daemon
+                # Backing off: a database that is down is not hammered by every daemon.
+                pause = min(self.config.poll_s * 2**failures, MAX_BACKOFF_S)
+                failures += 1
+                if isinstance(exc, StoreUnreachable):
+                    log.error("worker pass failed: %s; retrying in %.1fs", exc, pause)
+                else:
+                    log.exception("worker pass failed; retrying in %.1fs", pause)
+                stop.wait(pause)
         self.worker.drain(self.config.drain_timeout_s)
         keeper.join(timeout=5)
         if http is not None:
@@ -107,6 +116,7 @@ class Daemon:
         return HttpServer(self.api(), self.config.http_host, self.config.http_port)
 
     def _listen(self, store: Listens, stop: threading.Event, wake: threading.Event) -> None:
+        failures = 0
         while not stop.is_set():
             try:
                 with store.listen() as listener:

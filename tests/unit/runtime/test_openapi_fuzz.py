@@ -5,8 +5,6 @@ document declares them, invalid data refused, valid data accepted)."""
 import tempfile
 
 import schemathesis
-from schemathesis import checks
-from schemathesis.config import SchemathesisConfig
 from hypothesis import HealthCheck, settings
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.config import load
@@ -14,6 +12,8 @@ from qrun.bootstrap.http import create_api
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.wiring import bootstrap
 from qrun.contract.builders import T0
+from schemathesis import checks
+from schemathesis.config import SchemathesisConfig
 
 _dir = tempfile.mkdtemp(prefix="qrun-fuzz-")
 _app = bootstrap(
