@@ -116,7 +116,6 @@ class Daemon:
         return HttpServer(self.api(), self.config.http_host, self.config.http_port)
 
     def _listen(self, store: Listens, stop: threading.Event, wake: threading.Event) -> None:
-        failures = 0
         while not stop.is_set():
             try:
                 with store.listen() as listener:
