@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from qrun.adapters.runners.python_runner import TaskRegistry
 from qrun.core import Policy
 from qrun.core.ports import Clock, InputStore, JobStore, Runner
 
@@ -22,6 +23,7 @@ class Parts:
     clock: Clock
     policy: Policy
     inputs: InputStore
+    tasks: TaskRegistry
     runners: dict[str, Runner]
     worker: Worker
     reaper: Reaper
