@@ -20,14 +20,14 @@ from .runtime.reaper import Reaper, Sanitizer
 from .runtime.worker import Worker
 from .runtime.workflows import Triggers, Workflows
 from .usecases.batches import BatchCases
-from .usecases.jobs import JobCases
 from .usecases.queues import QueueCases
 from .usecases.setup import declare_pools
+from .usecases.tasks import TaskCases
 from .usecases.workflows import WorkflowCases
 
 
 @attrs.define
-class App(JobCases, BatchCases, WorkflowCases, QueueCases):
+class App(TaskCases, BatchCases, WorkflowCases, QueueCases):
     config: Config
     store: JobStore
     tasks: TaskRegistry
@@ -45,20 +45,9 @@ class App(JobCases, BatchCases, WorkflowCases, QueueCases):
     workflows: Workflows = attrs.field(factory=Workflows)
     triggers: Triggers | None = None
     knows_workflows: bool = True
+    task_options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     #: Called with each new job's id after `submit` stored it (the eager test mode runs it).
     after_submit: Callable[[str], None] | None = None
-
-    def task(self, name: str | None = None) -> Callable[[Any], Any]:
-        """`@app.task()`: register a python task, runnable by this app's workers."""
-        register = self.tasks.task(name)
-
-        def wrap(fn: Any) -> Any:
-            register(fn)
-            for runners in (self.runners, self.worker.runners):
-                runners[name or fn.__name__] = self.runners["python"]
-            return fn
-
-        return wrap
 
     def declare_pools(self) -> None:
         """Give each configured pool its size in the store (R-E3)."""

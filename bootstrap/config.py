@@ -132,6 +132,9 @@ class PoolConfig:
 @attrs.frozen(kw_only=True)
 class Config:
     database_url: str = "./qrun.db"  # a SQLite file path, or postgresql://...
+    # Your application's App as MODULE:ATTR (qrun serve --app tasks:app): its tasks,
+    # workflows and schedules are what the daemon runs.
+    app: str | None = None
     schema: str = "qrun"  # PostgreSQL schema (or SQLite table prefix "<schema>_")
     # SQLite only: FULL syncs every commit (survives power loss); NORMAL only at checkpoints.
     sqlite_synchronous: str = attrs.field(default="FULL", validator=_synchronous)

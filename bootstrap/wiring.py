@@ -3,7 +3,10 @@ nothing here writes to a database (schemas and pools are `migrate`'s and the dae
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,45 @@ def migrate(config: Config) -> None:
         declare_pools(store, config.pools)
     finally:
         store.close()
+
+
+def load_app(ref: str, config: Config) -> App:
+    """The App at `ref` (MODULE:ATTR, e.g. tasks:app), imported with the current folder on
+    the path as `python -m` would. Its settings are the command's (`config`): the module
+    builds its app with `bootstrap()`, which reads the same file and environment, and the
+    command's own flags (--db, --slots, ...) win."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"app {ref!r} must be MODULE:ATTR, e.g. tasks:app")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"app {ref!r}: cannot import {module_name}: {exc}") from None
+    found: Any = module
+    for part in attr.split("."):
+        found = getattr(found, part, None)
+        if found is None:
+            raise ConfigError(f"app {ref!r}: {module_name} has no {attr}")
+    if not isinstance(found, App):
+        raise ConfigError(
+            f"app {ref!r} is a {type(found).__name__}, not a qrun App (make one with bootstrap())"
+        )
+    return rewire(found, config)
+
+
+def rewire(app: App, config: Config) -> App:
+    """`app`'s tasks, handlers, workflows and schedules on a freshly wired app of `config`."""
+    fresh = bootstrap(config, tasks=app.tasks, clock=app.clock)
+    fresh.task_options.update(app.task_options)
+    fresh.workflows.handlers.update(app.workflows.handlers)
+    for workflow in app.workflows.workflows.values():
+        fresh.workflows.add(workflow)
+    for name, periodic in app.scheduler.schedules.items():
+        if name not in fresh.scheduler.schedules:
+            fresh.scheduler.add(periodic)
+    return fresh
 
 
 def pool_resources(pools: Mapping[str, PoolConfig]) -> dict[str, PoolResource]:

@@ -92,6 +92,15 @@ class StoreEdges(StoreFixtures):
         assert [j.id for j in store.list(where)] == ["job-q1"]
         assert [j.id for j in store.list(JobFilter(after=built("job-q0")))] == ["job-q1"]
 
+    def test_newest_first_lists_ids_descending_and_pages_down(self, store: JobStore) -> None:
+        store.submit(
+            [*(new_job(id=f"job-n{i}", queue="n") for i in range(5)), new_job(id="job-o", queue="o")]
+        )
+        first = store.list(JobFilter(queue="n", limit=2, newest_first=True))
+        assert [j.id for j in first] == ["job-n4", "job-n3"]
+        rest = store.list(JobFilter(queue="n", limit=10, newest_first=True, after=built("job-n3")))
+        assert [j.id for j in rest] == ["job-n2", "job-n1", "job-n0"]
+
     def test_versions_past_the_small_integer_cache_still_compare_equal(self, store: JobStore) -> None:
         store.submit([new_job()])
         job = claim_one(store, "w1", T0).job

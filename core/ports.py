@@ -49,6 +49,8 @@ class JobFilter:
     batch: str | None = None
     limit: int = 100
     after: str | None = None  # the last id of the previous page
+    #: Ids descending (ids grow with time: the newest first); `after` then pages down.
+    newest_first: bool = False
 
 
 class StoreError(QrunError):
@@ -348,6 +350,14 @@ class ExitPeek(Protocol):
     outcome over once) offers the exit code without collecting it, for the reaper."""
 
     def exit_code(self, handle: Handle) -> int | None: ...
+
+
+@runtime_checkable
+class RunLogs(Protocol):
+    """A runner whose runs leave their stdout and stderr on this host, readable by any
+    process (`qrun logs`), by the job's id and its run."""
+
+    def logs(self, job_id: str, run: Run) -> tuple[bytes, bytes]: ...
 
 
 @runtime_checkable

@@ -207,6 +207,11 @@ class ContainerRunner:
         logs = where / "logs" if where else None
         return (logs.read_bytes() if logs and logs.exists() else b""), b""
 
+    def logs(self, job_id: str, run: Run) -> tuple[bytes, bytes]:
+        """What a finished run's container wrote (stdout and stderr, interleaved)."""
+        path = self.artifacts(job_id, run.id) / "logs"
+        return (path.read_bytes() if path.exists() else b""), b""
+
     # -- artifacts --------------------------------------------------------------------------
     def artifacts(self, job_id: str, run_id: str) -> Path:
         """The run's folder: `out/` (what the container wrote in /qrun/out) and `logs`."""

@@ -325,9 +325,13 @@ class MemoryStore:
                     and (where.queue is None or j.queue == where.queue)
                     and (where.kind is None or j.kind == where.kind)
                     and (where.batch is None or j.batch == where.batch)
-                    and (where.after is None or j.id > where.after)
+                    and (
+                        where.after is None
+                        or (j.id < where.after if where.newest_first else j.id > where.after)
+                    )
                 ),
                 key=lambda j: j.id,
+                reverse=where.newest_first,
             )
             return found[: where.limit]
 

@@ -11,7 +11,7 @@ from qrun.core import Handle, Job, Liveness, Run
 from qrun.core.ports import Adopted, Exit, Gone
 
 from .command import InvalidPayload
-from .python_runner import TaskRegistry, Transient
+from .python_runner import TaskRegistry, Transient, failure
 
 NAME = "inline"
 
@@ -51,7 +51,7 @@ class InlineRunner:
         except Transient as exc:
             return Exit(code=1, error=str(exc) or "transient failure", transient=True)
         except Exception as exc:  # the task's failure is the job's outcome
-            return Exit(code=1, error=f"{type(exc).__name__}: {exc}")
+            return Exit(code=1, error=failure(exc))
 
     def kill(self, handle: Handle) -> None:
         self._pending.pop(handle.ref, None)

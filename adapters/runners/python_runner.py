@@ -8,6 +8,7 @@ is re-run (at least once, R-G5), unlike commands and containers.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -105,5 +106,17 @@ def _outcome(future: Future[Any]) -> Exit:
     except Transient as exc:
         return Exit(code=1, error=str(exc) or "transient failure", transient=True)
     except Exception as exc:  # the task's failure is the job's outcome
-        return Exit(code=1, error=f"{type(exc).__name__}: {exc}")
+        return Exit(code=1, error=failure(exc))
     return Exit(code=0, result=result)
+
+
+MAX_TRACEBACK = 8000
+
+
+def failure(exc: BaseException) -> str:
+    """`Type: message` on the first line (what lists show), then the traceback (what
+    `qrun show` and `app.result` show), its last MAX_TRACEBACK characters."""
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    if len(trace) > MAX_TRACEBACK:
+        trace = "...\n" + trace[-MAX_TRACEBACK:]
+    return f"{type(exc).__name__}: {exc}\n\n{trace}"

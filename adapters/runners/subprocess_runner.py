@@ -183,6 +183,10 @@ class SubprocessRunner:
         _, root = _parse(handle)
         return _read(root / "stdout"), _read(root / "stderr")
 
+    def logs(self, job_id: str, run: Run) -> tuple[bytes, bytes]:
+        root = self.run_dir(job_id, run.id)
+        return _read(root / "stdout"), _read(root / "stderr")
+
     def _reap(self) -> None:
         """Collect monitors of ours that ended, so none lingers as a zombie."""
         for pid, proc in list(self._monitors.items()):

@@ -21,6 +21,6 @@ def where_sql(where: JobFilter, mark: str) -> tuple[str, list[Any]]:
             sql.append(f"{column} = {mark}")
             args.append(value)
     if where.after is not None:
-        sql.append(f"id > {mark}")
+        sql.append(f"id {'<' if where.newest_first else '>'} {mark}")
         args.append(where.after)
     return (f"WHERE {' AND '.join(sql)}" if sql else ""), args

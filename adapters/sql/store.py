@@ -152,8 +152,10 @@ class SqlStore:
     def list(self, where: JobFilter = JobFilter()) -> list[Job]:
         m = self._dialect.mark
         clause, args = where_sql(where, m)
+        order = "id DESC" if where.newest_first else "id"
         rows = self._fetch(
-            f"SELECT {_COLS} FROM {self._tables.jobs} {clause} ORDER BY id LIMIT {m}", (*args, where.limit)
+            f"SELECT {_COLS} FROM {self._tables.jobs} {clause} ORDER BY {order} LIMIT {m}",
+            (*args, where.limit),
         )
         return [self._dialect.codec.job(r) for r in rows]
 

@@ -9,7 +9,7 @@ from qrun.core.ports import StoreError
 
 from ..app import App
 from ..config import ConfigError, load
-from ..wiring import bootstrap, migrate
+from ..wiring import bootstrap, load_app, migrate
 
 #: What a refused request raises: printed as its message, exit 1, never a traceback.
 REFUSED = (ConfigError, StoreError, ValueError)
@@ -19,9 +19,11 @@ def app_for(ctx: click.Context, *, create: bool = False, **settings: Any) -> App
     """The app for this invocation. `create`: make (or bring up to date) the embedded
     SQLite file first; a PostgreSQL schema is only ever made by `qrun migrate`."""
     try:
-        config = load(ctx.obj["config"], database_url=ctx.obj["db"], **settings)
+        config = load(ctx.obj["config"], database_url=ctx.obj["db"], app=ctx.obj.get("app"), **settings)
         if create and not config.is_postgres:
             migrate(config)
+        if config.app:
+            return load_app(config.app, config)  # the application's own, with its code
         app = bootstrap(config)
     except REFUSED as exc:
         raise click.ClickException(str(exc)) from None

@@ -25,7 +25,8 @@ def migrate(ctx: click.Context) -> None:
 
 
 @click.command()
-@click.option("--slots", default=None, type=int)
+@click.option("--slots", default=None, type=click.IntRange(1, 10_000), help="runs at once (default 32)")
+@click.option("--queues", default=None, help="serve only these queues, e.g. mail,reports (default: all)")
 @click.option(
     "--name",
     "worker_name",
@@ -33,16 +34,27 @@ def migrate(ctx: click.Context) -> None:
     help="this daemon's name: one live daemon per name; a restart under it recovers its jobs at once",
 )
 @click.option("--burst", is_flag=True, help="exit once nothing is left to start and nothing runs")
+@click.option("--app", "app_ref", default=None, metavar="MODULE:ATTR", help="your App, e.g. tasks:app")
 @click.pass_context
-def serve(ctx: click.Context, slots: int | None, worker_name: str | None, burst: bool) -> None:
-    """Run a worker with its reaper and sanitizer until SIGTERM/SIGINT, then drain."""
+def serve(
+    ctx: click.Context,
+    slots: int | None,
+    queues: str | None,
+    worker_name: str | None,
+    burst: bool,
+    app_ref: str | None,
+) -> None:
+    """Run jobs until SIGTERM/SIGINT, then drain: the worker, the reaper that recovers
+    dead workers' jobs, schedules and workflows. With --app, your application's tasks."""
     import logging
 
     import structlog
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # logs on stderr
-    app = app_for(ctx, create=True, slots=slots, worker_name=worker_name)
+    if app_ref:
+        ctx.obj["app"] = app_ref
+    app = app_for(ctx, create=True, slots=slots, worker_name=worker_name, queues=queues)
     click.echo(f"qrun serving {app.config.database_url} as {app.worker.id}", err=True)
     try:
         app.serve(burst=burst)

@@ -1,4 +1,4 @@
-"""Jobs: submit, run at once, list, show, cancel, retry and wait."""
+"""Jobs: submit, run at once, cancel, retry and wait."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 from qrun.core import Cancel, Retry, Status
-from qrun.core.ports import JobFilter, KeepsOutput, RunnerUnavailable
+from qrun.core.ports import KeepsOutput, RunnerUnavailable
 
-from ..views import job_view
 from .batches import wait_batch
 from .common import REFUSED, app_for, refused
 
@@ -179,40 +178,6 @@ def run_now(
     if done.result is not None:
         click.echo(json.dumps(done.result))
     ctx.exit(done.code if 0 <= done.code < 256 else 1)
-
-
-@click.command(name="ls")
-@click.option("--status", type=click.Choice([s.value for s in Status]), default=None)
-@click.option("--queue", default=None)
-@click.option("--limit", default=50, type=int)
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def ls(ctx: click.Context, status: str | None, queue: str | None, limit: int, as_json: bool) -> None:
-    """List jobs."""
-    jobs = app_for(ctx).jobs(JobFilter(status=Status(status) if status else None, queue=queue, limit=limit))
-    if as_json:
-        click.echo(json.dumps([job_view(j) for j in jobs], indent=2))
-        return
-    for j in jobs:
-        click.echo(
-            f"{j.id}  {j.status.value:9}  {j.queue:10}  {j.kind:12}  attempts={j.attempts}/{j.max_attempts}"
-        )
-
-
-@click.command()
-@click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def show(ctx: click.Context, job_id: str, as_json: bool) -> None:
-    """Show one job."""
-    job = app_for(ctx).job(job_id)
-    if job is None:
-        raise click.ClickException(f"no job {job_id}")
-    if as_json:
-        click.echo(json.dumps(job_view(job), indent=2))
-        return
-    for key, value in job_view(job).items():
-        click.echo(f"{key:18} {value}")
 
 
 def _act(ctx: click.Context, job_id: str, event: Cancel | Retry, verb: str) -> None:

@@ -8,10 +8,11 @@ import sys
 
 import click
 
-from . import batches, daemon, jobs, queues, workflows
+from . import batches, daemon, jobs, listing, queues, workflows
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qrun", prog_name="qrun")
 @click.option(
     "--db",
     envvar=None,
@@ -19,10 +20,17 @@ from . import batches, daemon, jobs, queues, workflows
     help="SQLite file or postgresql:// URL (default: $QRUN_DATABASE_URL, else ./qrun.db)",
 )
 @click.option("--config", "config_file", default=None, help="a TOML file of settings (default: $QRUN_CONFIG)")
+@click.option(
+    "--app",
+    "app_ref",
+    default=None,
+    metavar="MODULE:ATTR",
+    help="your application's App, e.g. tasks:app: its tasks, workflows and schedules (default: $QRUN_APP)",
+)
 @click.pass_context
-def main(ctx: click.Context, db: str | None, config_file: str | None) -> None:
+def main(ctx: click.Context, db: str | None, config_file: str | None, app_ref: str | None) -> None:
     """qrun: durable job execution."""
-    ctx.obj = {"db": db, "config": config_file}
+    ctx.obj = {"db": db, "config": config_file, "app": app_ref}
 
 
 for command in (
@@ -30,8 +38,9 @@ for command in (
     daemon.serve,
     jobs.submit,
     jobs.run_now,
-    jobs.ls,
-    jobs.show,
+    listing.ls,
+    listing.show,
+    listing.logs,
     jobs.cancel,
     jobs.retry,
     jobs.wait,

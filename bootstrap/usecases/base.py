@@ -4,6 +4,7 @@ part; a use case only reads them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from qrun.adapters.runners.python_runner import TaskRegistry
 from qrun.core import Policy
@@ -36,5 +37,7 @@ class Parts:
     #: False when the app holds none of the application's code (the bare CLI): it cannot
     #: tell which workflows exist.
     knows_workflows: bool
+    #: Each python task's submit defaults (`@app.task(queue=...)`).
+    task_options: dict[str, dict[str, Any]]
     #: Called with each new job's id after `submit` stored it (the eager test mode runs it).
     after_submit: Callable[[str], None] | None

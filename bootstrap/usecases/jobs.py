@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import time
@@ -12,7 +13,7 @@ from typing import Any
 from qrun.adapters.ids import new_id
 from qrun.core import Cancel, Handle, Job, Retry, Run, Status, Unique
 from qrun.core.job import MAX_DELAY_S
-from qrun.core.ports import Exit, JobFilter
+from qrun.core.ports import Exit, JobFilter, RunLogs
 
 from ..runtime.apply import Outcome
 from ..runtime.periodic import Periodic
@@ -91,7 +92,7 @@ class JobCases(Parts):
     def _job(self, kind: str, payload: Mapping[str, Any] | None, options: dict[str, Any], *, now: Any) -> Job:
         self._check_size(payload)
         self._check_task(kind, payload)
-        options = dict(options)
+        options = self._task_defaults(kind, payload, options)
         key, finished = options.pop("unique_key", None), options.pop("unique_finished", ())
         if key:
             options["unique"] = Unique(key, frozenset(_statuses(finished)))
@@ -103,6 +104,14 @@ class JobCases(Parts):
             options["available_at"] = now + timedelta(seconds=delay)
         job_id = options.pop("id", None) or new_id()
         return Job.new(id=job_id, kind=kind, now=now, payload=payload, **options)
+
+    def _task_defaults(self, kind: str, payload: Any, options: dict[str, Any]) -> dict[str, Any]:
+        """`options` over the task's own; a unique task's key is its name and arguments."""
+        given = dict(self.task_options.get(kind, {}))
+        if given.pop("unique", False) and "unique_key" not in options:
+            digest = hashlib.sha256(json.dumps(payload or {}, sort_keys=True).encode()).hexdigest()[:32]
+            given["unique_key"] = f"{kind}:{digest}"
+        return {**given, **options}
 
     def _check_task(self, kind: str, payload: Mapping[str, Any] | None) -> None:
         """A task's arguments must fit its function, and, in an app that registers tasks,
@@ -190,6 +199,21 @@ class JobCases(Parts):
 
     def jobs(self, where: JobFilter) -> list[Job]:
         return self.store.list(where)
+
+    def logs(self, job_id: str) -> tuple[bytes, bytes]:
+        """What the job's latest run wrote on stdout and stderr, read where it ran (this
+        host's run folders)."""
+        job = self.store.get(job_id)
+        if job is None:
+            raise ValueError(f"no job {job_id}")
+        if job.run is None:
+            return b"", b""
+        runner = self.runners.get(job.kind)
+        if not isinstance(runner, RunLogs):
+            raise ValueError(
+                f"{job.kind} jobs keep no logs; a python task's failure is in `qrun show {job_id}`"
+            )
+        return runner.logs(job.id, job.run)
 
     def wait_jobs(
         self,

@@ -1,0 +1,89 @@
+"""Python tasks: register them with their options, submit them through a typed handle,
+and wait for their results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, ParamSpec, TypeVar
+
+import attrs
+from qrun.core import Status
+from qrun.core.errors import QrunError
+
+from .jobs import JobCases
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: The options `@app.task(...)` takes, as `submit` takes them.
+OPTIONS = ("queue", "max_attempts", "priority", "pool", "concurrency_key", "concurrency_limit")
+
+
+class JobFailed(QrunError):
+    """The job ended failed or cancelled; `error` holds its error (a python task's
+    traceback included)."""
+
+    def __init__(self, job_id: str, status: Status, error: str | None) -> None:
+        super().__init__(f"job {job_id} ended {status.value}: {error or 'no error recorded'}")
+        self.job_id, self.status, self.error = job_id, status, error
+
+
+class JobNotFinished(QrunError, TimeoutError):
+    """`result` gave up waiting."""
+
+
+@attrs.frozen
+class Task(Generic[P, R]):
+    """What `@app.task()` returns: the function itself when called, and `.submit(...)`
+    to enqueue a run of it, its arguments checked against its signature first."""
+
+    fn: Callable[P, R]
+    name: str
+    _submit: Callable[..., str]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """Enqueue a run with these arguments (by name); returns the job's id. Arguments
+        that do not fit the function are refused here: nothing is enqueued."""
+        if args:
+            raise TypeError(f"{self.name}.submit takes its arguments by name (they are stored as JSON)")
+        return self._submit(self.name, dict(kwargs))
+
+
+class TaskCases(JobCases):
+    def task(
+        self, name: str | None = None, *, unique: bool = False, **options: Any
+    ) -> Callable[[Callable[P, R]], Task[P, R]]:
+        """`@app.task(queue=..., max_attempts=..., priority=..., pool=..., unique=True)`:
+        register a python task, runnable by this app's workers. Its options are each
+        submit's defaults; `unique` keeps one job per set of arguments queued or running
+        (R-F1)."""
+        wrong = sorted(set(options) - set(OPTIONS))
+        if wrong:
+            raise TypeError(
+                f"unknown task option(s) {', '.join(wrong)}; a task takes {', '.join(OPTIONS)}, unique"
+            )
+
+        def wrap(fn: Callable[P, R]) -> Task[P, R]:
+            key = name or fn.__name__
+            self.tasks.task(key)(fn)
+            for runners in (self.runners, self.worker.runners):
+                runners[key] = self.runners["python"]
+            self.task_options[key] = {**options, **({"unique": True} if unique else {})}
+            return Task(fn, key, self.submit)
+
+        return wrap
+
+    def result(self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.1) -> Any:
+        """Wait for the job and return its result (a task's return value). Raises JobFailed
+        (with the task's error and traceback) if it failed or was cancelled, and
+        JobNotFinished if `timeout_s` passed first."""
+        ended = self.wait_jobs([job_id], timeout_s=timeout_s, poll_s=poll_s)
+        if not ended:
+            raise JobNotFinished(f"job {job_id} has not finished after {timeout_s}s")
+        job = ended[0]
+        if job.status is not Status.DONE:
+            raise JobFailed(job.id, job.status, job.error)
+        return job.result
