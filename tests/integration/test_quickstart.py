@@ -29,8 +29,8 @@ def test_the_quick_start_runs_as_written(tmp_path):
     # parallel tests never clash; a quick poll, so the run takes seconds.
     env.update(PATH=f"{Path(sys.executable).parent}:{env['PATH']}", QRUN_HTTP_PORT="0", QRUN_POLL_S="0.1")
     script = f"set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{found['run']}"
-    done = subprocess.run(
-        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False
+    done = subprocess.run(  # noqa: PLW1510 - checked below, with the output in the message
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     lines = done.stdout.splitlines()

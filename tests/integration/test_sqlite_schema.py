@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 from qrun.adapters.sqlite import VERSION, SqliteStore
 from qrun.contract.builders import new_job
-from qrun.core.ports import SchemaVersionError
+from qrun.core.ports import SchemaVersionError, StoreUnreachable
 
 
 def test_a_file_without_the_schema_is_refused_with_how_to_create_it(tmp_path):
@@ -85,3 +85,23 @@ def test_close_closes_every_connection_it_opened(tmp_path):
     store.close()
     with sqlite3.connect(path, timeout=0) as c:
         assert c.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+
+
+def test_a_file_that_is_not_a_database_is_refused_naming_it(tmp_path):
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("not a database, just words " * 100)
+    with pytest.raises(
+        StoreUnreachable, match=r"cannot open the SQLite database .*notes.txt: file is not a database"
+    ):
+        SqliteStore(garbage)
+    with pytest.raises(StoreUnreachable, match=r"cannot open the SQLite database .*notes.txt"):
+        SqliteStore.migrate(garbage)
+    missing = tmp_path / "no" / "such" / "folder" / "q.db"
+    with pytest.raises(StoreUnreachable, match=r"its folder .*folder does not exist"):
+        SqliteStore(missing)
+
+
+def test_migrate_takes_the_path_by_name_and_the_prefix_only_by_name(tmp_path):
+    assert SqliteStore.migrate(path=tmp_path / "q.db", prefix="app_") == VERSION
+    with pytest.raises(TypeError):
+        SqliteStore.migrate(tmp_path / "q.db", "app_")
