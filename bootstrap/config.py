@@ -150,6 +150,8 @@ class Config:
     # Runs at once per daemon; python tasks run in as many threads. A claim takes up to
     # the free slots in one statement, so more slots also mean fewer round trips per job.
     slots: int = attrs.field(default=32, validator=_positive)
+    # `async def` tasks run on one event loop per daemon, this many at once.
+    async_slots: int = attrs.field(default=100, validator=_positive)
     lease_s: float = attrs.field(default=30.0, validator=_positive)
     # Only covers a lost NOTIFY (and other processes' submits to SQLite, which has none):
     # a backlog, an ended run and a submit through this app never wait on it.

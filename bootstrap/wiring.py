@@ -132,7 +132,7 @@ def _notifier(config: Config) -> Callable[[Notify], None]:
 
 
 def _runners(config: Config, tasks: TaskRegistry, inputs: FsInputStore) -> dict[str, Runner]:
-    python = PythonRunner(tasks, threads=config.slots)
+    python = PythonRunner(tasks, threads=config.slots, async_slots=config.async_slots)
     built: dict[str, Runner] = {
         "command": SubprocessRunner(config.runs_dir, inputs=inputs, env_allow=config.job_env),
         "python": python,

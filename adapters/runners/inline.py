@@ -4,7 +4,10 @@ deterministically."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from qrun.core import Handle, Job, Liveness, Run
@@ -47,7 +50,10 @@ class InlineRunner:
             return Exit(code=-1, error="the task is not known to this runner")
         fn, payload = task
         try:
-            return Exit(code=0, result=fn(**payload))
+            result = fn(**payload)
+            if inspect.iscoroutine(result):  # an async def task: run to its end here
+                result = _run_to_end(result)
+            return Exit(code=0, result=result)
         except Transient as exc:
             return Exit(code=1, error=str(exc) or "transient failure", transient=True)
         except Exception as exc:  # the task's failure is the job's outcome
@@ -55,3 +61,14 @@ class InlineRunner:
 
     def kill(self, handle: Handle) -> None:
         self._pending.pop(handle.ref, None)
+
+
+def _run_to_end(coroutine: Any) -> Any:
+    """A coroutine's value; on a thread of its own when this one already runs an event
+    loop (a test draining from inside async code)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

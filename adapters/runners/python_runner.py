@@ -8,6 +8,9 @@ is re-run (at least once, R-G5), unlike commands and containers.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -56,16 +59,39 @@ class PythonRunner:
     #: A task dies with its worker: nothing to stamp, its lease is its liveness.
     in_process = True
 
-    def __init__(self, tasks: TaskRegistry, *, threads: int = 8) -> None:
+    def __init__(self, tasks: TaskRegistry, *, threads: int = 8, async_slots: int = 100) -> None:
+        """`threads` run plain functions; `async def` tasks run on one event loop of this
+        runner's, at most `async_slots` at once (the rest wait their turn on the loop)."""
         self.tasks = tasks
         self._runs = ThreadRuns(NAME, threads=threads, thread_prefix="qrun-task")
+        self._async_slots = async_slots
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._limit: asyncio.Semaphore | None = None
+        self._loop_lock = threading.Lock()
 
     def spawn(self, job: Job, run: Run) -> Handle:
         fn = self.tasks.get(job.kind)
         if fn is None:
             known = ", ".join(self.tasks.names()) or "none"
             raise InvalidPayload(f"no task named {job.kind!r} is registered (registered: {known})")
+        if inspect.iscoroutinefunction(fn):
+            loop = self._event_loop()
+            return self._runs.track(job, run, asyncio.run_coroutine_threadsafe(self._bounded(fn, job), loop))
         return self._runs.start(job, run, fn, **dict(job.payload))
+
+    async def _bounded(self, fn: Callable[..., Any], job: Job) -> Any:
+        assert self._limit is not None
+        async with self._limit:
+            return await fn(**dict(job.payload))
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                self._limit = asyncio.Semaphore(self._async_slots)
+                threading.Thread(target=loop.run_forever, name="qrun-async-tasks", daemon=True).start()
+                self._loop = loop
+            return self._loop
 
     def adopt(self, job: Job, run: Run) -> Adopted | Gone:
         return self._runs.adopt(job, run)
@@ -98,6 +124,8 @@ class PythonRunner:
 
     def close(self) -> None:
         self._runs.close()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 def _outcome(future: Future[Any]) -> Exit:

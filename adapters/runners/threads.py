@@ -32,6 +32,13 @@ class ThreadRuns:
             self._futures[ref] = self._pool.submit(fn, *args, **kwargs)
         return Handle(self.runner, ref)
 
+    def track(self, job: Job, run: Run, future: Future[Any]) -> Handle:
+        """A run whose future something else drives (an event loop's coroutine)."""
+        ref = self.ref(job, run)
+        with self._lock:
+            self._futures[ref] = future
+        return Handle(self.runner, ref)
+
     def adopt(self, job: Job, run: Run) -> Adopted | Gone:
         ref = self.ref(job, run)
         with self._lock:

@@ -3,7 +3,10 @@ and wait for their results."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import attrs
@@ -44,6 +47,11 @@ class Task(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)
 
+    async def submit_async(self, **kwargs: Any) -> str:
+        """`submit` for an async caller (a FastAPI handler): the event loop never waits
+        on the database."""
+        return await asyncio.to_thread(functools.partial(self._submit, self.name, dict(kwargs)))
+
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """Enqueue a run with these arguments (by name); returns the job's id. Arguments
         that do not fit the function are refused here: nothing is enqueued."""
@@ -75,6 +83,27 @@ class TaskCases(JobCases):
             return Task(fn, key, self.submit)
 
         return wrap
+
+    async def submit_async(self, kind: str, payload: Mapping[str, Any] | None = None, **options: Any) -> str:
+        """`submit` from async code: the store is written in a worker thread, so the event
+        loop goes on serving."""
+        return await asyncio.to_thread(functools.partial(self.submit, kind, payload, **options))
+
+    async def submit_batch_async(self, jobs: Iterable[Mapping[str, Any]], **options: Any) -> str:
+        return await asyncio.to_thread(functools.partial(self.submit_batch, list(jobs), **options))
+
+    async def result_async(self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.1) -> Any:
+        """`result` from async code: it sleeps on the event loop between looks."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            job = await asyncio.to_thread(self.job, job_id)
+            if job is None:
+                raise ValueError(f"no such job(s): {job_id}")
+            if job.status.terminal:
+                return self.result(job_id, timeout_s=0)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise JobNotFinished(f"job {job_id} has not finished after {timeout_s}s")
+            await asyncio.sleep(poll_s)
 
     def result(self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.1) -> Any:
         """Wait for the job and return its result (a task's return value). Raises JobFailed

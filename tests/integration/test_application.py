@@ -1,0 +1,112 @@
+"""An application's tasks in the stock daemon (`qrun serve --app`), on SQLite and on
+PostgreSQL: an async task, submitted from async code, its result read back; and the
+everyday CLI: `logs`, `ls` newest first, `--version`."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from qrun.bootstrap.usecases.tasks import JobFailed
+
+QRUN = [sys.executable, "-m", "qrun.bootstrap.cli"]
+TASKS = textwrap.dedent(
+    """
+    import asyncio
+
+    from qrun.bootstrap.wiring import bootstrap
+
+    app = bootstrap()
+
+
+    @app.task(queue="io")
+    async def fetch(url: str) -> dict:
+        await asyncio.sleep(0.01)
+        return {"url": url, "status": 200}
+
+
+    @app.task(max_attempts=1)
+    def boom() -> None:
+        raise RuntimeError("kaboom")
+    """
+)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        return {"QRUN_DATABASE_URL": str(tmp_path / "q.db")}
+    url = request.getfixturevalue("postgres_url")
+    schema = request.getfixturevalue("pg_schemas")()
+    return {"QRUN_DATABASE_URL": url, "QRUN_SCHEMA": schema}
+
+
+@pytest.fixture
+def env(tmp_path, database):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QRUN_")}
+    return {**clean, **database, "QRUN_HTTP_PORT": "0", "QRUN_POLL_S": "0.05", "PYTHONPATH": str(tmp_path)}
+
+
+def qrun(tmp_path, env, *args):
+    done = subprocess.run(
+        [*QRUN, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_serve_app_runs_an_async_task_submitted_from_async_code(tmp_path, env, monkeypatch):
+    (tmp_path / "tasks.py").write_text(TASKS)
+    qrun(tmp_path, env, "migrate")
+    daemon = subprocess.Popen(
+        [*QRUN, "serve", "--app", "tasks:app"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        sys.modules.pop("tasks", None)
+        import tasks
+
+        async def handler():
+            job_id = await tasks.fetch.submit_async(url="https://example.org")
+            return job_id, await tasks.app.result_async(job_id, timeout_s=60)
+
+        job_id, result = asyncio.run(handler())
+        assert result == {"url": "https://example.org", "status": 200}
+        assert tasks.app.job(job_id).queue == "io"  # the task's option
+        failed = tasks.boom.submit()
+        with pytest.raises(JobFailed) as raised:
+            tasks.app.result(failed, timeout_s=60)
+        assert "RuntimeError: kaboom" in str(raised.value) and "Traceback" in str(raised.value)
+        shown = qrun(tmp_path, env, "show", failed)
+        assert "Traceback (most recent call last)" in shown and 'raise RuntimeError("kaboom")' in shown
+        tasks.app.store.close()
+    finally:
+        sys.modules.pop("tasks", None)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(60) == 0, daemon.stderr.read()
+
+
+def test_logs_ls_newest_first_and_version(tmp_path, env):
+    qrun(tmp_path, env, "migrate")
+    first = qrun(tmp_path, env, "submit", "--", "sh", "-c", "echo out-line; echo err-line >&2").strip()
+    second = qrun(tmp_path, env, "submit", "--", "true").strip()
+    assert [j["id"] for j in json.loads(qrun(tmp_path, env, "ls", "--json"))] == [second, first]
+    assert [j["id"] for j in json.loads(qrun(tmp_path, env, "ls", "--json", "--oldest-first"))] == [
+        first,
+        second,
+    ]
+    qrun(tmp_path, env, "serve", "--burst")
+    done = subprocess.run(
+        [*QRUN, "logs", first], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout == "out-line\n" and done.stderr == "err-line\n"
+    table = qrun(tmp_path, env, "ls", "--kind", "command")
+    assert first in table and "done" in table
+    assert qrun(tmp_path, env, "--version").startswith("qrun, version ")

@@ -1,0 +1,148 @@
+"""Using qrun from an application: task options, the typed handle, results with their
+traceback, async tasks and the async API (issue 19), on the memory store."""
+
+import asyncio
+import time
+
+import pytest
+from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
+from qrun.bootstrap.testing import app_for_tests, drain
+from qrun.bootstrap.usecases.tasks import JobFailed, JobNotFinished
+from qrun.contract.builders import T0
+from qrun.core import Job, Run, Status
+
+
+@pytest.fixture
+def app():
+    return app_for_tests()
+
+
+def test_a_tasks_options_are_each_submits_defaults_and_a_submit_may_override_them(app):
+    @app.task(queue="mail", max_attempts=5, priority=7)
+    def send(to: str) -> str:
+        return to
+
+    job = app.store.get(send.submit(to="a@b"))
+    assert (job.queue, job.max_attempts, job.priority, job.kind) == ("mail", 5, 7, "send")
+    other = app.store.get(app.submit("send", {"to": "c@d"}, queue="urgent"))
+    assert (other.queue, other.max_attempts) == ("urgent", 5)
+    with pytest.raises(TypeError, match="unknown task option"):
+        app.task(retries=3)
+
+
+def test_a_unique_task_keeps_one_job_per_arguments_while_one_is_queued(app):
+    @app.task(unique=True)
+    def rebuild(page: str) -> None:
+        return None
+
+    first = rebuild.submit(page="home")
+    assert rebuild.submit(page="home") == first
+    assert rebuild.submit(page="about") != first
+
+
+def test_the_typed_handle_refuses_arguments_that_do_not_fit_and_stores_nothing(app):
+    @app.task()
+    def send(to: str, subject: str = "hi") -> str:
+        return f"{subject} {to}"
+
+    with pytest.raises(
+        ValueError, match=r"the arguments do not fit task send\(to: str, subject: str = 'hi'\)"
+    ):
+        send.submit(too="a@b")
+    with pytest.raises(TypeError, match="by name"):
+        send.submit("a@b")
+    assert app.store.list() == []
+    assert send("x") == "hi x"  # still the function when called
+
+
+def test_result_returns_the_value_or_raises_with_the_tasks_traceback(app):
+    @app.task(max_attempts=1)
+    def div(a: int, b: int) -> float:
+        return a / b
+
+    good, bad = div.submit(a=6, b=3), div.submit(a=1, b=0)
+    drain(app)
+    assert app.result(good, timeout_s=5) == 2.0
+    with pytest.raises(JobFailed) as failed:
+        app.result(bad, timeout_s=5)
+    assert failed.value.status is Status.FAILED
+    assert failed.value.error.splitlines()[0] == "ZeroDivisionError: division by zero"
+    assert "Traceback (most recent call last)" in failed.value.error and "return a / b" in failed.value.error
+
+
+def test_result_gives_up_after_its_timeout(app):
+    @app.task()
+    def later() -> None:
+        return None
+
+    job_id = later.submit()
+    started = time.monotonic()
+    with pytest.raises(JobNotFinished, match=f"job {job_id} has not finished after 0.2s"):
+        app.result(job_id, timeout_s=0.2, poll_s=0.05)
+    assert time.monotonic() - started < 5
+
+
+def test_async_tasks_and_the_async_api(app):
+    @app.task()
+    async def fetch(url: str) -> dict:
+        await asyncio.sleep(0)
+        return {"url": url, "ok": True}
+
+    async def web_handler() -> dict:
+        job_id = await fetch.submit_async(url="https://example.org")
+        other = await app.submit_async("fetch", {"url": "https://qrun.dev"})
+        drain(app)
+        return {
+            "one": await app.result_async(job_id, timeout_s=5),
+            "two": await app.result_async(other, timeout_s=5),
+        }
+
+    got = asyncio.run(web_handler())
+    assert got == {
+        "one": {"url": "https://example.org", "ok": True},
+        "two": {"url": "https://qrun.dev", "ok": True},
+    }
+
+
+def test_the_python_runner_runs_async_tasks_many_at_once_on_one_loop_bounded_by_async_slots():
+    tasks = TaskRegistry()
+    running, most = [0], [0]
+
+    @tasks.task()
+    async def nap(n: int) -> int:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        await asyncio.sleep(0.2)
+        running[0] -= 1
+        return n
+
+    runner = PythonRunner(tasks, threads=1, async_slots=5)
+    try:
+        handles = [
+            runner.spawn(Job.new(id=f"j{i}", kind="nap", now=T0, payload={"n": i}), Run(f"j{i}/1"))
+            for i in range(10)
+        ]
+        started = time.monotonic()
+        results = [runner.wait(h, 30).result for h in handles]
+        assert results == list(range(10))
+        assert most[0] == 5  # bounded, and not one at a time on the single thread
+        assert time.monotonic() - started < 3
+    finally:
+        runner.close()
+
+
+def test_an_async_task_is_cancelled_when_its_job_is(app):
+    tasks = TaskRegistry()
+
+    @tasks.task()
+    async def forever() -> None:
+        await asyncio.sleep(3600)
+
+    runner = PythonRunner(tasks, threads=1)
+    try:
+        handle = runner.spawn(Job.new(id="j", kind="forever", now=T0), Run("j/1"))
+        runner.kill(handle)
+        done = runner.wait(handle, 10)
+        assert done is not None and done.code == 1 and "Cancelled" in done.error
+    finally:
+        runner.close()
