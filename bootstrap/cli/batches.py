@@ -96,15 +96,15 @@ def wait_batch(ctx: click.Context, app: App, batch: str, timeout: float | None, 
 
 @click.group()
 def batch() -> None:
-    """Batches: many jobs submitted together, summarised and waited on (R-E1)."""
+    """Batches: many jobs submitted together, summarised and waited on."""
 
 
 @batch.command(name="submit")
 @click.argument("source")
 @click.option("--batch", "batch_id", default=None, help="the batch id (default: a new one)")
 @click.option("--pool", default=None, help="every job needs a slot of this pool")
-@click.option("--queue", default=None)
-@click.option("--max-attempts", default=None, type=int)
+@click.option("--queue", default=None, help="the queue of every job that names none")
+@click.option("--max-attempts", default=None, type=int, help="the attempts of every job that names none")
 @click.pass_context
 def submit_batch(
     ctx: click.Context,
@@ -130,7 +130,7 @@ def submit_batch(
 
 @batch.command(name="show")
 @click.argument("batch_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
 @click.pass_context
 def show_batch(ctx: click.Context, batch_id: str, as_json: bool) -> None:
     """Counts per status and durations (min / median / max / total) of a batch."""
@@ -153,10 +153,10 @@ def clear_batch(ctx: click.Context, batch_id: str) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
 @click.pass_context
 def pools(ctx: click.Context, as_json: bool) -> None:
-    """Resource pools: size, slots in use and which job holds each (R-E3)."""
+    """Resource pools: size, slots in use and which job holds each."""
     view = app_for(ctx).pools()
     if as_json:
         click.echo(json.dumps(view, indent=2))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 from qrun.core.errors import QrunError
 
 from ..config import load
+from ..logs import configure as configure_logging
 from ..wiring import migrate as migrate_schema
 from .common import REFUSED, app_for
 
@@ -35,6 +34,7 @@ def migrate(ctx: click.Context) -> None:
 )
 @click.option("--burst", is_flag=True, help="exit once nothing is left to start and nothing runs")
 @click.option("--app", "app_ref", default=None, metavar="MODULE:ATTR", help="your App, e.g. tasks:app")
+@click.option("--log-json", is_flag=True, help="log JSON lines even on a terminal (the default elsewhere)")
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -43,15 +43,11 @@ def serve(
     worker_name: str | None,
     burst: bool,
     app_ref: str | None,
+    log_json: bool,
 ) -> None:
     """Run jobs until SIGTERM/SIGINT, then drain: the worker, the reaper that recovers
     dead workers' jobs, schedules and workflows. With --app, your application's tasks."""
-    import logging
-
-    import structlog
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # logs on stderr
+    configure_logging(as_json=True if log_json else None)
     if app_ref:
         ctx.obj["app"] = app_ref
     app = app_for(ctx, create=True, slots=slots, worker_name=worker_name, queues=queues)

@@ -15,14 +15,14 @@ from .common import REFUSED, app_for, refused
 
 
 @click.command()
-@click.option("--queue", default="default")
+@click.option("--queue", default="default", help="the queue it waits on (default: default)")
 @click.option("--priority", default=0, type=int, help="higher runs first")
 @click.option("--delay", default=0.0, type=float, help="seconds before it may start")
 @click.option("--key", "concurrency_key", default=None, help="concurrency key")
 @click.option(
     "--key-limit", "concurrency_limit", default=1, type=int, help="how many of --key may run at once"
 )
-@click.option("--max-attempts", default=3, type=int)
+@click.option("--max-attempts", default=3, type=int, help="runs before it fails for good (default 3)")
 @click.option("--shell", "use_shell", is_flag=True, help="run COMMAND as one /bin/sh -c string")
 @click.option("--timeout", default=None, type=float, help="seconds before the command is stopped")
 @click.option("--task", default=None, help="a registered python task instead of a command")
@@ -144,7 +144,12 @@ def _command_payload(
 
 
 @click.command(name="run")
-@click.option("--runner", type=click.Choice(["command", "docker"]), default="command")
+@click.option(
+    "--runner",
+    type=click.Choice(["command", "docker"]),
+    default="command",
+    help="run here, or in a container",
+)
 @click.option("--image", default=None, help="--runner docker: the image")
 @click.option("--shell", "use_shell", is_flag=True, help="run COMMAND as one /bin/sh -c string")
 @click.option("--timeout", default=None, type=float, help="seconds before it is stopped (exit 124)")
@@ -160,7 +165,7 @@ def run_now(
     env_vars: tuple[str, ...],
     command: tuple[str, ...],
 ) -> None:
-    """Run COMMAND at once, bypassing the queue (R-A1's direct mode): nothing is stored,
+    """Run COMMAND at once, bypassing the queue: nothing is stored,
     the output is printed, and the exit code is the command's."""
     kind, payload = _command_payload(command, use_shell, None, runner, image, None, None, None, env_vars)
     app = app_for(ctx, create=True)

@@ -13,7 +13,7 @@ from .common import app_for
 @click.argument("queue")
 @click.pass_context
 def pause(ctx: click.Context, queue: str) -> None:
-    """Pause a queue: its jobs stay, none is handed out until `qrun resume` (R-F3)."""
+    """Pause a queue: its jobs stay, none is handed out until `qrun resume`."""
     app_for(ctx).pause_queue(queue)
     click.echo(f"queue {queue} paused", err=True)
 
@@ -28,7 +28,7 @@ def resume(ctx: click.Context, queue: str) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
 @click.pass_context
 def queues(ctx: click.Context, as_json: bool) -> None:
     """Queues with their job counts per status, and whether each is paused."""
@@ -42,7 +42,7 @@ def queues(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
 @click.pass_context
 def schedules(ctx: click.Context, as_json: bool) -> None:
     """Periodic jobs declared in the configuration, with each one's next slot (UTC)."""

@@ -13,7 +13,7 @@ from .common import REFUSED, app_for, refused
 
 
 @click.command(name="workflows")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
 @click.pass_context
 def workflows(ctx: click.Context, as_json: bool) -> None:
     """Workflows with their status (active, paused, error), sessions and total cost."""
@@ -31,10 +31,10 @@ def workflows(ctx: click.Context, as_json: bool) -> None:
 @click.command(name="sessions")
 @click.argument("workflow")
 @click.option("--runs", is_flag=True, help="list each session's handler runs too")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
 @click.pass_context
 def sessions(ctx: click.Context, workflow: str, runs: bool, as_json: bool) -> None:
-    """A workflow's sessions: status, trigger, times, iterations and cost (R-D2, R-D7)."""
+    """A workflow's sessions: status, trigger, times, iterations and cost."""
     view = app_for(ctx).sessions(workflow, runs=runs)
     if as_json:
         click.echo(json.dumps(view, indent=2))
@@ -59,7 +59,7 @@ def workflow() -> None:
 @click.argument("name")
 @click.pass_context
 def trigger(ctx: click.Context, name: str) -> None:
-    """Start a session by hand and print its id (the active one's if one runs, R-D6).
+    """Start a session by hand and print its id (the active one's if one runs).
     This also takes a workflow out of error."""
     try:
         click.echo(app_for(ctx).trigger(name))
@@ -71,7 +71,7 @@ def trigger(ctx: click.Context, name: str) -> None:
 @click.argument("name")
 @click.pass_context
 def pause(ctx: click.Context, name: str) -> None:
-    """Its sessions, new or interrupted, wait until `resume` (R-D8)."""
+    """Its sessions, new or interrupted, wait until `resume`."""
     app_for(ctx).pause_workflow(name)
     click.echo(f"workflow {name} paused", err=True)
 
@@ -80,6 +80,7 @@ def pause(ctx: click.Context, name: str) -> None:
 @click.argument("name")
 @click.pass_context
 def resume(ctx: click.Context, name: str) -> None:
+    """Let its sessions run again."""
     app_for(ctx).resume_workflow(name)
     click.echo(f"workflow {name} resumed", err=True)
 
@@ -90,7 +91,7 @@ def resume(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def publish(ctx: click.Context, topic: str, payload: str) -> None:
     """Publish an event (PAYLOAD: a JSON object) on TOPIC and print its id; a serving
-    app starts the workflows that run on events of TOPIC (R-D3)."""
+    app starts the workflows that run on events of TOPIC."""
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
@@ -106,8 +107,13 @@ def publish(ctx: click.Context, topic: str, payload: str) -> None:
 
 @click.command(name="events")
 @click.argument("topic")
-@click.option("--status", type=click.Choice([s.value for s in EventStatus]), default=None)
-@click.option("--limit", default=100, type=int)
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in EventStatus]),
+    default=None,
+    help="only events in this state",
+)
+@click.option("--limit", default=100, type=click.IntRange(1, 100_000), help="how many (default 100)")
 @click.pass_context
 def events(ctx: click.Context, topic: str, status: str | None, limit: int) -> None:
     """The events of TOPIC, oldest first."""
