@@ -21,6 +21,7 @@ from qrun.core import (
     Unique,
 )
 from qrun.core.claim import run_id_for
+from qrun.core.topics import EventStatus
 from qrun.core.ports import (
     Applied,
     Conflict,
@@ -158,6 +159,14 @@ class StoreEdges(StoreFixtures):
         assert store.available(built("al", "pha"), T0) == 1  # type: ignore[attr-defined]
         mine = store.reserve(topic=built("alpha"), consumer="c", limit=1, now=T0, until=at(60))  # type: ignore[attr-defined]
         assert [e.id for e in mine] == ["e1"]
+
+    def test_a_reserve_with_a_negative_limit_or_a_past_deadline_takes_nothing(self, store: JobStore) -> None:
+        # SQL reads LIMIT -1 as "no limit"; a reservation over before it starts is none.
+        store.publish([event("t", id="e1"), event("t", id="e2")])  # type: ignore[attr-defined]
+        assert store.reserve("t", "c", limit=-1, now=at(10), until=at(60)) == []  # type: ignore[attr-defined]
+        assert store.reserve("t", "c", limit=5, now=at(10), until=at(5)) == []  # type: ignore[attr-defined]
+        pending = store.events(topic="t", status=EventStatus.PENDING, limit=10)  # type: ignore[attr-defined]
+        assert [e.id for e in pending] == ["e1", "e2"]
 
     def test_an_event_id_twice_in_one_publish_is_refused_whole(self, store: JobStore) -> None:
         with pytest.raises(DuplicateEvent):
