@@ -21,7 +21,6 @@ from qrun.core import (
     Unique,
 )
 from qrun.core.claim import run_id_for
-from qrun.core.topics import EventStatus
 from qrun.core.ports import (
     Applied,
     Conflict,
@@ -31,6 +30,7 @@ from qrun.core.ports import (
     JobStore,
     UniqueConflict,
 )
+from qrun.core.topics import EventStatus
 
 from .base import POLICY, StoreFixtures, claim_one, lease, step
 from .builders import T0, at, new_job, ok
