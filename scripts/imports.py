@@ -50,6 +50,7 @@ ENTRY_MAY_USE = {
     "qrun.bootstrap.app",
     "qrun.bootstrap.wiring",
     "qrun.bootstrap.config",
+    "qrun.bootstrap.logs",  # how the process logs, set once at start
     "qrun.bootstrap.views",
 }
 

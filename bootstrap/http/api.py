@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..app import App
-from . import batches, jobs, metrics, queues, workflows
+from . import batches, dashboard, jobs, metrics, queues, workflows
 from .errors import RESPONSES
 from .limits import BodyLimit
 
@@ -58,6 +58,7 @@ def fastapi_app(app: App, *, token: str | None) -> FastAPI:
     api.state.token = token
     api.state.metrics = metrics.registry_for(app)
     api.include_router(queues.health, responses=RESPONSES)
+    api.include_router(dashboard.router)
     for module in (queues, jobs, batches, workflows, metrics):
         api.include_router(module.router, responses=RESPONSES)
     return api

@@ -1,0 +1,7 @@
+"""The dashboard served at `/` by `qrun serve`: server-rendered pages over the same use
+cases as the CLI and the API, live by polling, with no build step and nothing fetched
+from elsewhere."""
+
+from .pages import router
+
+__all__ = ["router"]

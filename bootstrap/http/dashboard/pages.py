@@ -1,0 +1,416 @@
+"""The dashboard's pages and actions. Reads go through the app's use cases like every
+other entry point. With a token configured, pages need it too: it is entered once on
+/ui/login and kept in an HttpOnly, SameSite=Strict cookie (which also keeps other sites
+from posting actions); without one, the dashboard only reads."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from qrun.core import Cancel, Retry, Status
+from qrun.core.ports import JobFilter
+
+from ...app import App
+from ...views import job_view
+from .html import action, e, link, page, pre, status, table
+
+router = APIRouter(include_in_schema=False)
+COOKIE = "qrun_token"
+PAGE = 50
+
+
+def _app(request: Request) -> App:
+    app: App = request.app.state.qrun
+    return app
+
+
+def _signed_in(request: Request) -> bool:
+    token: str | None = request.app.state.token
+    given = request.cookies.get(COOKIE, "")
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())  # type: ignore[union-attr]
+
+
+def _may_read(request: Request) -> bool:
+    return not request.app.state.token or _signed_in(request)
+
+
+def _render(request: Request, title: str, body: str, *, live: bool = True) -> Response:
+    note = request.query_params.get("note", "")
+    if not _may_read(request):
+        return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
+    if request.headers.get("x-qrun-fragment"):
+        flash = f'<p class="note" role="status">{e(note)}</p>' if note else ""
+        return HTMLResponse(f"<h1>{e(title)}</h1>{flash}{body}")
+    return HTMLResponse(page(title, body, signed_in=_signed_in(request), live=live, note=note))
+
+
+# -- reading -------------------------------------------------------------------------------
+@router.get("/")
+def overview(request: Request) -> Response:
+    if not _may_read(request):
+        return _render(request, "", "")
+    app = _app(request)
+    queues = app.queues()
+    statuses = [s.value for s in Status]
+    rows = []
+    for name, q in queues.items():
+        toggle = (
+            action(f"/ui/queues/{name}/resume", "Resume")
+            if q["paused"]
+            else action(
+                f"/ui/queues/{name}/pause", "Pause", confirm=f"Pause queue {name}? No job of it will start."
+            )
+        )
+        counts = [link("/ui/jobs", q["counts"].get(s, 0), queue=name, status=s) for s in statuses]
+        rows.append(
+            [link("/ui/jobs", name, queue=name), "paused" if q["paused"] else "active", *counts, toggle]
+        )
+    body = table(["queue", "state", *statuses, ""], rows, caption="Jobs per queue and status")
+    body += _rates(app)
+    body += _daemon(app.status())
+    return _render(request, "Overview", body)
+
+
+def _rates(app: App) -> str:
+    now = app.clock.now()
+    since = now - timedelta(minutes=5)
+    ended = {
+        s: [
+            j
+            for j in app.jobs(JobFilter(status=s, limit=2000, newest_first=True))
+            if j.finished_at and j.finished_at >= since
+        ]
+        for s in (Status.DONE, Status.FAILED)
+    }
+    done, failed = len(ended[Status.DONE]), len(ended[Status.FAILED])
+    rate = f"{(done + failed) / 5:.1f}"
+    share = f"{100 * failed / (done + failed):.0f}%" if done + failed else "-"
+    return (
+        '<div class="cards"><section><h2>Last 5 minutes</h2>'
+        f"<p>{done} done, {failed} failed: {rate} jobs a minute, {share} failed</p></section>"
+    )
+
+
+def _daemon(status_view: dict[str, Any]) -> str:
+    r, s, w = status_view["reaper"], status_view["sanitizer"], status_view["worker"]
+    repairs = [*r["last_reaped"], *s["last_repairs"]][:10]
+    rows = [
+        [link(f"/ui/jobs/{x['job_id']}", x["job_id"]), e(x["found"]), e(x["done"]), e(x["at"])]
+        for x in repairs
+    ]
+    return (
+        f"<section><h2>This daemon</h2><p>{e(w['id'])}: {len(w['inflight'])} of {w['slots']} slots running"
+        "</p></section>"
+        f"<section><h2>Reaper</h2><p>{r['reaped_total']} reaped, {r['errors_total']} errors</p></section>"
+        f"<section><h2>Sanitizer</h2><p>{s['healed_total']} healed</p></section></div>"
+        f"<h2>Last repairs</h2>{table(['job', 'found', 'done', 'at'], rows)}"
+    )
+
+
+@router.get("/ui/jobs")
+def jobs(request: Request) -> Response:
+    if not _may_read(request):
+        return _render(request, "", "")
+    q = {k: v for k, v in request.query_params.items() if v and k != "note"}
+    try:
+        where = JobFilter(
+            status=Status(q["status"]) if "status" in q else None,
+            queue=q.get("queue"),
+            kind=q.get("kind"),
+            batch=q.get("batch"),
+            after=q.get("after"),
+            newest_first=True,
+            limit=PAGE if "text" not in q else 2000,
+        )
+    except ValueError:
+        return _render(request, "Jobs", "<p>Unknown status.</p>")
+    found = _app(request).jobs(where)
+    if "text" in q:  # a substring of the id, kind or error, within the newest 2,000 that match
+        text = q["text"].lower()
+        found = [j for j in found if text in f"{j.id} {j.kind} {j.error or ''}".lower()][:PAGE]
+    rows = [
+        [
+            link(f"/ui/jobs/{j.id}", j.id),
+            status(j.status.value),
+            e(j.queue),
+            e(j.kind),
+            f"{j.attempts}/{j.max_attempts}",
+            e(f"{j.requested_at:%Y-%m-%d %H:%M:%S}"),
+            e((j.error or "").splitlines()[0][:80] if j.error else ""),
+        ]
+        for j in found
+    ]
+    body = _filters(q) + table(["id", "status", "queue", "kind", "attempts", "submitted", "error"], rows)
+    if len(found) == PAGE and "text" not in q:
+        body += "<p>" + link("/ui/jobs", "Older jobs →", **{**q, "after": found[-1].id}) + "</p>"
+    return _render(request, "Jobs", body)
+
+
+def _filters(q: dict[str, str]) -> str:
+    options = "".join(
+        f'<option value="{s.value}"{" selected" if q.get("status") == s.value else ""}>{s.value}</option>'
+        for s in Status
+    )
+    fields = "".join(
+        f'<label>{name}<input name="{name}" value="{e(q.get(name, ""))}"></label>'
+        for name in ("queue", "kind", "batch", "text")
+    )
+    return (
+        '<form class="filters" method="get" action="/ui/jobs" role="search">'
+        f'<label>status<select name="status"><option value="">any</option>{options}</select></label>'
+        f"{fields}<button>Filter</button></form>"
+    )
+
+
+@router.get("/ui/jobs/{job_id}")
+def job(request: Request, job_id: str) -> Response:
+    if not _may_read(request):
+        return _render(request, "", "")
+    app = _app(request)
+    found = app.job(job_id)
+    if found is None:
+        return _render(request, "No such job", f"<p>No job {e(job_id)}.</p>", live=False)
+    view = job_view(found)
+    acts = ""
+    if not found.status.terminal:
+        acts += action(f"/ui/jobs/{job_id}/cancel", "Cancel", confirm=f"Cancel job {job_id}?")
+    if found.status in (Status.FAILED, Status.CANCELLED):
+        acts += action(f"/ui/jobs/{job_id}/retry", "Retry")
+    times = [
+        ("submitted", found.requested_at),
+        ("available", found.available_at),
+        ("started", found.started_at),
+        ("finished", found.finished_at),
+    ]
+    timeline = "".join(f"<li>{name}: {e(at.isoformat() if at else '-')}</li>" for name, at in times)
+    deps = ", ".join(link(f"/ui/jobs/{d}", d) for d in found.depends_on) or "none"
+    follow = e(json.dumps(view["follow_up"])) if view.get("follow_up") else "none"
+    batch = link(f"/ui/batches/{found.batch}", found.batch) if found.batch else "none"
+    body = (
+        f"<p>{status(found.status.value)} queue {e(found.queue)}, kind {e(found.kind)}, "
+        f"attempt {found.attempts} of {found.max_attempts}, batch {batch}</p><p>{acts}</p>"
+        f"<h2>Timeline</h2><ul>{timeline}</ul>"
+        f"<h2>Error</h2>{pre(found.error) if found.error else '<p>none</p>'}"
+        f"<h2>Payload</h2>{pre(json.dumps(view['payload'], indent=2))}"
+        f"<h2>Result</h2>{pre(json.dumps(found.result, indent=2))}"
+        f"<h2>Output</h2>{_logs(app, job_id)}"
+        f"<h2>Dependencies</h2><p>{deps}</p><h2>Follow-up</h2><p>{follow}</p>"
+    )
+    return _render(request, f"Job {job_id}", body)
+
+
+def _logs(app: App, job_id: str) -> str:
+    try:
+        out, err = app.logs(job_id)
+    except ValueError as exc:
+        return f'<p class="muted">{e(exc)}</p>'
+    return f"<h3>stdout</h3>{pre(_tail(out))}<h3>stderr</h3>{pre(_tail(err))}"
+
+
+def _tail(data: bytes) -> str:
+    return data[-4000:].decode(errors="replace")
+
+
+@router.get("/ui/batches/{batch_id}")
+def batch(request: Request, batch_id: str) -> Response:
+    if not _may_read(request):
+        return _render(request, "", "")
+    summary = _app(request).batch(batch_id)
+    counts = ", ".join(
+        f"{s.value} {n}" for s, n in sorted(summary.counts.items(), key=lambda kv: kv[0].value)
+    )
+    d = summary.durations
+    times = f"; durations min {d.min_s:.2f}s median {d.median_s:.2f}s max {d.max_s:.2f}s" if d else ""
+    body = f"<p>{summary.finished}/{summary.total} finished: {e(counts)}{e(times)}</p>"
+    body += "<p>" + link("/ui/jobs", "Its jobs", batch=batch_id) + "</p>"
+    return _render(request, f"Batch {batch_id}", body)
+
+
+@router.get("/ui/pools")
+def pools(request: Request) -> Response:
+    if not _may_read(request):
+        return _render(request, "", "")
+    rows = [
+        [
+            e(name),
+            f"{p['in_use']}/{p['size']}",
+            " ".join(f"{slot}: {link(f'/ui/jobs/{j}', j)}" for slot, j in p["holders"].items()),
+        ]
+        for name, p in _app(request).pools().items()
+    ]
+    return _render(request, "Pools", table(["pool", "in use", "holders"], rows))
+
+
+@router.get("/ui/workflows")
+def workflows(request: Request) -> Response:
+    if not _may_read(request):
+        return _render(request, "", "")
+    rows = []
+    for name, w in _app(request).workflows_view().items():
+        last = w["last_session"]
+        rows.append(
+            [
+                link(f"/ui/workflows/{name}", name),
+                e(w["status"]),
+                str(w["sessions"]),
+                f"{w['cost']:g}",
+                e(last["status"] if last else "never ran"),
+                pre(w["error"]) if w["error"] else "",
+                action(f"/ui/workflows/{name}/trigger", "Trigger"),
+            ]
+        )
+    return _render(
+        request, "Workflows", table(["workflow", "status", "sessions", "cost", "last", "error", ""], rows)
+    )
+
+
+@router.get("/ui/workflows/{name}")
+def sessions(request: Request, name: str) -> Response:
+    if not _may_read(request):
+        return _render(request, "", "")
+    parts = []
+    for s in _app(request).sessions(name, runs=True):
+        runs = [
+            [
+                str(r["iteration"]),
+                e(r["role"]),
+                e(r["handler"]),
+                e(r["status"]),
+                e(r["cost"]),
+                e(r["error"] or ""),
+            ]
+            for r in s.get("runs", [])
+        ]
+        parts.append(
+            f"<h2>{link('/ui/jobs/' + s['id'], s['id'])} {status(s['status'])}</h2>"
+            f"<p>{e(s['trigger'])}, iterations {s['iterations']}, cost {s['cost']:g}</p>"
+            + table(["iteration", "role", "handler", "status", "cost", "error"], runs)
+        )
+    return _render(request, f"Workflow {name}", "".join(parts) or "<p>No sessions yet.</p>")
+
+
+@router.get("/ui/schedules")
+def schedules(request: Request) -> Response:
+    if not _may_read(request):
+        return _render(request, "", "")
+    rows = [
+        [e(s["name"]), e(s["cron"]), e(s["next"]), e(s["kind"]), e(s["queue"])]
+        for s in _app(request).schedules()
+    ]
+    return _render(request, "Schedules", table(["name", "cron", "next slot (UTC)", "kind", "queue"], rows))
+
+
+# -- signing in and acting -------------------------------------------------------------------
+@router.get("/ui/login")
+def login_form(request: Request) -> Response:
+    nxt = request.query_params.get("next", "/")
+    body = (
+        '<form method="post" action="/ui/login"><label>API token'
+        '<input type="password" name="token" autocomplete="current-password" required autofocus></label>'
+        f'<input type="hidden" name="next" value="{e(nxt)}"><button>Sign in</button></form>'
+    )
+    return HTMLResponse(page("Sign in", body, signed_in=False, live=False))
+
+
+@router.post("/ui/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    token: str | None = request.app.state.token
+    given, nxt = form.get("token", ""), form.get("next", "/")
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        why = "This daemon has no API token: the dashboard only reads." if not token else "Wrong token."
+        return HTMLResponse(page("Sign in", f"<p>{e(why)}</p>", signed_in=False, live=False), status_code=401)
+    response = RedirectResponse(
+        nxt if nxt.startswith("/") and not nxt.startswith("//") else "/", status_code=303
+    )
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/ui/logout")
+def logout() -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+async def _form(request: Request) -> dict[str, str]:
+    parsed = parse_qs((await request.body()).decode(errors="replace"))
+    return {k: v[0] for k, v in parsed.items()}
+
+
+def _refused(request: Request) -> Response | None:
+    if not request.app.state.token:
+        return HTMLResponse(
+            page(
+                "Refused", "<p>Actions need an API token (QRUN_API_TOKEN).</p>", signed_in=False, live=False
+            ),
+            status_code=403,
+        )
+    if not _signed_in(request):
+        return HTMLResponse(
+            page(
+                "Refused",
+                '<p>Sign in with the API token first: <a href="/ui/login">sign in</a>.</p>',
+                signed_in=False,
+                live=False,
+            ),
+            status_code=401,
+        )
+    return None
+
+
+def _back(request: Request, to: str, note: str) -> Response:
+    return RedirectResponse(f"{to}?{_note(note)}", status_code=303)
+
+
+def _note(text: str) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({"note": text})
+
+
+@router.post("/ui/jobs/{job_id}/{verb}")
+def act(request: Request, job_id: str, verb: str) -> Response:
+    if (no := _refused(request)) is not None:
+        return no
+    if verb not in ("cancel", "retry"):
+        return HTMLResponse("unknown action", status_code=404)
+    outcome = _app(request).act(job_id, Cancel() if verb == "cancel" else Retry())
+    note = (
+        f"{verb}: {outcome.decision.job.status.value}"
+        if outcome.decision
+        else f"cannot {verb}: {outcome.rejection}"
+    )
+    return _back(request, f"/ui/jobs/{job_id}", note)
+
+
+@router.post("/ui/queues/{name}/{verb}")
+def queue_action(request: Request, name: str, verb: str) -> Response:
+    if (no := _refused(request)) is not None:
+        return no
+    app = _app(request)
+    if verb == "pause":
+        app.pause_queue(name)
+    elif verb == "resume":
+        app.resume_queue(name)
+    else:
+        return HTMLResponse("unknown action", status_code=404)
+    return _back(request, "/", f"queue {name}: {verb}d")
+
+
+@router.post("/ui/workflows/{name}/trigger")
+def trigger(request: Request, name: str) -> Response:
+    if (no := _refused(request)) is not None:
+        return no
+    try:
+        session = _app(request).trigger(name)
+    except ValueError as exc:
+        return _back(request, "/ui/workflows", str(exc))
+    return _back(request, f"/ui/jobs/{session}", "session started")
