@@ -15,6 +15,7 @@ from qrun.core.ports import Clock, InputStore, JobStore, Runner
 from .config import Config
 from .daemon.serve import Daemon
 from .runtime.apply import Applier
+from .runtime.metrics import JobMetrics
 from .runtime.periodic import Pruner, Scheduler
 from .runtime.reaper import Reaper, Sanitizer
 from .runtime.worker import Worker
@@ -42,6 +43,7 @@ class App(TaskCases, BatchCases, WorkflowCases, QueueCases):
     pruner: Pruner
     applier: Applier
     daemon: Daemon
+    job_metrics: JobMetrics
     workflows: Workflows = attrs.field(factory=Workflows)
     triggers: Triggers | None = None
     knows_workflows: bool = True

@@ -27,6 +27,7 @@ from .config import Config, ConfigError, PoolConfig, load
 from .daemon.serve import Daemon
 from .runtime.apply import Applier, Effects
 from .runtime.clock import SystemClock
+from .runtime.metrics import JobMetrics
 from .runtime.periodic import Pruner, Scheduler
 from .runtime.reaper import Reaper, Sanitizer
 from .runtime.worker import Worker, own_name
@@ -171,6 +172,7 @@ def bootstrap(
     )
     built = _runners(config, tasks, inputs) if runners is None else dict(runners)
     crash = crashpoints.from_env()  # tests only (QRUN_TEST_CRASH_AT); else it never fires
+    metrics = JobMetrics()
     worker = Worker(
         store,
         built,
@@ -187,10 +189,11 @@ def bootstrap(
         delete_inputs=inputs.delete,
         pools=pool_resources(config.pools),
         crash=crash,
+        observe=metrics.observe,
     )
     applier = Applier(
         store,
-        Effects(built, notify=notify, delete_inputs=inputs.delete),
+        Effects(built, notify=notify, delete_inputs=inputs.delete, observe=metrics.observe),
         policy=policy,
         clock=clock,
         crash=crash,
@@ -236,6 +239,7 @@ def bootstrap(
         pruner,
         applier,
         daemon,
+        metrics,
         workflows,
     )
     if isinstance(store, WorkflowStore):

@@ -139,12 +139,24 @@ def _outcome(future: Future[Any]) -> Exit:
 
 
 MAX_TRACEBACK = 8000
+_PLUMBING = (
+    "concurrent/futures/",
+    "asyncio/",
+    "qrun/adapters/runners/",
+    "adapters/runners/python_runner.py",
+    "adapters/runners/inline.py",
+)
 
 
 def failure(exc: BaseException) -> str:
     """`Type: message` on the first line (what lists show), then the traceback (what
     `qrun show` and `app.result` show), its last MAX_TRACEBACK characters."""
-    trace = "".join(traceback.format_exception(exc)).rstrip()
+    shown = traceback.TracebackException.from_exception(exc)
+    # The task's own frames: not those of the thread pool and runner that called it.
+    shown.stack = traceback.StackSummary.from_list(
+        [f for f in shown.stack if not any(part in f.filename for part in _PLUMBING)]
+    )
+    trace = "".join(shown.format()).rstrip()
     if len(trace) > MAX_TRACEBACK:
         trace = "...\n" + trace[-MAX_TRACEBACK:]
     return f"{type(exc).__name__}: {exc}\n\n{trace}"

@@ -15,14 +15,23 @@ from .common import REFUSED, app_for, refused
 
 
 @click.command()
-@click.option("--queue", default="default", help="the queue it waits on (default: default)")
-@click.option("--priority", default=0, type=int, help="higher runs first")
+@click.option("--queue", default=None, help="the queue it waits on (default: the task's, else default)")
+@click.option("--priority", default=None, type=int, help="higher runs first (default 0)")
 @click.option("--delay", default=0.0, type=float, help="seconds before it may start")
 @click.option("--key", "concurrency_key", default=None, help="concurrency key")
 @click.option(
-    "--key-limit", "concurrency_limit", default=1, type=int, help="how many of --key may run at once"
+    "--key-limit",
+    "concurrency_limit",
+    default=None,
+    type=int,
+    help="how many of --key may run at once (default 1)",
 )
-@click.option("--max-attempts", default=3, type=int, help="runs before it fails for good (default 3)")
+@click.option(
+    "--max-attempts",
+    default=None,
+    type=int,
+    help="runs before it fails for good (default: the task's, else 3)",
+)
 @click.option("--shell", "use_shell", is_flag=True, help="run COMMAND as one /bin/sh -c string")
 @click.option("--timeout", default=None, type=float, help="seconds before the command is stopped")
 @click.option("--task", default=None, help="a registered python task instead of a command")
@@ -99,7 +108,8 @@ def submit(
             raise click.UsageError(f"--input {name}: cannot read {path}: {exc.strerror}") from None
     app = app_for(ctx, create=True)
     try:
-        job_id = app.submit(kind, payload, inputs=inputs, delay_s=delay, **options)
+        given = {k: v for k, v in options.items() if v is not None}  # the rest: the task's, else Job's
+        job_id = app.submit(kind, payload, inputs=inputs, delay_s=delay, **given)
     except REFUSED as exc:
         raise refused(exc) from None
     click.echo(job_id)

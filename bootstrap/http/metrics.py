@@ -43,6 +43,17 @@ class _Collector:
             paused.add_metric([q], 1)
         yield paused
         yield GaugeMetricFamily("qrun_worker_inflight", "Runs this worker holds", value=totals["inflight"])
+        yield GaugeMetricFamily(
+            "qrun_worker_free_slots", "Slots this worker has free", value=totals["free_slots"]
+        )
+        oldest = GaugeMetricFamily(
+            "qrun_oldest_queued_age_seconds",
+            "How long the oldest queued job of a queue has waited",
+            labels=["queue"],
+        )
+        for queue, age in self.app.oldest_queued_ages().items():
+            oldest.add_metric([queue], age)
+        yield oldest
 
 
 def registry_for(app: App) -> CollectorRegistry:
@@ -58,4 +69,6 @@ def registry_for(app: App) -> CollectorRegistry:
 )
 def metrics(request: Request) -> Response:
     registry: CollectorRegistry = request.app.state.metrics
-    return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+    app: App = request.app.state.qrun
+    body = generate_latest(registry) + generate_latest(app.job_metrics.registry)
+    return Response(body, media_type="text/plain; version=0.0.4")

@@ -67,9 +67,16 @@ class Effects:
     delete_inputs: Callable[[str], None] = lambda job_id: None
     spawn: Callable[[Decision], None] | None = None
     adopt: Callable[[Decision], None] | None = None
+    #: Told of every decision carried out (metrics); never stops the effects.
+    observe: Callable[[Decision], None] | None = None
 
     def carry_out(self, decision: Decision, *, stopped: bool = False) -> None:
         """`stopped`: its Kill was carried out before the write (see `stop_first`)."""
+        if self.observe is not None:
+            try:
+                self.observe(decision)
+            except Exception:
+                log.exception("observing job %s failed", decision.job.id)
         for effect in decision.external:
             if stopped and isinstance(effect, Kill):
                 continue

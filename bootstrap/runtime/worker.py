@@ -126,6 +126,7 @@ class Worker:
         pools: Mapping[str, PoolResource] | None = None,
         crash: CrashHook = never,
         monotonic: Callable[[], float] = monotonic,
+        observe: Callable[[Decision], None] | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
@@ -167,6 +168,7 @@ class Worker:
                 delete_inputs=delete_inputs or (lambda job_id: None),
                 spawn=self._spawn,
                 adopt=self._adopt,
+                observe=observe,
             ),
             policy=policy,
             clock=self.clock,

@@ -12,6 +12,7 @@ from qrun.core.ports import Clock, InputStore, JobStore, Runner
 
 from ..config import Config
 from ..runtime.apply import Applier
+from ..runtime.metrics import JobMetrics
 from ..runtime.periodic import Pruner, Scheduler
 from ..runtime.reaper import Reaper, Sanitizer
 from ..runtime.worker import Worker
@@ -32,6 +33,7 @@ class Parts:
     scheduler: Scheduler
     pruner: Pruner
     applier: Applier
+    job_metrics: JobMetrics
     workflows: Workflows
     triggers: Triggers | None
     #: False when the app holds none of the application's code (the bare CLI): it cannot

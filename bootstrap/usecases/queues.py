@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qrun.core import Status
+from qrun.core.ports import JobFilter
 from qrun.core.retention import expired
 
 from ..doctor import Finding, examine
@@ -91,6 +92,18 @@ class QueueCases(Parts):
             },
         }
 
+    def oldest_queued_ages(self) -> dict[str, float]:
+        """Per queue with queued jobs, how long its oldest has waited since it was
+        submitted, in seconds (ids grow with time: the first by id is the oldest)."""
+        now, out = self.clock.now(), {}
+        for queue in sorted(
+            {q for (q, status), n in self.store.counts().items() if status is Status.QUEUED and n}
+        ):
+            oldest = self.store.list(JobFilter(status=Status.QUEUED, queue=queue, limit=1))
+            if oldest:
+                out[queue] = max(0.0, (now - oldest[0].requested_at).total_seconds())
+        return out
+
     def totals(self) -> dict[str, int]:
         """This daemon's counters since it started, for metrics."""
         return {
@@ -101,4 +114,5 @@ class QueueCases(Parts):
             "spawn_failures": self.worker.spawn_failures_total,
             "schedule_fired": self.scheduler.fired_total,
             "inflight": len(self.worker.inflight),
+            "free_slots": max(0, self.worker.slots - len(self.worker.inflight)),
         }
