@@ -30,7 +30,7 @@ from qrun.core.ports import (
     JobStore,
     UniqueConflict,
 )
-from qrun.core.topics import EventStatus
+from qrun.core.topics import EventStatus, Settle
 
 from .base import POLICY, StoreFixtures, claim_one, lease, step
 from .builders import T0, at, new_job, ok
@@ -196,6 +196,10 @@ class StoreEdges(StoreFixtures):
         )
         assert results == []
         assert store.prune(now=at(1), keep={Status.DONE: timedelta(0)}, limit=1) == 0
+        store.publish(events=[event("kw", id="kw1")])  # type: ignore[attr-defined]
+        held = store.reserve(topic="kw", consumer="c", limit=1, now=at(1), until=at(60))  # type: ignore[attr-defined]
+        done = store.settle(ids=[e.id for e in held], consumer="c", how=Settle.CONSUME, now=at(2), note=None)  # type: ignore[attr-defined]
+        assert done == ["kw1"]
 
     def test_one_batch_may_hand_a_unique_key_from_the_job_that_frees_it_to_one_that_takes_it(
         self, store: JobStore
