@@ -1,7 +1,6 @@
 """The metrics people graph: queue wait and run duration histograms per queue and kind,
 outcomes, retries, free slots and the oldest queued job's age, on /metrics."""
 
-
 from fastapi.testclient import TestClient
 from qrun.bootstrap.http import create_api
 from qrun.bootstrap.runtime.clock import FakeClock
