@@ -32,8 +32,9 @@ def _app(request: Request) -> App:
 
 def _signed_in(request: Request) -> bool:
     token: str | None = request.app.state.token
-    given = request.cookies.get(COOKIE, "")
-    return bool(token) and hmac.compare_digest(given.encode(), token.encode())  # type: ignore[union-attr]
+    if not token:
+        return False
+    return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), token.encode())
 
 
 def _may_read(request: Request) -> bool:
