@@ -296,10 +296,10 @@ class StoreEdges(StoreFixtures):
         assert store.get(job.id) == beat.job
 
     def test_the_refusal_of_a_batch_naming_one_id_twice_names_only_that_id(self, store: JobStore) -> None:
-        twice, once = new_job(id="twice"), new_job(id="once")
+        dup, solo = new_job(id="job-dup"), new_job(id="job-solo")
         with pytest.raises(DuplicateJob) as refused:
-            store.submit([twice, once, twice])
-        assert "twice" in str(refused.value) and "once" not in str(refused.value)
+            store.submit([dup, solo, dup])
+        assert "job-dup" in str(refused.value) and "job-solo" not in str(refused.value)
         assert store.list() == []
 
     def test_apply_then_claim_with_a_negative_limit_writes_and_claims_nothing(self, store: JobStore) -> None:
