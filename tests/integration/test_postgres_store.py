@@ -94,6 +94,20 @@ def test_a_newer_schema_is_refused_naming_both_versions(postgres_url, pg_schemas
         conn.execute(f"UPDATE {schema}.meta SET value = %s", (str(VERSION + 1),))
     with pytest.raises(SchemaVersionError, match=f"version {VERSION + 1}, newer than version {VERSION}"):
         PostgresStore(postgres_url, schema=schema)
+    # migrate refuses it too, and leaves the newer version recorded (never a downgrade)
+    with pytest.raises(SchemaVersionError, match=f"version {VERSION + 1}, newer than version {VERSION}"):
+        PostgresStore.migrate(postgres_url, schema=schema)
+    with psycopg.connect(postgres_url) as conn:
+        stored = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'").fetchone()
+    assert stored == (str(VERSION + 1),)
+
+
+def test_an_unreachable_database_names_the_servers_reason(postgres_url):
+    from qrun.core.ports import StoreUnreachable
+
+    missing = postgres_url.rsplit("/", 1)[0] + "/qrun_no_such_database"
+    with pytest.raises(StoreUnreachable, match=r'database "qrun_no_such_database" does not exist'):
+        PostgresStore(missing, connect_timeout_s=5)
 
 
 def test_concurrent_migrations_serialize(postgres_url, pg_schemas):
