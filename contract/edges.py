@@ -302,6 +302,21 @@ class StoreEdges(StoreFixtures):
         assert "job-dup" in str(refused.value) and "job-solo" not in str(refused.value)
         assert store.list() == []
 
+    def test_apply_then_claim_whose_lease_is_over_before_it_starts_claims_nothing(
+        self, store: JobStore
+    ) -> None:
+        from qrun.core.ports import ApplyThenClaim
+
+        if not isinstance(store, ApplyThenClaim):
+            pytest.skip("the store does not offer apply_then_claim")
+        store.submit([new_job(), new_job()])
+        job = claim_one(store).job
+        results, claimed = store.apply_then_claim(
+            [ok(job, Spawned(H), at(5), POLICY)], "w1", limit=5, now=at(5), lease_until=at(4), policy=POLICY
+        )
+        assert isinstance(results[0], Applied) and claimed == []
+        assert sorted(j.status.value for j in store.list()) == ["queued", "running"]
+
     def test_apply_then_claim_with_a_negative_limit_writes_and_claims_nothing(self, store: JobStore) -> None:
         from qrun.core.ports import ApplyThenClaim
 
