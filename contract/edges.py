@@ -29,6 +29,7 @@ from qrun.core.ports import (
     JobFilter,
     JobStore,
     UniqueConflict,
+    UnknownDependency,
 )
 from qrun.core.topics import EventStatus, Settle
 
@@ -295,6 +296,14 @@ class StoreEdges(StoreFixtures):
         assert results[0] == Applied(beat.job) and isinstance(results[1], Conflict)
         assert store.get(job.id) == beat.job
 
+    def test_a_unique_job_with_an_unknown_dependency_is_refused_and_nothing_is_stored(
+        self, store: JobStore
+    ) -> None:
+        keyed = new_job(unique=Unique("k1"), depends_on=("job-missing-parent",))
+        with pytest.raises(UnknownDependency, match="job-missing-parent"):
+            store.submit([keyed, new_job(unique=Unique("k2"))])
+        assert store.list() == []
+
     def test_the_refusal_of_a_batch_naming_one_id_twice_names_only_that_id(self, store: JobStore) -> None:
         dup, solo = new_job(id="job-dup"), new_job(id="job-solo")
         with pytest.raises(DuplicateJob) as refused:
@@ -311,10 +320,19 @@ class StoreEdges(StoreFixtures):
             pytest.skip("the store does not offer apply_then_claim")
         store.submit([new_job(), new_job()])
         job = claim_one(store).job
-        results, claimed = store.apply_then_claim(
-            [ok(job, Spawned(H), at(5), POLICY)], "w1", limit=5, now=at(5), lease_until=at(4), policy=POLICY
-        )
-        assert isinstance(results[0], Applied) and claimed == []
+        for i, until in enumerate((at(4), at(5))):  # before now, and at it
+            results, claimed = store.apply_then_claim(
+                [ok(job, Heartbeat("w1", lease(at(5), 60)), at(5), POLICY)]
+                if i
+                else [ok(job, Spawned(H), at(5), POLICY)],
+                "w1",
+                limit=5,
+                now=at(5),
+                lease_until=until,
+                policy=POLICY,
+            )
+            assert isinstance(results[0], Applied) and claimed == []
+            job = results[0].job
         assert sorted(j.status.value for j in store.list()) == ["queued", "running"]
 
     def test_apply_then_claim_with_a_negative_limit_writes_and_claims_nothing(self, store: JobStore) -> None:
