@@ -185,3 +185,10 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(postgres_url
     store.submit([job])
     assert store.get(job.id) == job
     store.close()
+
+
+def test_migrate_takes_its_arguments_by_name(postgres_url, pg_schemas):
+    schema = pg_schemas()
+    assert PostgresStore.migrate(conninfo=postgres_url, schema=schema, connect_timeout_s=5) == VERSION
+    with pytest.raises(TypeError):
+        PostgresStore.migrate(postgres_url, schema)
