@@ -353,6 +353,17 @@ class StoreEdges(StoreFixtures):
         assert isinstance(results[0], Applied) and claimed == []
         assert sorted(j.status.value for j in store.list()) == ["queued", "running"]
 
+    def test_a_conflict_in_a_batch_naming_a_job_twice_does_not_stop_the_decisions_after_it(
+        self, store: JobStore
+    ) -> None:
+        store.submit([new_job(), new_job()])
+        a, b = (claim_one(store).job for _ in range(2))
+        first, stale = ok(a, Spawned(H), at(1), POLICY), ok(a, Failed("x"), at(1), POLICY)
+        other = ok(b, Spawned(H), at(1), POLICY)
+        results = store.apply_many([first, stale, other])
+        assert results == [Applied(first.job), Conflict(first.job), Applied(other.job)]
+        assert store.get(b.id) == other.job
+
     def test_apply_then_claim_writes_a_winners_follow_up_and_claims_in_one_call(
         self, store: JobStore
     ) -> None:
