@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from qrun.core import Cancel, Retry, Status
 from qrun.core.ports import JobFilter
@@ -20,7 +20,7 @@ from ...app import App
 from ...views import job_view
 from .html import action, e, link, page, pre, status, table
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)  # signing in and actions
 COOKIE = "qrun_token"
 PAGE = 50
 
@@ -37,14 +37,18 @@ def _signed_in(request: Request) -> bool:
     return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), token.encode())
 
 
-def _may_read(request: Request) -> bool:
-    return not request.app.state.token or _signed_in(request)
+def _reader(request: Request) -> None:
+    """Every page's gate: with a token configured, to the sign-in page without it."""
+    if request.app.state.token and not _signed_in(request):
+        raise HTTPException(303, "sign in first", headers={"Location": f"/ui/login?next={request.url.path}"})
+
+
+#: The pages that read, all behind `_reader`.
+pages = APIRouter(include_in_schema=False, dependencies=[Depends(_reader)])
 
 
 def _render(request: Request, title: str, body: str, *, live: bool = True) -> Response:
     note = request.query_params.get("note", "")
-    if not _may_read(request):
-        return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
     if request.headers.get("x-qrun-fragment"):
         flash = f'<p class="note" role="status">{e(note)}</p>' if note else ""
         return HTMLResponse(f"<h1>{e(title)}</h1>{flash}{body}")
@@ -52,10 +56,8 @@ def _render(request: Request, title: str, body: str, *, live: bool = True) -> Re
 
 
 # -- reading -------------------------------------------------------------------------------
-@router.get("/")
+@pages.get("/")
 def overview(request: Request) -> Response:
-    if not _may_read(request):
-        return _render(request, "", "")
     app = _app(request)
     queues = app.queues()
     statuses = [s.value for s in Status]
@@ -114,10 +116,8 @@ def _daemon(status_view: dict[str, Any]) -> str:
     )
 
 
-@router.get("/ui/jobs")
+@pages.get("/ui/jobs")
 def jobs(request: Request) -> Response:
-    if not _may_read(request):
-        return _render(request, "", "")
     q = {k: v for k, v in request.query_params.items() if v and k != "note"}
     try:
         where = JobFilter(
@@ -169,10 +169,8 @@ def _filters(q: dict[str, str]) -> str:
     )
 
 
-@router.get("/ui/jobs/{job_id}")
+@pages.get("/ui/jobs/{job_id}")
 def job(request: Request, job_id: str) -> Response:
-    if not _may_read(request):
-        return _render(request, "", "")
     app = _app(request)
     found = app.job(job_id)
     if found is None:
@@ -218,10 +216,8 @@ def _tail(data: bytes) -> str:
     return data[-4000:].decode(errors="replace")
 
 
-@router.get("/ui/batches/{batch_id}")
+@pages.get("/ui/batches/{batch_id}")
 def batch(request: Request, batch_id: str) -> Response:
-    if not _may_read(request):
-        return _render(request, "", "")
     summary = _app(request).batch(batch_id)
     counts = ", ".join(
         f"{s.value} {n}" for s, n in sorted(summary.counts.items(), key=lambda kv: kv[0].value)
@@ -233,10 +229,8 @@ def batch(request: Request, batch_id: str) -> Response:
     return _render(request, f"Batch {batch_id}", body)
 
 
-@router.get("/ui/pools")
+@pages.get("/ui/pools")
 def pools(request: Request) -> Response:
-    if not _may_read(request):
-        return _render(request, "", "")
     rows = [
         [
             e(name),
@@ -248,10 +242,8 @@ def pools(request: Request) -> Response:
     return _render(request, "Pools", table(["pool", "in use", "holders"], rows))
 
 
-@router.get("/ui/workflows")
+@pages.get("/ui/workflows")
 def workflows(request: Request) -> Response:
-    if not _may_read(request):
-        return _render(request, "", "")
     rows = []
     for name, w in _app(request).workflows_view().items():
         last = w["last_session"]
@@ -271,10 +263,8 @@ def workflows(request: Request) -> Response:
     )
 
 
-@router.get("/ui/workflows/{name}")
+@pages.get("/ui/workflows/{name}")
 def sessions(request: Request, name: str) -> Response:
-    if not _may_read(request):
-        return _render(request, "", "")
     parts = []
     for s in _app(request).sessions(name, runs=True):
         runs = [
@@ -296,10 +286,8 @@ def sessions(request: Request, name: str) -> Response:
     return _render(request, f"Workflow {name}", "".join(parts) or "<p>No sessions yet.</p>")
 
 
-@router.get("/ui/schedules")
+@pages.get("/ui/schedules")
 def schedules(request: Request) -> Response:
-    if not _may_read(request):
-        return _render(request, "", "")
     rows = [
         [e(s["name"]), e(s["cron"]), e(s["next"]), e(s["kind"]), e(s["queue"])]
         for s in _app(request).schedules()
@@ -415,3 +403,6 @@ def trigger(request: Request, name: str) -> Response:
     except ValueError as exc:
         return _back(request, "/ui/workflows", str(exc))
     return _back(request, f"/ui/jobs/{session}", "session started")
+
+
+router.include_router(pages)
