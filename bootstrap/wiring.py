@@ -188,6 +188,7 @@ def bootstrap(
         notify=notify,
         delete_inputs=inputs.delete,
         pools=pool_resources(config.pools),
+        serve_pools=tuple(config.pools),
         crash=crash,
         observe=metrics.observe,
     )

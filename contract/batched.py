@@ -152,6 +152,27 @@ class StoreApplyThenClaim(StoreFixtures):
         assert second.job.concurrency_key == "k" and second.job.lease is not None
         assert second.job.lease.worker == "w2" and store.get(second.job.id) == second.job
 
+    def test_the_claim_takes_only_the_pools_it_serves(self, both: ApplyThenClaim) -> None:
+        store: JobStore = both  # type: ignore[assignment]
+        store.set_pool("wt", 1)
+        pooled, plain, other = new_job(pool="wt", priority=5), new_job(), new_job()
+        store.submit([pooled, plain, other])
+        first = step(store, claim_one(store, pools=[]).job, Spawned(Handle("subprocess", "1:1")), at(1))
+        left = ({plain.id, other.id} - {first.id}).pop()
+        now = at(2)
+        results, claimed = both.apply_then_claim(
+            [ok(first, Finished(None), now, POLICY)],
+            "w1",
+            limit=5,
+            now=now,
+            lease_until=lease(now),
+            policy=POLICY,
+            pools=[],
+        )
+        assert [type(r) for r in results] == [Applied]
+        assert [d.job.id for d in claimed] == [left]
+        assert store.get(pooled.id).status is Status.QUEUED  # type: ignore[union-attr]
+
     def test_with_nothing_to_write_it_is_a_claim(self, both: ApplyThenClaim) -> None:
         store: JobStore = both  # type: ignore[assignment]
         store.submit([new_job(), new_job()])

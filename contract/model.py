@@ -70,6 +70,7 @@ class Model:
         lease_until: datetime,
         policy: Policy,
         queues: Sequence[str] | None = None,
+        pools: Sequence[str] | None = None,
     ) -> list[Decision]:
         live = self.open_jobs()
         busy = Counter(j.concurrency_key for j in live if j.status is Status.RUNNING and j.concurrency_key)
@@ -82,6 +83,7 @@ class Model:
             queues=frozenset(queues) if queues is not None else None,
             paused=frozenset(self.paused_queues),
             pools=states(self.sizes, holders(live)),
+            served_pools=frozenset(pools) if pools is not None else None,
         )
         out = []
         for choice in chosen:

@@ -134,6 +134,47 @@ class StorePools(StoreFixtures):
         store.submit([new_job(pool="wt")])
         assert store.claim("w1", limit=1, now=T0, lease_until=lease(), policy=POLICY) == []
 
+    def test_r_e3_a_claim_takes_only_the_pools_it_serves(self, store: JobStore) -> None:
+        """A worker without a pool's resources (say, not its worktrees) never takes its
+        jobs; jobs outside any pool are everyone's, and the pool's jobs wait for a worker
+        that serves it."""
+        store.set_pool("wt", 1)
+        store.set_pool("gpu", 1)
+        gpu, wt, plain = new_job(pool="gpu", priority=9), new_job(pool="wt", priority=5), new_job()
+        store.submit([gpu, wt, plain])
+        got = store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, pools=["wt"])
+        assert [d.job.id for d in got] == [wt.id, plain.id]
+        assert store.get(gpu.id).status is Status.QUEUED  # type: ignore[union-attr]
+        later = store.claim("w2", limit=5, now=at(1), lease_until=lease(at(1)), policy=POLICY, pools=None)
+        assert [(d.job.id, d.job.pool_slot) for d in later] == [(gpu.id, 0)]
+
+    def test_r_e3_a_claim_serving_no_pool_takes_only_jobs_without_one(self, store: JobStore) -> None:
+        store.set_pool("wt", 2)
+        pooled, plain = new_job(pool="wt", priority=5), new_job()
+        store.submit([pooled, plain])
+        for limit in (1, 5):  # the pool's job first in line must not take the only place
+            got = store.claim(
+                "w1", limit=limit, now=T0, lease_until=lease(), policy=POLICY, queues=["default"], pools=[]
+            )
+            if got:
+                break
+        assert [d.job.id for d in got] == [plain.id]
+        assert store.get(pooled.id).status is Status.QUEUED  # type: ignore[union-attr]
+
+    def test_r_e3_an_orphaned_run_is_adopted_only_by_a_worker_serving_its_pool(self, store: JobStore) -> None:
+        store.set_pool("wt", 1)
+        store.submit([new_job(pool="wt")])
+        spawned = step(store, claim_one(store).job, Spawned(H), at(1))
+        assert store.sweep_stale_leases(at(120)) == 1
+        elsewhere = store.claim(
+            "w2", limit=5, now=at(121), lease_until=lease(at(121)), policy=POLICY, pools=["gpu"]
+        )
+        assert elsewhere == []
+        [adopted] = store.claim(
+            "w3", limit=5, now=at(122), lease_until=lease(at(122)), policy=POLICY, pools=["wt"]
+        )
+        assert adopted.job.id == spawned.id and adopted.job.pool_slot == 0
+
     def test_r_e3_shrinking_a_pool_takes_no_slot_from_a_running_job(self, store: JobStore) -> None:
         store.set_pool("wt", 2)
         jobs = [new_job(pool="wt") for _ in range(4)]

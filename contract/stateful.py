@@ -107,12 +107,20 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             limit=st.integers(1, 4),
             lease_s=st.integers(1, 120),
             queues=st.none() | st.sampled_from([("a",), ("b",), ("a", "b")]),
+            pools=st.none() | st.sampled_from([(), ("p",), ("p", "q")]),
         )
-        def claim(self, worker: str, limit: int, lease_s: int, queues: tuple[str, ...] | None) -> None:
+        def claim(
+            self,
+            worker: str,
+            limit: int,
+            lease_s: int,
+            queues: tuple[str, ...] | None,
+            pools: tuple[str, ...] | None,
+        ) -> None:
             until = self.now + timedelta(seconds=lease_s)
             kw: dict[str, Any] = {"limit": limit, "now": self.now, "lease_until": until, "policy": POLICY}
-            got = self.store.claim(worker, queues=queues, **kw)
-            want = self.ref.claim(worker, queues=queues, **kw)
+            got = self.store.claim(worker, queues=queues, pools=pools, **kw)
+            want = self.ref.claim(worker, queues=queues, pools=pools, **kw)
             assert got == want
 
         @precondition(lambda self: self.ids)
@@ -169,6 +177,7 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                 "limit": limit,
                 "now": self.now,
                 "lease_until": self.now + timedelta(seconds=30),
+                "pools": data.draw(st.none() | st.sampled_from([(), ("q",)])),
             }
             store = self.store
             assert isinstance(store, ApplyThenClaim)

@@ -46,6 +46,14 @@ def ready(job: Job, now: datetime, is_done: Callable[[str], bool]) -> bool:
     )
 
 
+def in_scope(job: Job, queues: frozenset[str] | None, served_pools: frozenset[str] | None) -> bool:
+    """Whether a claimer serving `queues` and `served_pools` (None: all) may take `job`;
+    a job outside any pool needs nothing a claimer could lack."""
+    if queues is not None and job.queue not in queues:
+        return False
+    return served_pools is None or job.pool is None or job.pool in served_pools
+
+
 @attrs.frozen
 class Pick:
     """A job a claim hands out and, for a queued job that needs a pool, the slot it takes."""
@@ -69,12 +77,15 @@ def pick(
     queues: frozenset[str] | None = None,
     paused: frozenset[str] = frozenset(),
     pools: Mapping[str, PoolState] | None = None,
+    served_pools: frozenset[str] | None = None,
 ) -> list[Pick]:
     """Up to `limit` jobs to claim, in the order they are handed out. A job whose pool
-    has no free slot (or is not declared) is passed over, never waited for (R-E3)."""
+    has no free slot (or is not declared) is passed over, never waited for (R-E3).
+    `queues` and `served_pools` say what the claimer serves (None: all): a job of a pool
+    outside `served_pools` is left for a claimer that has that pool's resources."""
     if limit <= 0:
         return []
-    candidates = [j for j in jobs if queues is None or j.queue in queues]
+    candidates = [j for j in jobs if in_scope(j, queues, served_pools)]
     chosen = [
         Pick(j) for j in heapq.nsmallest(limit, (j for j in candidates if j.adoptable), key=adopt_order)
     ]

@@ -69,6 +69,7 @@ class MemoryStore:
         lease_until: datetime,
         policy: Policy,
         queues: Sequence[str] | None = None,
+        pools: Sequence[str] | None = None,
     ) -> list[Decision]:
         with self._lock:
             live = [self._jobs[i] for i in self._open]
@@ -86,6 +87,7 @@ class MemoryStore:
                 is_done=self._is_done,
                 queues=frozenset(queues) if queues is not None else None,
                 pools=states(self._pool_sizes, holders(live)),
+                served_pools=frozenset(pools) if pools is not None else None,
             )
             out: list[Decision] = []
             for choice in chosen:
@@ -138,11 +140,18 @@ class MemoryStore:
         lease_until: datetime,
         policy: Policy,
         queues: Sequence[str] | None = None,
+        pools: Sequence[str] | None = None,
     ) -> tuple[list[ApplyResult], list[Decision]]:
         with self._lock:
             results = self.apply_many(decisions)
             claimed = self.claim(
-                worker, limit=limit, now=now, lease_until=lease_until, policy=policy, queues=queues
+                worker,
+                limit=limit,
+                now=now,
+                lease_until=lease_until,
+                policy=policy,
+                queues=queues,
+                pools=pools,
             )
             return results, claimed
 

@@ -347,10 +347,11 @@ class PostgresStore(SqlStore):
         lease_until: datetime,
         policy: Policy,
         queues: Sequence[str] | None = None,
+        pools: Sequence[str] | None = None,
     ) -> list[Decision]:
         if limit <= 0:
             return []
-        qsql, qargs = _queue_filter(queues)
+        qsql, qargs = _scope_filter(queues, pools)
         if lease_until > now:
             fast = self._claim_fast(worker, limit, now, lease_until, policy, qsql, qargs)
             if fast is not None:
@@ -376,7 +377,9 @@ class PostgresStore(SqlStore):
 
     def _fast_sql(self, qsql: str) -> str:
         t, d = self._t, self._d
-        q = " AND queue = ANY(%(q)s)" if qsql else ""
+        # The filter's positional marks, named: the statement is written with names.
+        parts = qsql.split("%s")
+        q = "".join(f"{part}%(q{i})s" for i, part in enumerate(parts[:-1])) + parts[-1]
         new = ", ".join(f"u.{c}" for c in COLUMNS)
         set_claim = CLAIM_SET.format(
             j="j.",
@@ -575,6 +578,7 @@ class PostgresStore(SqlStore):
         lease_until: datetime,
         policy: Policy,
         queues: Sequence[str] | None = None,
+        pools: Sequence[str] | None = None,
     ) -> tuple[list[ApplyResult], list[Decision]]:
         """BEGIN, the batch's UPDATEs, the one-statement claim and COMMIT in one pipeline:
         one round trip and one commit where `apply_many` and `claim` take two. Anything
@@ -584,9 +588,15 @@ class PostgresStore(SqlStore):
         plain = ids and len(set(ids)) == len(ids) and not any(d.durable for d in decisions)
         if not plain or limit <= 0 or lease_until <= now:
             return self.apply_many(decisions), self.claim(
-                worker, limit=limit, now=now, lease_until=lease_until, policy=policy, queues=queues
+                worker,
+                limit=limit,
+                now=now,
+                lease_until=lease_until,
+                policy=policy,
+                queues=queues,
+                pools=pools,
             )
-        qsql, qargs = _queue_filter(queues)
+        qsql, qargs = _scope_filter(queues, pools)
         writes = self._cas_groups(decisions)
         with self._pool.connection() as conn:
             try:
@@ -838,7 +848,7 @@ def _fast_args(
         "limit": limit,
         "worker": worker,
         "until": lease_until,
-        "q": qargs[0] if qargs else None,
+        **{f"q{i}": arg for i, arg in enumerate(qargs)},
     }
 
 
@@ -850,10 +860,16 @@ def _fast_claimed(rows: list[Any], worker: str) -> list[Decision] | None:
     return claimed((_codec.job(row[1:]) for row in rows), worker)
 
 
-def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
-    if queues is None:
-        return "", ()
-    return " AND queue = ANY(%s)", (list(queues),)
+def _scope_filter(queues: Sequence[str] | None, pools: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
+    """`core.claim.in_scope` as SQL: the job's queue among `queues`, and its pool (if it
+    has one) among `pools`; None leaves that side open."""
+    sql = ""
+    args: tuple[Any, ...] = ()
+    if queues is not None:
+        sql, args = " AND queue = ANY(%s)", (list(queues),)
+    if pools is not None:
+        sql, args = f"{sql} AND (pool IS NULL OR pool = ANY(%s))", (*args, list(pools))
+    return sql, args
 
 
 def without_password(conninfo: str) -> str:

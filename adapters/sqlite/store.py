@@ -231,11 +231,12 @@ class SqliteStore(SqlStore):
         lease_until: datetime,
         policy: Policy,
         queues: Sequence[str] | None = None,
+        pools: Sequence[str] | None = None,
     ) -> list[Decision]:
         if limit <= 0:
             return []
         with self._tx() as c:
-            return self._claim_in(c, worker, limit, now, lease_until, policy, queues)
+            return self._claim_in(c, worker, limit, now, lease_until, policy, queues, pools)
 
     def _claim_in(
         self,
@@ -246,8 +247,9 @@ class SqliteStore(SqlStore):
         lease_until: datetime,
         policy: Policy,
         queues: Sequence[str] | None,
+        pools: Sequence[str] | None,
     ) -> list[Decision]:
-        qsql, qargs = _queue_filter(queues)
+        qsql, qargs = _scope_filter(queues, pools)
         if lease_until > now:
             fast = self._claim_fast(c, worker, limit, now, lease_until, policy, qsql, qargs)
             if fast:
@@ -390,9 +392,10 @@ class SqliteStore(SqlStore):
         lease_until: datetime,
         policy: Policy,
         queues: Sequence[str] | None = None,
+        pools: Sequence[str] | None = None,
     ) -> tuple[list[ApplyResult], list[Decision]]:
         """Both under one write lock, one commit."""
-        claim = (worker, limit, now, lease_until, policy, queues) if limit > 0 else None
+        claim = (worker, limit, now, lease_until, policy, queues, pools) if limit > 0 else None
         return self._atomically(decisions, claim)
 
     def _atomically(
@@ -608,12 +611,19 @@ def _read_version(conn: sqlite3.Connection, prefix: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
-    if queues is None:
-        return "", ()
-    if not queues:
-        return " AND 0", ()
-    return f" AND queue IN ({', '.join('?' for _ in queues)})", tuple(queues)
+def _scope_filter(queues: Sequence[str] | None, pools: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """`core.claim.in_scope` as SQL: the job's queue among `queues`, and its pool (if it
+    has one) among `pools`; None leaves that side open."""
+    sql = ""
+    args: tuple[str, ...] = ()
+    if queues is not None:
+        sql += f" AND queue IN ({', '.join('?' for _ in queues)})" if queues else " AND 0"
+        args += tuple(queues)
+    if pools is not None:
+        listed = f" OR pool IN ({', '.join('?' for _ in pools)})" if pools else ""
+        sql += f" AND (pool IS NULL{listed})"
+        args += tuple(pools)
+    return sql, args
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:

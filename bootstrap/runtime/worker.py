@@ -124,6 +124,7 @@ class Worker:
         delete_inputs: Callable[[str], None] | None = None,
         identity: str | None = None,
         pools: Mapping[str, PoolResource] | None = None,
+        serve_pools: Sequence[str] | None = None,
         crash: CrashHook = never,
         monotonic: Callable[[], float] = monotonic,
         observe: Callable[[Decision], None] | None = None,
@@ -148,6 +149,9 @@ class Worker:
         self._mono = monotonic  # leases are renewed by elapsed time, never by the wall clock
         self.inflight: dict[str, InFlight] = {}
         self.pools = dict(pools or {})
+        # The pools whose jobs this worker takes (None: all). A daemon serves the pools
+        # it is configured with: another host's worktrees are not here (R-E3).
+        self.serve_pools = tuple(serve_pools) if serve_pools is not None else None
         self.draining = False
         #: Set by anything that means "a pass has work now": a run ended, a job was
         #: submitted (the daemon's listener), shutdown.
@@ -290,6 +294,7 @@ class Worker:
             lease_until=now + timedelta(seconds=self.lease_s),
             policy=self.policy,
             queues=self.queues,
+            pools=self.serve_pools,
         )
         self._start(claimed, idle)
 
@@ -355,6 +360,7 @@ class Worker:
                     lease_until=until,
                     policy=self.policy,
                     queues=self.queues,
+                    pools=self.serve_pools,
                 )
                 taken.append(claimed)
                 return results

@@ -62,7 +62,7 @@ class TinyStore:
     def _holder(self, slot):
         return next((j.id for j in self.jobs.values() if j.unique_slot == slot), None)
 
-    def claim(self, worker, *, limit, now, lease_until, policy, queues=None):
+    def claim(self, worker, *, limit, now, lease_until, policy, queues=None, pools=None):
         with self.lock:
             running = Counter(
                 j.concurrency_key
@@ -80,6 +80,7 @@ class TinyStore:
                 queues=frozenset(queues) if queues is not None else None,
                 paused=frozenset(self.paused_queues),
                 pools=states(self.pool_sizes, holders(self.jobs.values())),
+                served_pools=frozenset(pools) if pools is not None else None,
             ):
                 result = decide(choice.job, choice.event(worker, lease_until), now, policy)
                 if isinstance(result, Success):

@@ -115,3 +115,31 @@ def test_a_pool_slot_is_not_spent_on_a_job_its_concurrency_key_refuses():
         pools={"wt": PoolState(1)},
     )
     assert [(p.job.id, p.slot) for p in got] == [("b", 0)]
+
+
+def test_a_claim_serving_some_pools_leaves_other_pools_jobs_queued_and_unadopted():
+    """R-E3: a claimer takes only jobs of the pools it serves (the empty set: jobs that
+    need no pool); None serves every pool."""
+    pools = {"wt": PoolState(2, frozenset()), "gpu": PoolState(2, frozenset())}
+    gpu = new_job(id="gpu", pool="gpu", priority=9)
+    orphan = running(new_job(id="orphan", pool="gpu"), leased=False)
+    wt, plain = new_job(id="wt", pool="wt", priority=5), new_job(id="plain")
+    jobs = [gpu, orphan, wt, plain]
+
+    def served(served_pools):
+        return ids(
+            pick(
+                jobs,
+                now=T0,
+                limit=10,
+                running_per_key={},
+                is_done=lambda _: False,
+                pools=pools,
+                served_pools=served_pools,
+            )
+        )
+
+    assert served(frozenset({"wt"})) == ["wt", "plain"]
+    assert served(frozenset()) == ["plain"]
+    assert served(frozenset({"gpu"})) == ["orphan", "gpu", "plain"]
+    assert served(None) == ["orphan", "gpu", "wt", "plain"]

@@ -188,3 +188,29 @@ def test_the_cli_prints_a_message_not_a_traceback(tmp_path):
         import re
 
         assert re.search(message, done.output), (args, done.output)
+
+
+def test_a_daemon_takes_only_jobs_of_the_pools_it_is_configured_with(tmp_path):
+    """A daemon without a pool's config once claimed its jobs and ran them outside their
+    worktrees; now they wait for a daemon that has the pool."""
+    from fakes import FakeRunner
+    from qrun.contract.builders import new_job
+    from qrun.core import Status
+
+    store, clock, runner = MemoryStore(), FakeClock(T0), FakeRunner()
+    store.set_pool("gpu", 1)
+    runs = str(tmp_path / "runs")
+    without = bootstrap(load(env={}, runs_dir=runs), store=store, runners={"test": runner}, clock=clock)
+    with_pool = bootstrap(
+        load(env={}, runs_dir=runs, pools={"gpu": {"size": 1}}),
+        store=store,
+        runners={"test": runner},
+        clock=clock,
+    )
+    pooled, plain = new_job(now=T0, pool="gpu", priority=5), new_job(now=T0)
+    store.submit([pooled, plain])
+    without.worker.tick()
+    assert store.get(pooled.id).status is Status.QUEUED
+    assert store.get(plain.id).lease.worker == without.worker.id
+    with_pool.worker.tick()
+    assert store.get(pooled.id).lease.worker == with_pool.worker.id
