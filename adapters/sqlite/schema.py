@@ -120,5 +120,54 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {p}jobs ADD COLUMN ran_s REAL NOT NULL DEFAULT 0;
     """,
+    # 8: jobs in a rowid table, with the large columns last. In the WITHOUT ROWID table a
+    # read of any column of a row whose payload overflowed its page walked the whole
+    # overflow chain, so every claim that passed over a job of 1 MiB read the megabyte
+    # (bench/bench_large_payloads.py: small jobs ran 34 times slower beside 200 of them).
+    """
+    CREATE TABLE {p}jobs_new (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL,
+        priority INTEGER NOT NULL, attempts INTEGER NOT NULL, max_attempts INTEGER NOT NULL,
+        transient_attempts INTEGER NOT NULL, requested_at INTEGER NOT NULL,
+        available_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, lease_worker TEXT,
+        lease_until INTEGER, run_id TEXT, run_epoch INTEGER, handle_runner TEXT, handle_ref TEXT,
+        exit_code INTEGER, exit_recorded_at INTEGER, concurrency_key TEXT,
+        concurrency_limit INTEGER NOT NULL, orphan_policy TEXT NOT NULL,
+        cancel_requested INTEGER NOT NULL, adoptions INTEGER NOT NULL, version INTEGER NOT NULL,
+        unique_slot TEXT, unique_key TEXT, unique_finished TEXT, pool TEXT, pool_slot INTEGER,
+        batch TEXT, spawn_failures INTEGER NOT NULL DEFAULT 0, ran_s REAL NOT NULL DEFAULT 0,
+        depends_on TEXT NOT NULL, follow_up TEXT, error TEXT, result TEXT, payload TEXT NOT NULL
+    );
+    INSERT INTO {p}jobs_new (
+        id, kind, queue, status, priority, attempts, max_attempts, transient_attempts,
+        requested_at, available_at, started_at, finished_at, lease_worker, lease_until, run_id,
+        run_epoch, handle_runner, handle_ref, exit_code, exit_recorded_at, concurrency_key,
+        concurrency_limit, orphan_policy, cancel_requested, adoptions, version, unique_slot,
+        unique_key, unique_finished, pool, pool_slot, batch, spawn_failures, ran_s, depends_on,
+        follow_up, error, result, payload
+    )
+        SELECT
+            id, kind, queue, status, priority, attempts, max_attempts, transient_attempts,
+            requested_at, available_at, started_at, finished_at, lease_worker, lease_until, run_id,
+            run_epoch, handle_runner, handle_ref, exit_code, exit_recorded_at, concurrency_key,
+            concurrency_limit, orphan_policy, cancel_requested, adoptions, version, unique_slot,
+            unique_key, unique_finished, pool, pool_slot, batch, spawn_failures, ran_s, depends_on,
+            follow_up, error, result, payload
+        FROM {p}jobs;
+    DROP TABLE {p}jobs;
+    ALTER TABLE {p}jobs_new RENAME TO {p}jobs;
+    CREATE INDEX {p}jobs_queued ON {p}jobs (priority DESC, available_at, requested_at, id)
+        WHERE status = 'queued';
+    CREATE INDEX {p}jobs_running ON {p}jobs (lease_worker, lease_until)
+        WHERE status = 'running';
+    CREATE INDEX {p}jobs_running_key ON {p}jobs (concurrency_key)
+        WHERE status = 'running' AND concurrency_key IS NOT NULL;
+    CREATE INDEX {p}jobs_queue_status ON {p}jobs (queue, status);
+    CREATE UNIQUE INDEX {p}jobs_unique_slot ON {p}jobs (unique_slot) WHERE unique_slot IS NOT NULL;
+    CREATE INDEX {p}jobs_finished ON {p}jobs (finished_at, id)
+        WHERE status IN ('done', 'failed', 'cancelled');
+    CREATE UNIQUE INDEX {p}jobs_pool_slot ON {p}jobs (pool, pool_slot) WHERE pool_slot IS NOT NULL;
+    CREATE INDEX {p}jobs_batch ON {p}jobs (batch) WHERE batch IS NOT NULL;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -1,8 +1,10 @@
 """SQLite schema versioning, prefixes, and refusing what cannot work."""
 
 import sqlite3
+from datetime import timedelta
 
 import pytest
+from qrun.adapters.sql.codec import COLUMNS
 from qrun.adapters.sqlite import VERSION, SqliteStore
 from qrun.contract.builders import new_job
 from qrun.core.ports import SchemaVersionError, StoreUnreachable
@@ -69,6 +71,55 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(tmp_path):
     store.submit([job])
     assert store.get(job.id) == job
     store.close()
+
+
+def test_moving_the_large_columns_last_keeps_every_job_as_it_was(tmp_path):
+    """Migration 8 rebuilds the jobs table (payload, result and error last, a rowid
+    table): every field of a job written under version 7 reads back the same, and the
+    rebuilt indexes still hand out jobs and hold unique keys and pool slots."""
+    import attrs
+    from qrun.adapters.sqlite.schema import MIGRATIONS
+    from qrun.adapters.sqlite.store import _codec
+    from qrun.contract.builders import T0, ok
+    from qrun.core import FollowUp, Policy, Unique
+
+    path = tmp_path / "v7.db"
+    with sqlite3.connect(path) as c:
+        for migration in MIGRATIONS[:7]:
+            c.executescript(migration.format(p="qrun_"))
+        c.execute("INSERT INTO qrun_meta (key, value) VALUES ('schema_version', '7')")
+    plain = new_job(payload={"big": "x" * 100_000}, priority=3)
+    rich = new_job(
+        payload={"argv": ["make", "ü"]},
+        queue="q",
+        concurrency_key="k",
+        unique=Unique("u"),
+        batch="b",
+        follow_up=FollowUp("next", {"n": 1}),
+        max_attempts=7,
+    )
+    claimed = ok(rich, rich_claim(rich)).job
+    finished = attrs.evolve(new_job(), error="Traceback ...", result={"ok": [1, 2]})
+    with sqlite3.connect(path) as c:
+        for job in (plain, claimed, finished):
+            marks = ", ".join("?" for _ in COLUMNS)
+            c.execute(f"INSERT INTO qrun_jobs ({', '.join(COLUMNS)}) VALUES ({marks})", _codec.row(job))
+    assert SqliteStore.migrate(path) == VERSION
+    store = SqliteStore(path)
+    assert [store.get(j.id) for j in (plain, claimed, finished)] == [plain, claimed, finished]
+    again = new_job(queue="q", unique=Unique("u"))
+    assert store.submit([again]) == [claimed.id]  # the unique key is still held
+    got = store.claim("w", limit=5, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
+    assert [d.job.id for d in got] == [plain.id, finished.id]  # by priority; the running job stays
+    store.close()
+
+
+def rich_claim(job):
+    from qrun.contract.builders import T0
+    from qrun.core import Claim
+    from qrun.core.claim import run_id_for
+
+    return Claim("w0", run_id_for(job), T0 + timedelta(seconds=30))
 
 
 def test_close_closes_every_connection_it_opened(tmp_path):
