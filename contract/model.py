@@ -255,3 +255,13 @@ class Model:
 
     def counts(self) -> Mapping[tuple[str, Status], int]:
         return dict(Counter((j.queue, j.status) for j in self.jobs.values()))
+
+    def finished_counts(self, since: datetime) -> Mapping[tuple[str, Status], int]:
+        ended = [
+            j
+            for j in self.jobs.values()
+            if j.status in (Status.DONE, Status.FAILED, Status.CANCELLED)
+            and j.finished_at is not None
+            and j.finished_at >= since
+        ]
+        return dict(Counter((j.queue, j.status) for j in ended))

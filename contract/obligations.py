@@ -8,6 +8,7 @@ import attrs
 import pytest
 from qrun.core import (
     AdoptRun,
+    Cancel,
     Claim,
     Decision,
     Exited,
@@ -319,6 +320,22 @@ class StoreObligations(StoreFixtures):
         assert counts[("a", Status.QUEUED)] == 1
         assert counts[("b", Status.QUEUED)] == 1
         assert sum(counts.values()) == 3
+
+    def test_finished_counts_are_per_queue_and_status_since_a_time(self, store: JobStore) -> None:
+        early, late, failing, cancelled, open_ = (new_job(queue=q) for q in ("a", "a", "b", "b", "a"))
+        store.submit([early, late, failing, cancelled, open_])
+        step(store, step(store, claim_one(store, queues=["a"]).job, Spawned(H), at(1)), Finished(), at(2))
+        step(store, step(store, claim_one(store, queues=["a"]).job, Spawned(H), at(3)), Finished(), at(10))
+        b = claim_one(store, queues=["b"], now=at(4)).job
+        step(store, step(store, b, Spawned(H), at(4)), Failed("boom", final=True), at(10))
+        step(store, store.get(cancelled.id), Cancel(), at(11))  # type: ignore[arg-type]
+        assert dict(store.finished_counts(at(10))) == {
+            ("a", Status.DONE): 1,
+            ("b", Status.FAILED): 1,
+            ("b", Status.CANCELLED): 1,
+        }
+        assert sum(store.finished_counts(at(2)).values()) == 4  # at `since` counts
+        assert dict(store.finished_counts(at(12))) == {}
 
     def test_times_come_back_as_the_same_instants(self, store: JobStore) -> None:
         odd = T0 + timedelta(microseconds=123457)

@@ -183,6 +183,10 @@ class JobStore(Protocol):
     def counts(self) -> Mapping[tuple[str, Status], int]:
         """How many jobs per (queue, status)."""
 
+    def finished_counts(self, since: datetime) -> Mapping[tuple[str, Status], int]:
+        """How many jobs ended (done, failed or cancelled) at or after `since`, per (queue,
+        status): throughput and failure rates without reading the jobs."""
+
     def close(self) -> None: ...
 
 

@@ -348,6 +348,15 @@ class MemoryStore:
         with self._lock:
             return dict(Counter((j.queue, j.status) for j in self._jobs.values()))
 
+    def finished_counts(self, since: datetime) -> Mapping[tuple[str, Status], int]:
+        with self._lock:
+            ended = (
+                j
+                for j in self._jobs.values()
+                if j.status.terminal and j.finished_at and j.finished_at >= since
+            )
+            return dict(Counter((j.queue, j.status) for j in ended))
+
     def close(self) -> None:
         """Nothing to release; present for the port."""
 

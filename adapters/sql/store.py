@@ -162,3 +162,12 @@ class SqlStore:
     def counts(self) -> Mapping[tuple[str, Status], int]:
         rows = self._fetch(f"SELECT queue, status, count(*) FROM {self._tables.jobs} GROUP BY queue, status")
         return {(q, Status(s)): int(n) for q, s, n in rows}
+
+    def finished_counts(self, since: datetime) -> Mapping[tuple[str, Status], int]:
+        rows = self._fetch(
+            f"SELECT queue, status, count(*) FROM {self._tables.jobs} "
+            f"WHERE status IN ('done', 'failed', 'cancelled') AND finished_at >= {self._dialect.mark} "
+            "GROUP BY queue, status",
+            (self._dialect.time_in(since),),
+        )
+        return {(q, Status(s)): int(n) for q, s, n in rows}

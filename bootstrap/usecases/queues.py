@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from qrun.core import Status
@@ -28,6 +29,10 @@ class QueueCases(Parts):
 
     def counts(self) -> dict[tuple[str, Status], int]:
         return dict(self.store.counts())
+
+    def finished_recently(self, minutes: float) -> dict[tuple[str, Status], int]:
+        """Jobs that ended in the last `minutes`, per (queue, status), counted by the store."""
+        return dict(self.store.finished_counts(self.clock.now() - timedelta(minutes=minutes)))
 
     def paused_queues(self) -> list[str]:
         return sorted(self.store.paused())

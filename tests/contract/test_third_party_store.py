@@ -273,6 +273,15 @@ class TinyStore:
         with self.lock:
             return Counter((j.queue, j.status) for j in self.jobs.values())
 
+    def finished_counts(self, since):
+        ended = {Status.DONE, Status.FAILED, Status.CANCELLED}
+        with self.lock:
+            return Counter(
+                (j.queue, j.status)
+                for j in self.jobs.values()
+                if j.status in ended and j.finished_at is not None and j.finished_at >= since
+            )
+
     def close(self):
         pass
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -81,17 +80,9 @@ def overview(request: Request) -> Response:
 
 
 def _rates(app: App) -> str:
-    now = app.clock.now()
-    since = now - timedelta(minutes=5)
-    ended = {
-        s: [
-            j
-            for j in app.jobs(JobFilter(status=s, limit=2000, newest_first=True))
-            if j.finished_at and j.finished_at >= since
-        ]
-        for s in (Status.DONE, Status.FAILED)
-    }
-    done, failed = len(ended[Status.DONE]), len(ended[Status.FAILED])
+    ended = app.finished_recently(minutes=5)
+    done = sum(n for (_, s), n in ended.items() if s is Status.DONE)
+    failed = sum(n for (_, s), n in ended.items() if s is Status.FAILED)
     rate = f"{(done + failed) / 5:.1f}"
     share = f"{100 * failed / (done + failed):.0f}%" if done + failed else "-"
     return (
