@@ -15,23 +15,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool
-from qrun.core import Decision, EnqueueJob, Heartbeat, Job, Policy, Status, decide
-from qrun.core.batch import clear_refusal
+from qrun.core import Decision, EnqueueJob, Job, Policy, decide
 from qrun.core.claim import Pick
-from qrun.core.pools import Pool, PoolState
+from qrun.core.pools import PoolState
 from qrun.core.ports import (
     Applied,
     ApplyResult,
-    BatchNotFinished,
     Conflict,
-    DuplicateEvent,
     DuplicateJob,
     NameTaken,
     StoreError,
@@ -41,18 +38,16 @@ from qrun.core.ports import (
     unique_conflict_message,
 )
 from qrun.core.submission import duplicates, remap
-from qrun.core.topics import Settle, TopicEvent
 from returns.result import Success
 
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec
 from ..sql.event_codec import EventCodec
-from ..sql.event_sql import EventSql, settle_args
+from ..sql.event_sql import EventSql
 from ..sql.fast_claim import CLAIM_SET, claimed
 from ..sql.names import identifier
 from ..sql.pool_slots import SlotTaker
-from ..sql.pool_sql import PoolSql, pool_state, pools_of
-from ..sql.retention import expired_sql
+from ..sql.pool_sql import PoolSql, pool_state
 from ..sql.store import Dialect, SqlStore, Tables, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -82,7 +77,21 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 _codec = Codec(_same, _same, json_out=Jsonb, json_in=_same)
 _copy_codec = Codec(_same, _same, json_in=_same)  # COPY takes JSON as text: no Jsonb wrappers
 _events = EventCodec(_same, _same, Jsonb, _same)
-_DIALECT = Dialect("%s", _same, _same, _codec, _events)
+_DIALECT = Dialect(
+    mark="%s",
+    time_in=_same,
+    time_out=_same,
+    codec=_codec,
+    events=_events,
+    greatest="GREATEST",
+    arrays=True,
+    chunk=1000,
+    distinct="IS DISTINCT FROM",
+    lock_rows=" FOR UPDATE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    duplicate=psycopg.errors.UniqueViolation,
+    detail=lambda exc: str(getattr(getattr(exc, "diag", None), "message_detail", None) or exc),
+)
 _COLS = ", ".join(COLUMNS)
 _SETS = ", ".join(f"{c} = %s" for c in COLUMNS)
 _MARKS = ", ".join("%s" for _ in COLUMNS)
@@ -138,7 +147,9 @@ class PostgresStore(SqlStore):
         self._ev = EventSql(f"{s}.topic_events", "%s", skip_locked=True)
         self._runs_t = f"{s}.handler_runs"
         self._dialect = _DIALECT
-        self._tables = Tables(self._t, self._paused_t, self._errors_t, self._runs_t, self._pool_sql, self._ev)
+        self._tables = Tables(
+            self._t, self._d, self._paused_t, self._errors_t, self._runs_t, self._pool_sql, self._ev
+        )
         try:
             with self._pool.connection() as conn:
                 found = _read_version(conn, s)
@@ -194,6 +205,15 @@ class PostgresStore(SqlStore):
         with self._pool.connection() as conn:
             cur = conn.execute(sql, args)
             return Written(cur.fetchall() if cur.description else [], cur.rowcount)
+
+    def _transaction(self) -> AbstractContextManager[psycopg.Cursor[Any]]:
+        return self._cursor()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield cur
 
     @contextmanager
     def _cursor(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[psycopg.Cursor[Any]]:
@@ -682,105 +702,6 @@ class PostgresStore(SqlStore):
             "a write of the batch broke a unique index; nothing was written"
         )
 
-    def heartbeat(
-        self,
-        worker: str,
-        job_ids: Sequence[str],
-        *,
-        lease_until: datetime,
-        now: datetime,
-        ran_s: float = 0.0,
-    ) -> frozenset[str]:
-        if not job_ids:
-            return frozenset()
-        ran_s = Heartbeat(worker, lease_until, ran_s).ran_s  # checked as decide checks it
-        with self._cursor() as cur:
-            rows = cur.execute(
-                f"UPDATE {self._t} SET lease_until = GREATEST(lease_until, %s), ran_s = ran_s + %s, "
-                "version = version + 1 "
-                "WHERE status = 'running' AND lease_worker = %s AND id = ANY(%s) RETURNING id",
-                (lease_until, ran_s, worker, list(job_ids)),
-            ).fetchall()
-        return frozenset(r[0] for r in rows)
-
-    def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
-        clause, args = expired_sql(keep, now, "%s", _same)
-        if not clause or limit <= 0:
-            return 0
-        t, d = self._t, self._d
-        # A bounded batch; finished rows are never locked by claims, and SKIP LOCKED
-        # steps over any a concurrent writer (a retry) holds.
-        with self._cursor() as cur:
-            rows = cur.execute(
-                f"""
-                WITH gone AS (
-                    SELECT id FROM {t} j
-                    WHERE {clause}
-                      AND NOT EXISTS (SELECT 1 FROM {d} x WHERE x.dep_id = j.id)
-                    ORDER BY finished_at, id LIMIT %s FOR UPDATE SKIP LOCKED
-                ), deps AS (
-                    DELETE FROM {d} WHERE job_id IN (SELECT id FROM gone)
-                )
-                DELETE FROM {t} WHERE id IN (SELECT id FROM gone) RETURNING id
-                """,
-                (*args, limit),
-            ).fetchall()
-        return len(rows)
-
-    def pools(self) -> Mapping[str, Pool]:
-        with self._pool.connection() as conn, conn.transaction():
-            # One snapshot for both reads, so sizes and holders agree.
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            holders = conn.execute(self._pool_sql.holders).fetchall()
-            sizes = conn.execute(self._pool_sql.sizes).fetchall()
-        return pools_of(sizes, holders)
-
-    def clear_batch(self, batch: str) -> int:
-        t, d = self._t, self._d
-        with self._pool.connection() as conn, conn.transaction():
-            # Lock the batch's rows first: a retry racing the clear waits, then finds no row.
-            statuses = conn.execute(
-                f"SELECT id, status FROM {t} WHERE batch = %s ORDER BY id FOR UPDATE", (batch,)
-            ).fetchall()
-            needed: dict[str, str] = dict(
-                conn.execute(
-                    f"SELECT x.dep_id, x.job_id FROM {d} x JOIN {t} j ON j.id = x.dep_id "
-                    f"JOIN {t} o ON o.id = x.job_id WHERE j.batch = %s AND o.batch IS DISTINCT FROM %s",
-                    (batch, batch),
-                ).fetchall()
-            )
-            still = [i for i, st in statuses if st in ("queued", "running")]
-            why = clear_refusal(batch, still, needed)
-            if why:
-                raise BatchNotFinished(why)
-            ids = [i for i, _ in statuses]
-            conn.execute(f"DELETE FROM {d} WHERE job_id = ANY(%s)", (ids,))
-            return int(conn.execute(f"DELETE FROM {t} WHERE id = ANY(%s)", (ids,)).rowcount)
-
-    # -- topics and events (R-D4) ----------------------------------------------------------
-    def publish(self, events: Sequence[TopicEvent]) -> None:
-        if not events:
-            return
-        try:
-            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                cur.executemany(self._ev.insert(), [_events.row(e) for e in events])
-        except psycopg.errors.UniqueViolation as exc:
-            raise DuplicateEvent(
-                f"an event id exists already ({exc.diag.message_detail}); publish it under a new id"
-            ) from None
-
-    def settle(
-        self, ids: Sequence[str], consumer: str, how: Settle, *, now: datetime, note: str | None = None
-    ) -> list[str]:
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return []
-        rows = self._pool_execute(
-            self._ev.settle(how, len(wanted)), settle_args(how, now, note, wanted, consumer)
-        )
-        done = {r[0] for r in rows}
-        return [i for i in wanted if i in done]
-
     # -- daemon names (R-G1) ----------------------------------------------------------------
     @contextmanager
     def lock_name(self, name: str) -> Iterator[None]:
@@ -806,10 +727,6 @@ class PostgresStore(SqlStore):
             yield Listener(conn)
 
     # -- reads -------------------------------------------------------------------------------
-    def _existing(self, cur: psycopg.Cursor[Any], ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        return {r[0] for r in cur.execute(f"SELECT id FROM {self._t} WHERE id = ANY(%s)", (list(ids),))}
 
 
 class Listener:

@@ -1,45 +1,77 @@
 """What the SQLite and PostgreSQL stores do alike, written once over their dialect: the
-statements that differ only in how a value is bound and how a time is stored. Each
-store keeps what really differs: its connections and transactions, how a claim locks
-(`BEGIN IMMEDIATE` against `FOR UPDATE SKIP LOCKED` with advisory locks), how a batch of
-decisions is written, pruning, and the error a duplicate raises."""
+statements that differ only in how a value is bound, how a time is stored, how a list of
+ids is passed and how rows are locked. Each store keeps what really differs: its
+connections and transactions, how a claim locks (`BEGIN IMMEDIATE` against `FOR UPDATE
+SKIP LOCKED` with advisory locks), how a batch of decisions is written, and submit (the
+order of checks a caller's open transaction needs on PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import attrs
-from qrun.core import Job, Status
-from qrun.core.batch import BatchSummary, summarize
-from qrun.core.pools import check_size
-from qrun.core.ports import JobFilter
-from qrun.core.topics import EventStatus, TopicEvent
+from qrun.core import Heartbeat, Job, Status
+from qrun.core.batch import BatchSummary, clear_refusal, summarize
+from qrun.core.pools import Pool, check_size
+from qrun.core.ports import BatchNotFinished, DuplicateEvent, JobFilter
+from qrun.core.topics import EventStatus, Settle, TopicEvent
 from qrun.core.workflow import HandlerRun, run_order
 
 from . import run_sql
 from .codec import COLUMNS, Codec
 from .event_codec import EventCodec
-from .event_sql import EventSql
+from .event_sql import EventSql, settle_args
 from .filters import where_sql
-from .pool_sql import PoolSql
+from .pool_sql import PoolSql, pools_of
+from .retention import expired_sql
 
 _COLS = ", ".join(COLUMNS)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Dialect:
-    """How one database binds values and stores times."""
+    """How one database binds values, stores times, takes a list of ids and locks rows."""
 
     mark: str  # the placeholder: "?" or "%s"
     time_in: Callable[[datetime], Any]
     time_out: Callable[[Any], datetime]
     codec: Codec
     events: EventCodec
+    greatest: str  # the two-argument maximum: max() or GREATEST()
+    arrays: bool  # ids as one array argument (`= ANY(%s)`), else chunks of `IN (?, ...)`
+    chunk: int  # ids per statement where they are listed one mark each
+    distinct: str  # null-safe "not equal": IS NOT (SQLite before 3.39) or IS DISTINCT FROM
+    lock_rows: str  # what makes a SELECT lock its rows ("" where a write lock is held)
+    skip_locked: str  # ... and step over rows another transaction holds
+    duplicate: type[Exception]  # what the driver raises on a unique violation
+    detail: Callable[[Exception], str]  # that error's words for the key that clashed
 
     def time(self, value: Any) -> datetime | None:
         return None if value is None else self.time_out(value)
+
+    def ids_in(self, column: str, ids: Sequence[str]) -> Iterator[tuple[str, list[Any]]]:
+        """(`column` among `ids`, its arguments), once per statement the ids need."""
+        if self.arrays:
+            yield f"{column} = ANY({self.mark})", [list(ids)]
+            return
+        for start in range(0, len(ids), self.chunk):
+            part = list(ids[start : start + self.chunk])
+            yield f"{column} IN ({', '.join(self.mark for _ in part)})", part
+
+    def chunks(self, ids: Sequence[str]) -> Iterator[list[str]]:
+        for start in range(0, len(ids), self.chunk):
+            yield list(ids[start : start + self.chunk])
+
+
+class Transaction(Protocol):
+    """What both drivers' transactions offer: sqlite3's connection, psycopg's cursor."""
+
+    def execute(self, sql: Any, args: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: Any, args: Any, /) -> Any: ...
 
 
 @attrs.frozen
@@ -51,6 +83,7 @@ class Written:
 @attrs.frozen
 class Tables:
     jobs: str
+    deps: str
     paused: str
     errors: str
     runs: str
@@ -60,7 +93,9 @@ class Tables:
 
 class SqlStore:
     """The shared half of a SQL store. A store sets `_dialect` and `_tables`, and gives
-    `_fetch` (one read) and `_execute` (one write statement, atomic on its own)."""
+    `_fetch` (one read), `_execute` (one write statement, atomic on its own),
+    `_transaction` (statements committed together) and `_snapshot` (reads that see one
+    state of the database)."""
 
     _dialect: Dialect
     _tables: Tables
@@ -70,6 +105,98 @@ class SqlStore:
 
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> Written:
         raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[Transaction]:
+        raise NotImplementedError
+
+    def _snapshot(self) -> AbstractContextManager[Transaction]:
+        raise NotImplementedError
+
+    # -- writes ------------------------------------------------------------------------
+    def heartbeat(
+        self,
+        worker: str,
+        job_ids: Sequence[str],
+        *,
+        lease_until: datetime,
+        now: datetime,
+        ran_s: float = 0.0,
+    ) -> frozenset[str]:
+        ran_s = Heartbeat(worker, lease_until, ran_s).ran_s  # checked as decide checks it
+        if not job_ids:
+            return frozenset()
+        d, t = self._dialect, self._tables.jobs
+        kept: set[str] = set()
+        with self._transaction() as tx:
+            for clause, args in d.ids_in("id", job_ids):
+                rows = tx.execute(
+                    f"UPDATE {t} SET lease_until = {d.greatest}(lease_until, {d.mark}), "
+                    f"ran_s = ran_s + {d.mark}, version = version + 1 "
+                    f"WHERE status = 'running' AND lease_worker = {d.mark} AND {clause} RETURNING id",
+                    (d.time_in(lease_until), ran_s, worker, *args),
+                ).fetchall()
+                kept.update(r[0] for r in rows)
+        return frozenset(kept)
+
+    def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
+        d, t, deps = self._dialect, self._tables.jobs, self._tables.deps
+        clause, args = expired_sql(keep, now, d.mark, d.time_in)
+        if not clause or limit <= 0:
+            return 0
+        # One short transaction per bounded batch: claims wait at most for this one (on
+        # SQLite), and rows a concurrent writer holds (a retry) are stepped over.
+        with self._transaction() as tx:
+            ids = [
+                r[0]
+                for r in tx.execute(
+                    f"SELECT id FROM {t} j WHERE {clause} "
+                    f"AND NOT EXISTS (SELECT 1 FROM {deps} x WHERE x.dep_id = j.id) "
+                    f"ORDER BY finished_at, id LIMIT {d.mark}{d.skip_locked}",
+                    (*args, limit),
+                ).fetchall()
+            ]
+            self._delete(tx, ids)
+        return len(ids)
+
+    def clear_batch(self, batch: str) -> int:
+        d, t, deps = self._dialect, self._tables.jobs, self._tables.deps
+        with self._transaction() as tx:
+            # The batch's rows locked first: a retry racing the clear waits, then finds no row.
+            statuses = tx.execute(
+                f"SELECT id, status FROM {t} WHERE batch = {d.mark} ORDER BY id{d.lock_rows}", (batch,)
+            ).fetchall()
+            needed: dict[str, str] = dict(
+                tx.execute(
+                    f"SELECT x.dep_id, x.job_id FROM {deps} x JOIN {t} j ON j.id = x.dep_id "
+                    f"JOIN {t} o ON o.id = x.job_id WHERE j.batch = {d.mark} "
+                    f"AND o.batch {d.distinct} {d.mark}",
+                    (batch, batch),
+                ).fetchall()
+            )
+            still = [i for i, st in statuses if st in ("queued", "running")]
+            why = clear_refusal(batch, still, needed)
+            if why:
+                raise BatchNotFinished(why)
+            return self._delete(tx, [i for i, _ in statuses])
+
+    def _existing(self, tx: Transaction, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` are stored."""
+        found: set[str] = set()
+        for clause, args in self._dialect.ids_in("id", ids):
+            found.update(
+                r[0]
+                for r in tx.execute(f"SELECT id FROM {self._tables.jobs} WHERE {clause}", args).fetchall()
+            )
+        return found
+
+    def _delete(self, tx: Transaction, ids: Sequence[str]) -> int:
+        """Jobs `ids` and their dependency rows; how many jobs went."""
+        gone = 0
+        for clause, args in self._dialect.ids_in("job_id", ids):
+            tx.execute(f"DELETE FROM {self._tables.deps} WHERE {clause}", args)
+        for clause, args in self._dialect.ids_in("id", ids):
+            gone += tx.execute(f"DELETE FROM {self._tables.jobs} WHERE {clause}", args).rowcount
+        return gone
 
     # -- leases --------------------------------------------------------------------------
     def sweep_stale_leases(self, now: datetime) -> int:
@@ -96,6 +223,12 @@ class SqlStore:
         check_size(name, size)
         self._execute(self._tables.pools.upsert, (name, size))
 
+    def pools(self) -> Mapping[str, Pool]:
+        with self._snapshot() as tx:  # sizes and holders of one moment agree
+            holders = tx.execute(self._tables.pools.holders).fetchall()
+            sizes = tx.execute(self._tables.pools.sizes).fetchall()
+        return pools_of(sizes, holders)
+
     def batch(self, batch: str) -> BatchSummary:
         t, m = self._tables.jobs, self._dialect.mark
         rows = self._fetch(f"SELECT status, started_at, finished_at FROM {t} WHERE batch = {m}", (batch,))
@@ -103,6 +236,34 @@ class SqlStore:
         return summarize(batch, [(Status(st), time(a), time(b)) for st, a, b in rows])
 
     # -- topics and events (R-D4) --------------------------------------------------------
+    def publish(self, events: Sequence[TopicEvent]) -> None:
+        if not events:
+            return
+        d = self._dialect
+        try:
+            with self._transaction() as tx:
+                tx.executemany(self._tables.events.insert(), [d.events.row(e) for e in events])
+        except d.duplicate as exc:
+            raise DuplicateEvent(
+                f"an event id exists already ({d.detail(exc)}); publish it under a new id"
+            ) from None
+
+    def settle(
+        self, ids: Sequence[str], consumer: str, how: Settle, *, now: datetime, note: str | None = None
+    ) -> list[str]:
+        wanted = list(dict.fromkeys(ids))
+        d, done = self._dialect, set[str]()
+        if not wanted:
+            return []
+        with self._transaction() as tx:
+            for chunk in d.chunks(wanted):
+                rows = tx.execute(
+                    self._tables.events.settle(how, len(chunk)),
+                    settle_args(how, d.time_in(now), note, chunk, consumer),
+                ).fetchall()
+                done.update(r[0] for r in rows)
+        return [i for i in wanted if i in done]  # in the order asked, each once
+
     def reserve(
         self, topic: str, consumer: str, *, limit: int, now: datetime, until: datetime
     ) -> list[TopicEvent]:

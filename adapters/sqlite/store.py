@@ -13,41 +13,36 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from qrun.core import Decision, EnqueueJob, Heartbeat, Job, Policy, Status, decide
-from qrun.core.batch import clear_refusal
+from qrun.core import Decision, EnqueueJob, Job, Policy, decide
 from qrun.core.claim import Pick
-from qrun.core.pools import Pool, PoolState
+from qrun.core.pools import PoolState
 from qrun.core.ports import (
     Applied,
     ApplyResult,
-    BatchNotFinished,
     Conflict,
-    DuplicateEvent,
     StoreUnreachable,
     UniqueConflict,
     unique_conflict_message,
 )
 from qrun.core.submission import check, resolve
-from qrun.core.topics import Settle, TopicEvent
 from returns.result import Success
 
 from ..locks import file_lock
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.event_codec import EventCodec
-from ..sql.event_sql import EventSql, settle_args
+from ..sql.event_sql import EventSql
 from ..sql.fast_claim import CLAIM_SET, claimed
 from ..sql.names import identifier
 from ..sql.pool_slots import SlotTaker
-from ..sql.pool_sql import PoolSql, pool_state, pools_of
-from ..sql.retention import expired_sql
+from ..sql.pool_sql import PoolSql, pool_state
 from ..sql.store import Dialect, SqlStore, Tables, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -72,7 +67,21 @@ def _from_micros(value: int) -> datetime:
 
 _codec = Codec(_micros, _from_micros)
 _events = EventCodec(_micros, _from_micros, dumps, json.loads)
-_DIALECT = Dialect("?", _micros, _from_micros, _codec, _events)
+_DIALECT = Dialect(
+    mark="?",
+    time_in=_micros,
+    time_out=_from_micros,
+    codec=_codec,
+    events=_events,
+    greatest="max",
+    arrays=False,
+    chunk=_CHUNK,
+    distinct="IS NOT",
+    lock_rows="",  # every write transaction holds the database's write lock
+    skip_locked="",
+    duplicate=sqlite3.IntegrityError,
+    detail=str,
+)
 _COLS = ", ".join(COLUMNS)
 _MARKS = ", ".join("?" for _ in COLUMNS)
 
@@ -112,7 +121,9 @@ class SqliteStore(SqlStore):
         self._ev = EventSql(f"{p}topic_events", "?", skip_locked=False)
         self._runs_t = f"{p}handler_runs"
         self._dialect = _DIALECT
-        self._tables = Tables(self._t, self._paused_t, self._errors_t, self._runs_t, self._pool_sql, self._ev)
+        self._tables = Tables(
+            self._t, self._d, self._paused_t, self._errors_t, self._runs_t, self._pool_sql, self._ev
+        )
         check_version(
             self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"
         )
@@ -177,6 +188,18 @@ class SqliteStore(SqlStore):
 
     def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._conn().execute(sql, args).fetchall()
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._tx()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN")  # deferred: a read transaction, one snapshot of the WAL
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
 
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> Written:
         with self._tx() as c:
@@ -461,9 +484,8 @@ class SqliteStore(SqlStore):
 
     def _rows(self, c: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Job]:
         found: dict[str, Job] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            marks = ", ".join("?" for _ in chunk)
-            rows = c.execute(f"SELECT {_COLS} FROM {self._t} WHERE id IN ({marks})", chunk).fetchall()
+        for clause, args in _DIALECT.ids_in("id", list(dict.fromkeys(ids))):
+            rows = c.execute(f"SELECT {_COLS} FROM {self._t} WHERE {clause}", args).fetchall()
             found.update((job.id, job) for job in map(_codec.job, rows))
         return found
 
@@ -486,108 +508,6 @@ class SqliteStore(SqlStore):
                     f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING",
                     _codec.row(effect.job),
                 )
-
-    def heartbeat(
-        self,
-        worker: str,
-        job_ids: Sequence[str],
-        *,
-        lease_until: datetime,
-        now: datetime,
-        ran_s: float = 0.0,
-    ) -> frozenset[str]:
-        kept: set[str] = set()
-        until = _micros(lease_until)
-        ran_s = Heartbeat(worker, lease_until, ran_s).ran_s  # checked as decide checks it
-        with self._tx() as c:
-            for chunk in _chunks(job_ids):
-                marks = ", ".join("?" for _ in chunk)
-                rows = c.execute(
-                    f"UPDATE {self._t} SET lease_until = max(lease_until, ?), ran_s = ran_s + ?, "
-                    "version = version + 1 "
-                    f"WHERE status = 'running' AND lease_worker = ? AND id IN ({marks}) RETURNING id",
-                    (until, ran_s, worker, *chunk),
-                ).fetchall()
-                kept.update(r[0] for r in rows)
-        return frozenset(kept)
-
-    def prune(self, now: datetime, keep: Mapping[Status, timedelta], *, limit: int) -> int:
-        clause, args = expired_sql(keep, now, "?", _micros)
-        if not clause or limit <= 0:
-            return 0
-        t, d = self._t, self._d
-        # One short write transaction per bounded batch: claims wait at most for this one.
-        with self._tx() as c:
-            ids = [
-                r[0]
-                for r in c.execute(
-                    f"SELECT id FROM {t} j WHERE {clause} "
-                    f"AND NOT EXISTS (SELECT 1 FROM {d} x WHERE x.dep_id = j.id) "
-                    "ORDER BY finished_at, id LIMIT ?",
-                    (*args, limit),
-                )
-            ]
-            for chunk in _chunks(ids):
-                marks = ", ".join("?" for _ in chunk)
-                c.execute(f"DELETE FROM {d} WHERE job_id IN ({marks})", chunk)
-                c.execute(f"DELETE FROM {t} WHERE id IN ({marks})", chunk)
-        return len(ids)
-
-    def pools(self) -> Mapping[str, Pool]:
-        c = self._conn()
-        holders = c.execute(self._pool_sql.holders).fetchall()
-        return pools_of(c.execute(self._pool_sql.sizes).fetchall(), holders)
-
-    def clear_batch(self, batch: str) -> int:
-        t, d = self._t, self._d
-        with self._tx() as c:
-            still = [
-                r[0]
-                for r in c.execute(
-                    f"SELECT id FROM {t} WHERE batch = ? AND status IN ('queued', 'running')", (batch,)
-                )
-            ]
-            needed = dict(
-                c.execute(
-                    f"SELECT x.dep_id, x.job_id FROM {d} x JOIN {t} j ON j.id = x.dep_id "
-                    f"JOIN {t} o ON o.id = x.job_id WHERE j.batch = ? AND o.batch IS NOT ?",
-                    (batch, batch),
-                ).fetchall()
-            )
-            why = clear_refusal(batch, still, needed)
-            if why:
-                raise BatchNotFinished(why)
-            c.execute(f"DELETE FROM {d} WHERE job_id IN (SELECT id FROM {t} WHERE batch = ?)", (batch,))
-            return int(c.execute(f"DELETE FROM {t} WHERE batch = ?", (batch,)).rowcount)
-
-    # -- topics and events (R-D4) --------------------------------------------------------
-    def publish(self, events: Sequence[TopicEvent]) -> None:
-        try:
-            with self._tx() as c:
-                c.executemany(self._ev.insert(), [_events.row(e) for e in events])
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateEvent(f"an event id exists already ({exc}); publish it under a new id") from None
-
-    def settle(
-        self, ids: Sequence[str], consumer: str, how: Settle, *, now: datetime, note: str | None = None
-    ) -> list[str]:
-        done: list[str] = []
-        with self._tx() as c:
-            for chunk in _chunks(list(dict.fromkeys(ids))):
-                rows = c.execute(
-                    self._ev.settle(how, len(chunk)),
-                    settle_args(how, _micros(now), note, list(chunk), consumer),
-                ).fetchall()
-                done += [r[0] for r in rows]
-        settled = set(done)
-        return [i for i in dict.fromkeys(ids) if i in settled]  # in the order asked, each once
-
-    def _existing(self, c: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(ids):
-            marks = ", ".join("?" for _ in chunk)
-            found.update(r[0] for r in c.execute(f"SELECT id FROM {self._t} WHERE id IN ({marks})", chunk))
-        return found
 
 
 def _connect(path: Path, busy_timeout_s: float, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -624,8 +544,3 @@ def _scope_filter(queues: Sequence[str] | None, pools: Sequence[str] | None) -> 
         sql += f" AND (pool IS NULL{listed})"
         args += tuple(pools)
     return sql, args
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
