@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -203,6 +203,17 @@ class NameLocks(Protocol):
     def lock_name(self, name: str) -> AbstractContextManager[None]:
         """Hold `name` while the context is open; NameTaken if a live holder has it. A
         holder that dies (even by kill -9) releases it."""
+
+
+@runtime_checkable
+class JoinsTransactions(Protocol):
+    """Optional: a store whose submit joins the caller's own open transaction (R-F5), on
+    a sync or an async connection of the database it stores in: the jobs exist only if
+    the caller commits, and a refused submit leaves the caller's transaction usable."""
+
+    def submit(self, jobs: Sequence[Job], *, connection: Any = None) -> list[str]: ...
+
+    async def submit_async(self, jobs: Sequence[Job], *, connection: Any) -> list[str]: ...
 
 
 @runtime_checkable

@@ -29,15 +29,12 @@ from qrun.core.ports import (
     Applied,
     ApplyResult,
     Conflict,
-    DuplicateJob,
     NameTaken,
     StoreError,
     StoreUnreachable,
     UniqueConflict,
-    UnknownDependency,
     unique_conflict_message,
 )
-from qrun.core.submission import duplicates, remap
 from returns.result import Success
 
 from ..sql import cas
@@ -51,6 +48,7 @@ from ..sql.pool_sql import PoolSql, pool_state
 from ..sql.store import Dialect, SqlStore, Tables, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
+from .submit import Submission, duplicate
 
 
 def _same(value: Any) -> Any:
@@ -95,8 +93,6 @@ _DIALECT = Dialect(
 _COLS = ", ".join(COLUMNS)
 _SETS = ", ".join(f"{c} = %s" for c in COLUMNS)
 _MARKS = ", ".join("%s" for _ in COLUMNS)
-_COPY_FROM = 64  # batches at least this big are written with COPY
-_DUP = re.compile(r"\(id\)=\((.*)\)")
 
 
 class PostgresStore(SqlStore):
@@ -147,6 +143,9 @@ class PostgresStore(SqlStore):
         self._ev = EventSql(f"{s}.topic_events", "%s", skip_locked=True)
         self._runs_t = f"{s}.handler_runs"
         self._dialect = _DIALECT
+        self._submission = Submission(
+            self._t, self._d, self.schema, self.channel, row=_codec.row, copy_row=_copy_codec.row
+        )
         self._tables = Tables(
             self._t, self._d, self._paused_t, self._errors_t, self._runs_t, self._pool_sql, self._ev
         )
@@ -216,147 +215,45 @@ class PostgresStore(SqlStore):
             yield cur
 
     @contextmanager
-    def _cursor(self, connection: psycopg.Connection[Any] | None = None) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor in a transaction: the pool's (committed on exit) or the caller's (left open)."""
-        if connection is not None:
-            with connection.cursor() as cur:
-                yield cur
-            return
+    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in a transaction of the pool's, committed on exit."""
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield cur
 
     # -- writes ----------------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job], *, connection: psycopg.Connection[Any] | None = None) -> list[str]:
         """Insert `jobs` atomically. With `connection`, the insert joins the caller's open
-        transaction: the jobs exist only if the caller commits it (R-F5)."""
-        ids = [j.id for j in jobs]
-        if len(set(ids)) != len(ids):
-            dups = sorted({i for i in ids if ids.count(i) > 1})
-            raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
+        transaction (R-F5): the jobs exist only if the caller commits it, and a refused
+        submit is undone alone (a savepoint), leaving the caller's transaction usable."""
         if not jobs:
             return []
-        if any(j.unique is not None for j in jobs):
-            return self._submit_unique(jobs, connection)
-        try:
-            if connection is None and len(jobs) == 1 and not jobs[0].depends_on:
-                # The common case, one statement: insert and wake the listeners.
+        if connection is not None:
+            with connection.transaction(), connection.cursor() as cur:
+                return self._submission.run(cur, self._submission.steps(jobs))
+        if len(jobs) == 1 and not jobs[0].depends_on and jobs[0].unique is None:
+            # The common case, one statement: insert and wake the listeners.
+            try:
                 with self._pool.connection() as conn:
                     conn.execute(
                         f"WITH ins AS (INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})) "
                         "SELECT pg_notify(%s, '')",
                         (*_codec.row(jobs[0]), self.channel),
                     )
-                return ids
-            with self._cursor(connection) as cur:
-                if connection is not None:
-                    # In the caller's transaction a failed insert would abort their work:
-                    # check first, so the usual mistake gets a clean error instead.
-                    existing = self._existing(cur, ids)
-                    if existing:
-                        raise DuplicateJob(
-                            f"job id(s) {', '.join(sorted(existing))} exist already; use new ids"
-                        )
-                # Insert first: a duplicate id is reported before an unknown dependency,
-                # as every store does; either error rolls the whole batch back.
-                self._insert(cur, jobs)
-                deps = sorted({d for j in jobs for d in j.depends_on} - set(ids))
-                missing = set(deps) - self._existing(cur, deps)
-                if missing:
-                    raise UnknownDependency(
-                        f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
-                        "submit those first or in the same batch"
-                    )
-                cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
-        except psycopg.errors.UniqueViolation as exc:
-            raise _duplicate(exc) from exc
-        return ids
+            except psycopg.errors.UniqueViolation as exc:
+                raise duplicate(exc) from exc
+            return [jobs[0].id]
+        with self._cursor() as cur:
+            return self._submission.run(cur, self._submission.steps(jobs))
 
-    def _submit_unique(self, jobs: Sequence[Job], connection: psycopg.Connection[Any] | None) -> list[str]:
-        """A batch with unique keys (R-F1): each keyed job is inserted with `ON CONFLICT DO
-        NOTHING`, so the database decides who holds a key among concurrent submitters; a
-        job that lost resolves to the holder (`core.submission`, the same answers)."""
-        ids: list[str] = []
-        replaced: dict[str, str] = {}
-        inserted: list[Job] = []
-        plain: list[Job] = []
-        try:
-            with self._cursor(connection) as cur:
-                # Submitters of overlapping keys in different orders would deadlock on
-                # each other's uncommitted index entries: take the keys' locks in one order.
-                slots = sorted({j.unique_slot for j in jobs if j.unique_slot is not None})
-                cur.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s || s, 0)) FROM unnest(%s::text[]) AS s",
-                    (f"qrun-unique:{self.schema}:", slots),
-                )
-                for submitted in jobs:
-                    job = remap(submitted, replaced)
-                    holder = self._insert_keyed(cur, job) if job.unique_slot is not None else None
-                    if holder is not None:
-                        replaced[job.id] = holder
-                        ids.append(holder)
-                        continue
-                    (inserted if job.unique_slot is not None else plain).append(job)
-                    ids.append(job.id)
-                dups = duplicates([*inserted, *plain])
-                if dups:
-                    raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
-                existing = self._existing(cur, [j.id for j in plain])
-                if existing:
-                    raise DuplicateJob(f"job id(s) {', '.join(sorted(existing))} exist already; use new ids")
-                if plain:
-                    cur.executemany(
-                        f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in plain]
-                    )
-                fresh = [*inserted, *plain]
-                deps = [(j.id, d) for j in fresh for d in j.depends_on]
-                if deps:
-                    cur.executemany(f"INSERT INTO {self._d} (job_id, dep_id) VALUES (%s, %s)", deps)
-                wanted = sorted({d for _, d in deps} - {j.id for j in fresh})
-                missing = set(wanted) - self._existing(cur, wanted)
-                if missing:
-                    raise UnknownDependency(
-                        f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "
-                        "submit those first or in the same batch"
-                    )
-                if fresh:
-                    cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
-        except psycopg.errors.UniqueViolation as exc:
-            raise _duplicate(exc) from exc
-        return ids
-
-    def _insert_keyed(self, cur: psycopg.Cursor[Any], job: Job) -> str | None:
-        """Insert `job`, or return the id of the job holding its unique slot."""
-        for _ in range(100):
-            # No conflict target: a clash on the id or the slot does nothing (and, in a
-            # caller's transaction, aborts nothing); the reads below say which it was.
-            row = cur.execute(
-                f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT DO NOTHING RETURNING id",
-                _codec.row(job),
-            ).fetchone()
-            if row is not None:
-                return None
-            held = cur.execute(
-                f"SELECT id FROM {self._t} WHERE unique_slot = %s", (job.unique_slot,)
-            ).fetchone()
-            if held is not None:
-                return str(held[0])
-            if self._existing(cur, [job.id]):
-                raise DuplicateJob(f"job id {job.id} exists already; submit it under a new id")
-            # The holder left the slot between the two statements: try again.
-        raise StoreError(f"unique key of job {job.id} kept changing hands; submit it again")
-
-    def _insert(self, cur: psycopg.Cursor[Any], jobs: Sequence[Job]) -> None:
-        deps = [(j.id, d) for j in jobs for d in j.depends_on]
-        if len(jobs) >= _COPY_FROM:
-            with cur.copy(f"COPY {self._t} ({_COLS}) FROM STDIN") as copy:
-                for job in jobs:
-                    copy.write_row(_copy_codec.row(job))
-        else:
-            cur.executemany(
-                f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in jobs]
-            )
-        if deps:
-            cur.executemany(f"INSERT INTO {self._d} (job_id, dep_id) VALUES (%s, %s)", deps)
+    async def submit_async(
+        self, jobs: Sequence[Job], *, connection: psycopg.AsyncConnection[Any]
+    ) -> list[str]:
+        """`submit` in the caller's open transaction on an async connection (R-F5): an
+        asyncio application enqueues with its own writes, and its event loop never waits."""
+        if not jobs:
+            return []
+        async with connection.transaction(), connection.cursor() as cur:
+            return await self._submission.run_async(cur, self._submission.steps(jobs))
 
     def claim(
         self,
@@ -742,11 +639,6 @@ class Listener:
             for _ in self._conn.notifies(timeout=0):
                 pass
         return got
-
-
-def _duplicate(exc: psycopg.errors.UniqueViolation) -> DuplicateJob:
-    found = _DUP.search(str(exc))
-    return DuplicateJob(f"job id {found.group(1) if found else '?'} exists already; submit it under a new id")
 
 
 def _read_version(conn: psycopg.Connection[Any], schema: str) -> int | None:

@@ -13,7 +13,7 @@ from typing import Any
 from qrun.adapters.ids import new_id
 from qrun.core import Cancel, Handle, Job, Retry, Run, Status, Unique
 from qrun.core.job import MAX_DELAY_S
-from qrun.core.ports import Exit, JobFilter, RunLogs
+from qrun.core.ports import Exit, JobFilter, JoinsTransactions, RunLogs
 
 from ..runtime.apply import Outcome
 from ..runtime.periodic import Periodic
@@ -37,15 +37,24 @@ class JobCases(Parts):
         payload: Mapping[str, Any] | None = None,
         *,
         inputs: Mapping[str, bytes] | None = None,
+        connection: Any = None,
         **options: Any,
     ) -> str:
         """Submit one job now; returns its id. `inputs` are stored first (R-A1) and removed
         again if the submit is refused. `options` are those of `Job.new`, and `unique_key`
         with `unique_finished` (status names) for a unique job (R-F1): if a job holds the
-        key, its id is returned and nothing is added."""
-        check_payload(kind, payload)  # refuse a malformed command now, not on a worker
-        job = self._job(kind, payload, options, now=self.clock.now())
-        self._check_pools([job])
+        key, its id is returned and nothing is added. `connection`: your open psycopg
+        transaction, which the submit joins (R-F5): the job exists only if you commit."""
+        job = self._prepared(kind, payload, options)
+        if connection is not None:
+            if inputs:
+                raise ValueError(
+                    "inputs are files, which cannot join your transaction: submit them without "
+                    "connection=, or pass the data by reference"
+                )
+            got = self._joining().submit([job], connection=connection)[0]
+            self.worker.wake.set()
+            return got
         for name, data in (inputs or {}).items():
             self.inputs.put(job.id, name, data)
         try:
@@ -60,6 +69,20 @@ class JobCases(Parts):
         if self.after_submit is not None:
             self.after_submit(got)
         return got
+
+    def _prepared(self, kind: str, payload: Mapping[str, Any] | None, options: dict[str, Any]) -> Job:
+        check_payload(kind, payload)  # refuse a malformed command now, not on a worker
+        job = self._job(kind, payload, options, now=self.clock.now())
+        self._check_pools([job])
+        return job
+
+    def _joining(self) -> JoinsTransactions:
+        if not isinstance(self.store, JoinsTransactions):
+            raise ValueError(
+                f"{type(self.store).__name__} cannot join your transaction: a submit with "
+                "connection= needs the PostgreSQL store (a postgresql:// database_url)"
+            )
+        return self.store
 
     def submit_batch(
         self, jobs: Iterable[Mapping[str, Any]], *, batch: str | None = None, **common: Any

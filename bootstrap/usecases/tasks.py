@@ -84,10 +84,18 @@ class TaskCases(JobCases):
 
         return wrap
 
-    async def submit_async(self, kind: str, payload: Mapping[str, Any] | None = None, **options: Any) -> str:
-        """`submit` from async code: the store is written in a worker thread, so the event
-        loop goes on serving."""
-        return await asyncio.to_thread(functools.partial(self.submit, kind, payload, **options))
+    async def submit_async(
+        self, kind: str, payload: Mapping[str, Any] | None = None, *, connection: Any = None, **options: Any
+    ) -> str:
+        """`submit` from async code: the event loop goes on serving. `connection`: your
+        open psycopg AsyncConnection's transaction, which the submit joins (R-F5); without
+        one the store is written in a worker thread."""
+        if connection is None:
+            return await asyncio.to_thread(functools.partial(self.submit, kind, payload, **options))
+        job = self._prepared(kind, payload, options)
+        got = (await self._joining().submit_async([job], connection=connection))[0]
+        self.worker.wake.set()
+        return got
 
     async def submit_batch_async(self, jobs: Iterable[Mapping[str, Any]], **options: Any) -> str:
         return await asyncio.to_thread(functools.partial(self.submit_batch, list(jobs), **options))

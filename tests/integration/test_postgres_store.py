@@ -41,6 +41,62 @@ def test_r_f5_submit_in_the_callers_transaction_exists_only_if_it_commits(store,
     assert store.get(dropped.id) is None
 
 
+def test_r_f5_submit_in_an_async_callers_transaction_exists_only_if_it_commits(store, postgres_url):
+    """R-F5 for asyncio: the same on psycopg's AsyncConnection, unique keys and a batch
+    big enough for COPY included."""
+    import asyncio
+
+    from qrun.core import Unique
+
+    kept, keyed, dropped = new_job(), new_job(unique=Unique("k")), new_job()
+    big = [new_job() for _ in range(100)]
+
+    async def main():
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            async with conn.transaction():
+                assert await store.submit_async([kept, keyed, *big], connection=conn) == [
+                    kept.id,
+                    keyed.id,
+                    *(j.id for j in big),
+                ]
+                assert store.get(kept.id) is None
+                again = new_job(unique=Unique("k"))
+                assert await store.submit_async([again], connection=conn) == [keyed.id]
+            with contextlib.suppress(RuntimeError):
+                async with conn.transaction():
+                    await store.submit_async([dropped], connection=conn)
+                    raise RuntimeError("the caller's own work failed")
+
+    asyncio.run(main())
+    assert store.get(kept.id) == kept and store.get(keyed.id) == keyed
+    assert all(store.get(j.id) == j for j in big)
+    assert store.get(dropped.id) is None
+
+
+def test_r_f5_a_refused_submit_leaves_the_callers_transaction_usable(store, postgres_url):
+    """A duplicate id or an unknown dependency is refused and undone alone (a savepoint):
+    the caller's own writes in the same transaction still commit, and no part of the
+    refused batch does."""
+    from qrun.core.ports import UnknownDependency
+
+    held = new_job()
+    store.submit([held])
+    orphan, twin = new_job(depends_on=("nobody",)), new_job(id=held.id)
+    fine = new_job()
+    with psycopg.connect(postgres_url) as conn:
+        with conn.transaction():
+            conn.execute("CREATE TEMP TABLE mine (x int)")
+            with pytest.raises(UnknownDependency, match="nobody"):
+                store.submit([new_job(), orphan], connection=conn)
+            with pytest.raises(DuplicateJob, match=held.id):
+                store.submit([twin], connection=conn)
+            conn.execute("INSERT INTO mine VALUES (1)")  # the transaction still works
+            store.submit([fine], connection=conn)
+        assert conn.execute("SELECT count(*) FROM mine").fetchone()[0] == 1
+    assert store.get(fine.id) == fine and store.get(orphan.id) is None
+    assert store.counts()[("default", Status.QUEUED)] == 2
+
+
 def test_r_f2_an_idle_listener_wakes_on_submit(store):
     """R-F2: a worker waiting on LISTEN wakes when a job is submitted, not at its next poll."""
     with store.listen() as listener:
