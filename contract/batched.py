@@ -152,6 +152,19 @@ class StoreApplyThenClaim(StoreFixtures):
         assert second.job.concurrency_key == "k" and second.job.lease is not None
         assert second.job.lease.worker == "w2" and store.get(second.job.id) == second.job
 
+    def test_a_batch_naming_a_job_twice_writes_the_first_and_refuses_the_second(
+        self, both: ApplyThenClaim
+    ) -> None:
+        store: JobStore = both  # type: ignore[assignment]
+        store.submit([new_job(), new_job()])
+        job = step(store, claim_one(store).job, Spawned(Handle("subprocess", "1:1")), at(1))
+        first, second = ok(job, Finished("a"), at(2), POLICY), ok(job, Failed("b"), at(2), POLICY)
+        results, claimed = both.apply_then_claim(
+            [first, second], "w1", limit=5, now=at(2), lease_until=lease(at(2)), policy=POLICY
+        )
+        assert results == [Applied(first.job), Conflict(first.job)]
+        assert store.get(job.id) == first.job and len(claimed) == 1
+
     def test_the_claim_takes_only_the_pools_it_serves(self, both: ApplyThenClaim) -> None:
         store: JobStore = both  # type: ignore[assignment]
         store.set_pool("wt", 1)

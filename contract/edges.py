@@ -58,6 +58,18 @@ class StoreEdges(StoreFixtures):
         assert len(got) == 3 and kinds == [1, 1, 0]  # two adopted, then one queued: never 2 + 3
         assert len(store.list(JobFilter(status=Status.QUEUED))) == 3
 
+    @pytest.mark.parametrize("orphans", [1, 2])
+    def test_a_claim_that_adopts_some_fills_the_rest_of_its_limit_with_queued_jobs(
+        self, store: JobStore, orphans: int
+    ) -> None:
+        store.submit([new_job() for _ in range(orphans)])
+        for d in store.claim("w1", limit=orphans, now=T0, lease_until=lease(), policy=POLICY):
+            step(store, d.job, Spawned(H))
+        store.submit([new_job() for _ in range(6)])
+        assert store.sweep_stale_leases(at(31)) == orphans
+        got = store.claim("w2", limit=4, now=at(31), lease_until=lease(at(31)), policy=POLICY)
+        assert [d.job.adoptions for d in got] == [1] * orphans + [0] * (4 - orphans)
+
     def test_a_claim_whose_lease_is_over_before_it_starts_takes_nothing(self, store: JobStore) -> None:
         store.submit([new_job()])
         for until in (T0, T0 - timedelta(seconds=1)):

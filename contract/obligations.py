@@ -8,6 +8,7 @@ import attrs
 import pytest
 from qrun.core import (
     AdoptRun,
+    Backoff,
     Cancel,
     Claim,
     Decision,
@@ -230,6 +231,16 @@ class StoreObligations(StoreFixtures):
     def test_apply_to_an_unknown_job_conflicts(self, store: JobStore) -> None:
         ghost = ok(claimed_elsewhere(), Finished(None), at(1))
         assert store.apply(ghost) == Conflict(None)
+
+    def test_a_jobs_own_backoff_is_kept_and_spaces_its_retry(self, store: JobStore) -> None:
+        own = Backoff(base_s=90.5, factor=3, cap_s=4000, jitter=0.25)
+        job = new_job(backoff=own)
+        store.submit([job])
+        assert store.get(job.id) == job
+        running = step(store, claim_one(store).job, Spawned(H), at(1))
+        retried = step(store, running, Failed("flaky"), at(2))
+        assert retried.backoff == own and store.get(job.id) == retried
+        assert retried.available_at == at(2) + own.delay(job.id, 1)
 
     def test_r_b4_durable_follow_up_is_written_with_the_winning_write_only(self, store: JobStore) -> None:
         """R-B4/R-B6: the follow-up exists exactly once, and only the winner's."""

@@ -17,7 +17,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from qrun.core import TERMINAL, Claim, Decision, Job, Status, Unique, decide
+from qrun.core import TERMINAL, Backoff, Claim, Decision, Job, Status, Unique, decide
 from qrun.core.ports import Applied, ApplyThenClaim, Conflict, JobFilter, JobStore, StoreError
 from qrun.core.topics import Settle, TopicEvent
 from returns.result import Success
@@ -89,6 +89,7 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                         unique=data.draw(uniques),
                         pool=data.draw(st.none() | st.sampled_from(["p", "q"])),
                         batch=data.draw(st.none() | st.sampled_from(["b1", "b2"])),
+                        backoff=data.draw(st.none() | st.just(Backoff(base_s=3, factor=2, jitter=0.5))),
                     )
                 )
             if data.draw(st.integers(0, 9)) == 0 and self.ids:

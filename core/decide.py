@@ -131,7 +131,8 @@ def _fail_or_retry(job: Job, now: datetime, policy: Policy, error: str, *effects
     if job.cancel_requested:
         return _finalize(job, Status.CANCELLED, now, *effects, DeleteInputs(job.id), error=error)
     if job.attempts < job.max_attempts:
-        return _requeue(job, now, policy.backoff.delay(job.id, job.attempts), *effects, error=error)
+        delay = (job.backoff or policy.backoff).delay(job.id, job.attempts)
+        return _requeue(job, now, delay, *effects, error=error)
     alert = Notify(
         job.id, "failed", f"job {job.id} failed after {job.attempts} attempts: {error}", alert=True
     )

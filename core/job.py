@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 
+from .policy import Backoff
+
 
 class Status(enum.Enum):
     QUEUED = "queued"
@@ -139,6 +141,18 @@ def check_range(what: str, value: int, low: int, high: int) -> None:
         raise ValueError(f"{what} must be a whole number from {low} to {high}, got {value!r}")
 
 
+def check_backoff(backoff: object) -> None:
+    """A job's own backoff: a `Backoff` whose delays fit the range of a delay."""
+    if not isinstance(backoff, Backoff):
+        raise ValueError(f"backoff must be a Backoff(base_s=, factor=, cap_s=, jitter=), got {backoff!r}")
+    for what in ("base_s", "cap_s"):
+        value = getattr(backoff, what)
+        if not 0 <= value <= MAX_DELAY_S:
+            raise ValueError(f"backoff {what} must be from 0 to {MAX_DELAY_S:.0f} seconds, got {value!r}")
+    if not backoff.factor <= 1000:
+        raise ValueError(f"backoff factor must be from 0 to 1000 (exclusive of 0), got {backoff.factor!r}")
+
+
 def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value:
         raise ValueError(f"{attribute.name} must not be empty")
@@ -238,6 +252,8 @@ class Job:
     pool: str | None = attrs.field(default=None, validator=attrs.validators.optional(_non_empty))
     pool_slot: int | None = attrs.field(default=None, validator=attrs.validators.optional(_not_negative))
     batch: str | None = attrs.field(default=None, validator=attrs.validators.optional(_non_empty))
+    # The job's own delays between retries (a task's `backoff=`); None: the policy's.
+    backoff: Backoff | None = None
     version: int = attrs.field(default=1, validator=_positive)
 
     @classmethod
@@ -260,6 +276,7 @@ class Job:
         unique: Unique | None = None,
         pool: str | None = None,
         batch: str | None = None,
+        backoff: Backoff | None = None,
     ) -> Job:
         """A freshly submitted job: `queued`, clean, `requested_at` stamped (R-A1, R-A9).
         What a user gave is checked here, so every way in refuses the same: names (see
@@ -278,6 +295,8 @@ class Job:
             raise ValueError(f"job {id} cannot depend on itself")
         if problem := json_problem(payload or {}):
             raise ValueError(f"payload must be plain JSON: {problem}")
+        if backoff is not None:
+            check_backoff(backoff)
         return cls(
             id=id,
             kind=kind,
@@ -295,6 +314,7 @@ class Job:
             unique=unique,
             pool=pool,
             batch=batch,
+            backoff=backoff,
         )
 
     @property

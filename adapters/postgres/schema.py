@@ -123,5 +123,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {s}.jobs ADD COLUMN ran_s double precision NOT NULL DEFAULT 0;
     """,
+    # 8: a job's own retry delays (a task's `backoff=`); NULL: the daemon's policy
+    """
+    ALTER TABLE {s}.jobs ADD COLUMN backoff jsonb;
+    """,
 )
 VERSION = len(MIGRATIONS)

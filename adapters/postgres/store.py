@@ -693,7 +693,9 @@ def reachable(conninfo: str, timeout_s: float) -> None:
     try:
         psycopg.connect(conninfo, connect_timeout=max(1, round(timeout_s))).close()
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # libpq's words, on one line: "Connection refused" and its hint alike.
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        reason = reason.removeprefix("connection failed: ") or type(exc).__name__
         raise StoreUnreachable(
             f"cannot connect to PostgreSQL at {without_password(conninfo)}: {reason}"
         ) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,7 +14,7 @@ from qrun.core import Handle, Job, Liveness, Run
 from qrun.core.ports import Adopted, Exit, Gone
 
 from .command import InvalidPayload
-from .python_runner import TaskRegistry, Transient, failure
+from .python_runner import TaskRegistry, Transient, failure, within
 
 NAME = "inline"
 
@@ -28,14 +28,14 @@ class InlineRunner:
 
     def __init__(self, tasks: TaskRegistry) -> None:
         self.tasks = tasks
-        self._pending: dict[str, tuple[Callable[..., Any], Mapping[str, Any]]] = {}
+        self._pending: dict[str, tuple[Callable[..., Any], Job]] = {}
 
     def spawn(self, job: Job, run: Run) -> Handle:
         fn = self.tasks.get(job.kind)
         if fn is None:
             known = ", ".join(self.tasks.names()) or "none"
             raise InvalidPayload(f"no task named {job.kind!r} is registered (registered: {known})")
-        self._pending[run.id] = (fn, dict(job.payload))
+        self._pending[run.id] = (fn, job)
         return Handle(NAME, run.id)
 
     def adopt(self, job: Job, run: Run) -> Adopted | Gone:
@@ -48,11 +48,11 @@ class InlineRunner:
         task = self._pending.pop(handle.ref, None)
         if task is None:
             return Exit(code=-1, error="the task is not known to this runner")
-        fn, payload = task
+        fn, job = task
         try:
-            result = fn(**payload)
+            result = fn(**dict(job.payload))
             if inspect.iscoroutine(result):  # an async def task: run to its end here
-                result = _run_to_end(result)
+                result = _run_to_end(within(result, job.kind, self.tasks.timeout(job.kind)))
             return Exit(code=0, result=result)
         except Transient as exc:
             return Exit(code=1, error=str(exc) or "transient failure", transient=True)

@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -31,24 +31,60 @@ class Transient(QrunError):
     """Raise from a task for a failure that should be retried without spending an attempt."""
 
 
+class TaskTimedOut(QrunError, TimeoutError):
+    """A run of an async task took longer than its `timeout_s` and was cancelled."""
+
+
+MAX_TIMEOUT_S = 7 * 86400.0
+
+
+def check_timeout(timeout_s: object) -> None:
+    """A task's `timeout_s`: None, or seconds above 0 and at most a week."""
+    if timeout_s is None:
+        return
+    if (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, int | float)
+        or not 0 < timeout_s <= MAX_TIMEOUT_S
+    ):
+        raise ValueError(f"timeout_s must be seconds above 0, at most {MAX_TIMEOUT_S:g}; got {timeout_s!r}")
+
+
 class TaskRegistry:
     """Named callables. `@tasks.task()` registers a function under its name."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, Callable[..., Any]] = {}
+        self._timeouts: dict[str, float] = {}
 
-    def task(self, name: str | None = None) -> Callable[[F], F]:
+    def task(self, name: str | None = None, *, timeout_s: float | None = None) -> Callable[[F], F]:
+        """`timeout_s`: a run of the task that takes longer fails. Only for `async def`
+        tasks, which are cancelled then: a thread cannot be stopped, so a plain function
+        would go on running after its run was declared over (and maybe retried)."""
+        check_timeout(timeout_s)
+
         def register(fn: F) -> F:
             key = name or fn.__name__
             if key in self._tasks and self._tasks[key] is not fn:
                 raise ValueError(f"a task named {key!r} is registered already")
+            if timeout_s is not None and not inspect.iscoroutinefunction(fn):
+                raise ValueError(
+                    f"timeout_s needs an async def task, and {key} is a plain function: a thread "
+                    "cannot be stopped, so it would run on after its timeout; make it async def, "
+                    "or run it as a command, whose payload takes a timeout_s"
+                )
             self._tasks[key] = fn
+            if timeout_s is not None:
+                self._timeouts[key] = float(timeout_s)
             return fn
 
         return register
 
     def get(self, name: str) -> Callable[..., Any] | None:
         return self._tasks.get(name)
+
+    def timeout(self, name: str) -> float | None:
+        return self._timeouts.get(name)
 
     def names(self) -> list[str]:
         return sorted(self._tasks)
@@ -82,7 +118,7 @@ class PythonRunner:
     async def _bounded(self, fn: Callable[..., Any], job: Job) -> Any:
         assert self._limit is not None
         async with self._limit:
-            return await fn(**dict(job.payload))
+            return await within(fn(**dict(job.payload)), job.kind, self.tasks.timeout(job.kind))
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:
@@ -126,6 +162,16 @@ class PythonRunner:
         self._runs.close()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+async def within(run: Awaitable[Any], kind: str, limit: float | None) -> Any:
+    """`run`'s value, or TaskTimedOut once it has run `limit` seconds (it is cancelled)."""
+    if limit is None:
+        return await run
+    try:
+        return await asyncio.wait_for(run, limit)
+    except TimeoutError:
+        raise TaskTimedOut(f"task {kind} ran past its timeout_s of {limit:g}s") from None
 
 
 def _outcome(future: Future[Any]) -> Exit:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import cattrs
-from qrun.core import Decision, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Unique
+from qrun.core import Backoff, Decision, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Unique
 
 _converter = cattrs.Converter()
 
@@ -44,6 +44,7 @@ FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "pool": ("pool",),
     "pool_slot": ("pool_slot",),
     "batch": ("batch",),
+    "backoff": ("backoff",),
     "version": ("version",),
 }
 """Each Job field and the columns that hold it, in table order."""
@@ -66,6 +67,10 @@ def _unique(key: str | None, finished: str | None) -> Unique | None:
     if key is None:
         return None
     return Unique(key, frozenset(Status(s) for s in (finished or "").split(",") if s))
+
+
+def _backoff(value: Any) -> Backoff:
+    return _converter.structure(value, Backoff)
 
 
 class Codec:
@@ -125,6 +130,7 @@ class Codec:
             job.pool,
             job.pool_slot,
             job.batch,
+            j(_converter.unstructure(job.backoff)) if job.backoff else None,
             job.version,
         )
 
@@ -181,6 +187,8 @@ class Codec:
             return (j(_converter.unstructure(value)) if value else None,)
         if name == "result":
             return (j(value),)
+        if name == "backoff":
+            return (j(_converter.unstructure(value)) if value else None,)
         return (value,)
 
     def job(self, row: Sequence[Any]) -> Job:
@@ -225,6 +233,9 @@ class Codec:
             pool=r["pool"],
             pool_slot=r["pool_slot"],
             batch=r["batch"],
+            backoff=_converter.structure(self._jin(r["backoff"]), Backoff)
+            if r["backoff"] is not None
+            else None,
             version=r["version"],
         )
 

@@ -124,6 +124,7 @@ MIGRATIONS: tuple[str, ...] = (
     # read of any column of a row whose payload overflowed its page walked the whole
     # overflow chain, so every claim that passed over a job of 1 MiB read the megabyte
     # (bench/bench_large_payloads.py: small jobs ran 34 times slower beside 200 of them).
+    # And a job's own retry delays (a task's `backoff=`); NULL: the daemon's policy.
     """
     CREATE TABLE {p}jobs_new (
         id TEXT PRIMARY KEY, kind TEXT NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL,
@@ -136,7 +137,7 @@ MIGRATIONS: tuple[str, ...] = (
         cancel_requested INTEGER NOT NULL, adoptions INTEGER NOT NULL, version INTEGER NOT NULL,
         unique_slot TEXT, unique_key TEXT, unique_finished TEXT, pool TEXT, pool_slot INTEGER,
         batch TEXT, spawn_failures INTEGER NOT NULL DEFAULT 0, ran_s REAL NOT NULL DEFAULT 0,
-        depends_on TEXT NOT NULL, follow_up TEXT, error TEXT, result TEXT, payload TEXT NOT NULL
+        backoff TEXT, depends_on TEXT NOT NULL, follow_up TEXT, error TEXT, result TEXT, payload TEXT NOT NULL
     );
     INSERT INTO {p}jobs_new (
         id, kind, queue, status, priority, attempts, max_attempts, transient_attempts,

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from qrun.adapters.ids import new_id
-from qrun.core import Cancel, Handle, Job, Retry, Run, Status, Unique
+from qrun.core import Backoff, Cancel, Handle, Job, Retry, Run, Status, Unique
 from qrun.core.job import MAX_DELAY_S
 from qrun.core.ports import Exit, JobFilter, JoinsTransactions, RunLogs
 
@@ -19,6 +19,23 @@ from ..runtime.apply import Outcome
 from ..runtime.periodic import Periodic
 from .base import Parts
 from .payloads import check_payload
+
+
+def as_backoff(value: Any) -> Backoff | None:
+    """A job's or task's `backoff`: a Backoff, or its fields as a mapping (from JSON)."""
+    if value is None or isinstance(value, Backoff):
+        return value
+    if isinstance(value, Mapping):
+        wrong = sorted(set(value) - {"base_s", "factor", "cap_s", "jitter"})
+        if wrong:
+            raise ValueError(f"backoff takes base_s, factor, cap_s and jitter, not {', '.join(wrong)}")
+        try:
+            return Backoff(**value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"backoff: {exc}") from None
+    raise ValueError(
+        f"backoff must be a Backoff or a mapping of base_s, factor, cap_s, jitter; got {value!r}"
+    )
 
 
 def _statuses(names: Any) -> list[Status]:
@@ -116,6 +133,8 @@ class JobCases(Parts):
         self._check_size(payload)
         self._check_task(kind, payload)
         options = self._task_defaults(kind, payload, options)
+        if "backoff" in options:
+            options["backoff"] = as_backoff(options["backoff"])
         key, finished = options.pop("unique_key", None), options.pop("unique_finished", ())
         if key:
             options["unique"] = Unique(key, frozenset(_statuses(finished)))

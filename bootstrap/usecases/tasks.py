@@ -10,16 +10,17 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import attrs
+from qrun.adapters.runners.python_runner import check_timeout
 from qrun.core import Status
 from qrun.core.errors import QrunError
 
-from .jobs import JobCases
+from .jobs import JobCases, as_backoff
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 #: The options `@app.task(...)` takes, as `submit` takes them.
-OPTIONS = ("queue", "max_attempts", "priority", "pool", "concurrency_key", "concurrency_limit")
+OPTIONS = ("queue", "max_attempts", "priority", "pool", "concurrency_key", "concurrency_limit", "backoff")
 
 
 class JobFailed(QrunError):
@@ -62,21 +63,32 @@ class Task(Generic[P, R]):
 
 class TaskCases(JobCases):
     def task(
-        self, name: str | None = None, *, unique: bool = False, **options: Any
+        self,
+        name: str | None = None,
+        *,
+        unique: bool = False,
+        timeout_s: float | None = None,
+        **options: Any,
     ) -> Callable[[Callable[P, R]], Task[P, R]]:
-        """`@app.task(queue=..., max_attempts=..., priority=..., pool=..., unique=True)`:
-        register a python task, runnable by this app's workers. Its options are each
-        submit's defaults; `unique` keeps one job per set of arguments queued or running
-        (R-F1)."""
+        """`@app.task(queue=..., max_attempts=..., backoff=Backoff(base_s=10), priority=...,
+        pool=..., unique=True, timeout_s=30)`: register a python task, runnable by this
+        app's workers. Its options are each submit's defaults; `backoff` spaces its retries
+        (else the daemon's policy does); `unique` keeps one job per set of arguments queued
+        or running (R-F1); `timeout_s` fails a run of an `async def` task that takes longer
+        (it is cancelled; the failure retries like any other)."""
         wrong = sorted(set(options) - set(OPTIONS))
         if wrong:
             raise TypeError(
-                f"unknown task option(s) {', '.join(wrong)}; a task takes {', '.join(OPTIONS)}, unique"
+                f"unknown task option(s) {', '.join(wrong)}; a task takes "
+                f"{', '.join(OPTIONS)}, unique, timeout_s"
             )
+        if "backoff" in options:
+            options["backoff"] = as_backoff(options["backoff"])
+        check_timeout(timeout_s)
 
         def wrap(fn: Callable[P, R]) -> Task[P, R]:
             key = name or fn.__name__
-            self.tasks.task(key)(fn)
+            self.tasks.task(key, timeout_s=timeout_s)(fn)
             for runners in (self.runners, self.worker.runners):
                 runners[key] = self.runners["python"]
             self.task_options[key] = {**options, **({"unique": True} if unique else {})}

@@ -164,6 +164,26 @@ def test_an_unreachable_database_names_the_servers_reason(postgres_url):
     missing = postgres_url.rsplit("/", 1)[0] + "/qrun_no_such_database"
     with pytest.raises(StoreUnreachable, match=r'database "qrun_no_such_database" does not exist'):
         PostgresStore(missing, connect_timeout_s=5)
+    closed = "postgresql://postgres:s3cret@127.0.0.1:1/x"  # nothing listens on port 1
+    with pytest.raises(StoreUnreachable) as refused:
+        PostgresStore.migrate(closed, connect_timeout_s=5)
+    message = str(refused.value)
+    assert message.startswith("cannot connect to PostgreSQL at postgresql://postgres:***@127.0.0.1:1/x: ")
+    assert "Connection refused" in message and "Is the server running" in message
+    assert "\n" not in message and "s3cret" not in message
+
+
+def test_a_duplicate_id_is_named_exactly_on_every_submit_path(store, postgres_url):
+    held, other = new_job(), new_job()
+    store.submit([held])
+    said = f"job id {held.id} exists already; submit it under a new id"
+    for batch in ([new_job(id=held.id)], [other, new_job(id=held.id)]):
+        with pytest.raises(DuplicateJob) as raised:
+            store.submit(batch)
+        assert str(raised.value) == said
+    with psycopg.connect(postgres_url) as conn, pytest.raises(DuplicateJob) as raised:
+        store.submit([new_job(id=held.id)], connection=conn)
+    assert str(raised.value) == said and store.get(other.id) is None
 
 
 def test_concurrent_migrations_serialize(postgres_url, pg_schemas):

@@ -102,8 +102,10 @@ def test_moving_the_large_columns_last_keeps_every_job_as_it_was(tmp_path):
     finished = attrs.evolve(new_job(), error="Traceback ...", result={"ok": [1, 2]})
     with sqlite3.connect(path) as c:
         for job in (plain, claimed, finished):
-            marks = ", ".join("?" for _ in COLUMNS)
-            c.execute(f"INSERT INTO qrun_jobs ({', '.join(COLUMNS)}) VALUES ({marks})", _codec.row(job))
+            row = dict(zip(COLUMNS, _codec.row(job), strict=True))
+            del row["backoff"]  # a column of version 8
+            marks = ", ".join("?" for _ in row)
+            c.execute(f"INSERT INTO qrun_jobs ({', '.join(row)}) VALUES ({marks})", tuple(row.values()))
     assert SqliteStore.migrate(path) == VERSION
     store = SqliteStore(path)
     assert [store.get(j.id) for j in (plain, claimed, finished)] == [plain, claimed, finished]

@@ -146,3 +146,50 @@ def test_an_async_task_is_cancelled_when_its_job_is(app):
         assert done is not None and done.code == 1 and "Cancelled" in done.error
     finally:
         runner.close()
+
+
+def test_a_tasks_backoff_spaces_its_retries_and_a_submit_may_give_its_own(app):
+    from datetime import timedelta
+
+    from qrun.core import Backoff
+
+    own = Backoff(base_s=40, factor=1, jitter=0)
+
+    @app.task(max_attempts=3, backoff=own)
+    def flaky() -> None:
+        raise RuntimeError("not yet")
+
+    job_id = flaky.submit()
+    before = app.clock.now()
+    drain(app)
+    job = app.store.get(job_id)
+    assert (job.status, job.attempts, job.backoff) == (Status.QUEUED, 1, own)
+    assert before + timedelta(seconds=40) <= job.available_at <= app.clock.now() + timedelta(seconds=40)
+    other = app.store.get(app.submit("flaky", backoff={"base_s": 5, "jitter": 0}))
+    assert other.backoff == Backoff(base_s=5, jitter=0)
+    with pytest.raises(ValueError, match="backoff takes base_s, factor, cap_s and jitter, not delay"):
+        app.submit("flaky", backoff={"delay": 5})
+    with pytest.raises(ValueError, match="backoff: base_s must be >= 0"):
+        app.task(backoff={"base_s": -1})
+
+
+def test_an_async_tasks_timeout_fails_a_run_that_takes_longer(app):
+    @app.task(max_attempts=1, timeout_s=0.05)
+    async def slow() -> None:
+        await asyncio.sleep(3600)
+
+    job_id = slow.submit()
+    drain(app)
+    with pytest.raises(JobFailed, match=r"task slow ran past its timeout_s of 0\.05s"):
+        app.result(job_id, timeout_s=30)
+
+
+def test_a_timeout_on_a_plain_function_is_refused_at_registration(app):
+    with pytest.raises(ValueError, match="timeout_s needs an async def task, and blocking is a plain"):
+
+        @app.task(timeout_s=1)
+        def blocking() -> None:
+            return None
+
+    with pytest.raises(ValueError, match="timeout_s must be seconds above 0"):
+        app.task(timeout_s=0)
