@@ -7,6 +7,7 @@ from typing import Any
 
 from cattrs.preconf.json import make_converter
 from qrun.core import BatchSummary, Job
+from qrun.core.daemons import DaemonSeen
 from qrun.core.ports import JobStore
 
 from .runtime.periodic import Scheduler
@@ -65,6 +66,20 @@ def batch_view(summary: BatchSummary) -> dict[str, Any]:
         "durations_s": None
         if d is None
         else {"count": d.count, "min": d.min_s, "median": d.median_s, "max": d.max_s, "total": d.total_s},
+    }
+
+
+def daemon_view(daemon: DaemonSeen, now: datetime) -> dict[str, Any]:
+    return {
+        "id": daemon.id,
+        "name": daemon.name,
+        "host": daemon.host,
+        "pid": daemon.pid,
+        "slots": daemon.slots,
+        "running": daemon.running,
+        "queues": list(daemon.queues) if daemon.queues is not None else None,
+        "started_at": daemon.started_at.isoformat(),
+        "seen_s_ago": round((now - daemon.seen_at).total_seconds(), 1),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import MakeStore
 from .batched import StoreApplyThenClaim, StoreBatchedWrites
 from .batches import StoreBatches
+from .daemons import StoreDaemons
 from .edges import StoreEdges
 from .features import StoreFeatures, StoreNameLocks
 from .obligations import StoreObligations
@@ -27,6 +28,7 @@ class JobStoreContract(
     StoreTopics,
     StoreSessions,
     StoreRaces,
+    StoreDaemons,
 ):
     """Every obligation of the JobStore port, the races, and a stateful comparison with
     the reference model (model.py). Subclass it and override the `make_store` fixture."""

@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from .batch import BatchSummary
+from .daemons import DaemonSeen
 from .decision import Decision
 from .effects import Notify
 from .errors import QrunError
@@ -203,6 +204,23 @@ class NameLocks(Protocol):
     def lock_name(self, name: str) -> AbstractContextManager[None]:
         """Hold `name` while the context is open; NameTaken if a live holder has it. A
         holder that dies (even by kill -9) releases it."""
+
+
+@runtime_checkable
+class DaemonRegistry(Protocol):
+    """Optional: what live daemons report of themselves every few seconds (their slots in
+    use, where they run), so an operator sees every host's daemons in one place (R-F4).
+    It is read only by people: a daemon that stops reporting is just not listed."""
+
+    def report(self, daemon: DaemonSeen) -> None:
+        """Store `daemon`'s report in place of its last one (by id), and drop reports
+        older than `FORGOTTEN_AFTER` before its `seen_at`."""
+
+    def daemons(self, since: datetime) -> list[DaemonSeen]:
+        """The reports seen at or after `since`, by name, host and id."""
+
+    def forget(self, daemon_id: str) -> None:
+        """A daemon that stops: its report goes at once."""
 
 
 @runtime_checkable

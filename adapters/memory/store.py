@@ -8,6 +8,7 @@ heartbeat atomic here (a transaction is the lock).
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import pick
+from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
     Applied,
@@ -50,6 +52,7 @@ class MemoryStore:
         self._runs: dict[str, dict[tuple[int, str], HandlerRun]] = {}
         self._errors: dict[str, tuple[str, datetime]] = {}
         self._names: set[str] = set()
+        self._daemons: dict[str, DaemonSeen] = {}
 
     # -- writes ----------------------------------------------------------------------
     def submit(self, jobs: Sequence[Job]) -> list[str]:
@@ -359,6 +362,22 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release; present for the port."""
+
+    # -- live daemons (R-F4) ---------------------------------------------------------------
+    def report(self, daemon: DaemonSeen) -> None:
+        with self._lock:
+            gone = daemon.seen_at - FORGOTTEN_AFTER
+            self._daemons = {i: d for i, d in self._daemons.items() if d.seen_at >= gone}
+            self._daemons[daemon.id] = daemon
+
+    def daemons(self, since: datetime) -> builtins.list[DaemonSeen]:
+        with self._lock:
+            seen = [d for d in self._daemons.values() if d.seen_at >= since]
+        return sorted(seen, key=lambda d: (d.name, d.host, d.id))
+
+    def forget(self, daemon_id: str) -> None:
+        with self._lock:
+            self._daemons.pop(daemon_id, None)
 
     @contextmanager
     def lock_name(self, name: str) -> Iterator[None]:

@@ -123,9 +123,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {s}.jobs ADD COLUMN ran_s double precision NOT NULL DEFAULT 0;
     """,
-    # 8: a job's own retry delays (a task's `backoff=`); NULL: the daemon's policy
+    # 8: a job's own retry delays (a task's `backoff=`); NULL: the daemon's policy. And
+    # what live daemons report of themselves (R-F4).
     """
     ALTER TABLE {s}.jobs ADD COLUMN backoff jsonb;
+    CREATE TABLE {s}.daemons (
+        id text PRIMARY KEY, name text NOT NULL, host text NOT NULL, pid integer NOT NULL,
+        slots integer NOT NULL, running integer NOT NULL, queues text,
+        started_at timestamptz NOT NULL, seen_at timestamptz NOT NULL
+    );
     """,
 )
 VERSION = len(MIGRATIONS)

@@ -147,7 +147,14 @@ class PostgresStore(SqlStore):
             self._t, self._d, self.schema, self.channel, row=_codec.row, copy_row=_copy_codec.row
         )
         self._tables = Tables(
-            self._t, self._d, self._paused_t, self._errors_t, self._runs_t, self._pool_sql, self._ev
+            self._t,
+            self._d,
+            self._paused_t,
+            self._errors_t,
+            self._runs_t,
+            self._pool_sql,
+            self._ev,
+            f"{s}.daemons",
         )
         try:
             with self._pool.connection() as conn:

@@ -7,6 +7,7 @@ order of checks a caller's open transaction needs on PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -15,13 +16,14 @@ from typing import Any, Protocol
 import attrs
 from qrun.core import Heartbeat, Job, Status
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
+from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
 from qrun.core.pools import Pool, check_size
 from qrun.core.ports import BatchNotFinished, DuplicateEvent, JobFilter
 from qrun.core.topics import EventStatus, Settle, TopicEvent
 from qrun.core.workflow import HandlerRun, run_order
 
 from . import run_sql
-from .codec import COLUMNS, Codec
+from .codec import COLUMNS, Codec, dumps
 from .event_codec import EventCodec
 from .event_sql import EventSql, settle_args
 from .filters import where_sql
@@ -29,6 +31,7 @@ from .pool_sql import PoolSql, pools_of
 from .retention import expired_sql
 
 _COLS = ", ".join(COLUMNS)
+_DAEMON_COLUMNS = ("id", "name", "host", "pid", "slots", "running", "queues", "started_at", "seen_at")
 
 
 @attrs.frozen(kw_only=True)
@@ -89,6 +92,7 @@ class Tables:
     runs: str
     pools: PoolSql
     events: EventSql
+    daemons: str
 
 
 class SqlStore:
@@ -281,6 +285,46 @@ class SqlStore:
 
     def available(self, topic: str, now: datetime) -> int:
         return int(self._fetch(self._tables.events.available(), (topic, self._dialect.time_in(now)))[0][0])
+
+    # -- live daemons (R-F4) ----------------------------------------------------------------
+    def report(self, daemon: DaemonSeen) -> None:
+        d, t = self._dialect, self._tables.daemons
+        m = ", ".join(d.mark for _ in _DAEMON_COLUMNS)
+        queues = dumps(list(daemon.queues)) if daemon.queues is not None else None
+        row = (daemon.id, daemon.name, daemon.host, daemon.pid, daemon.slots, daemon.running, queues)
+        with self._transaction() as tx:
+            tx.execute(
+                f"DELETE FROM {t} WHERE seen_at < {d.mark}", (d.time_in(daemon.seen_at - FORGOTTEN_AFTER),)
+            )
+            tx.execute(
+                f"INSERT INTO {t} ({', '.join(_DAEMON_COLUMNS)}) VALUES ({m}) ON CONFLICT (id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _DAEMON_COLUMNS[1:]),
+                (*row, d.time_in(daemon.started_at), d.time_in(daemon.seen_at)),
+            )
+
+    def daemons(self, since: datetime) -> list[DaemonSeen]:
+        d, t = self._dialect, self._tables.daemons
+        rows = self._fetch(
+            f"SELECT {', '.join(_DAEMON_COLUMNS)} FROM {t} WHERE seen_at >= {d.mark} ORDER BY name, host, id",
+            (d.time_in(since),),
+        )
+        return [
+            DaemonSeen(
+                id=i,
+                name=n,
+                host=h,
+                pid=int(p),
+                slots=int(s),
+                running=int(r),
+                queues=json.loads(q) if q is not None else None,
+                started_at=d.time_out(a),
+                seen_at=d.time_out(b),
+            )
+            for i, n, h, p, s, r, q, a, b in rows
+        ]
+
+    def forget(self, daemon_id: str) -> None:
+        self._execute(f"DELETE FROM {self._tables.daemons} WHERE id = {self._dialect.mark}", (daemon_id,))
 
     # -- workflow sessions (R-D5, R-D7, R-D8) -----------------------------------------------
     def record_run(self, session_id: str, run: HandlerRun) -> None:

@@ -124,7 +124,8 @@ MIGRATIONS: tuple[str, ...] = (
     # read of any column of a row whose payload overflowed its page walked the whole
     # overflow chain, so every claim that passed over a job of 1 MiB read the megabyte
     # (bench/bench_large_payloads.py: small jobs ran 34 times slower beside 200 of them).
-    # And a job's own retry delays (a task's `backoff=`); NULL: the daemon's policy.
+    # And a job's own retry delays (a task's `backoff=`); NULL: the daemon's policy. And
+    # what live daemons report of themselves (R-F4).
     """
     CREATE TABLE {p}jobs_new (
         id TEXT PRIMARY KEY, kind TEXT NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL,
@@ -169,6 +170,11 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE status IN ('done', 'failed', 'cancelled');
     CREATE UNIQUE INDEX {p}jobs_pool_slot ON {p}jobs (pool, pool_slot) WHERE pool_slot IS NOT NULL;
     CREATE INDEX {p}jobs_batch ON {p}jobs (batch) WHERE batch IS NOT NULL;
+    CREATE TABLE {p}daemons (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+        slots INTEGER NOT NULL, running INTEGER NOT NULL, queues TEXT,
+        started_at INTEGER NOT NULL, seen_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
     """,
 )
 VERSION = len(MIGRATIONS)

@@ -122,7 +122,14 @@ class SqliteStore(SqlStore):
         self._runs_t = f"{p}handler_runs"
         self._dialect = _DIALECT
         self._tables = Tables(
-            self._t, self._d, self._paused_t, self._errors_t, self._runs_t, self._pool_sql, self._ev
+            self._t,
+            self._d,
+            self._paused_t,
+            self._errors_t,
+            self._runs_t,
+            self._pool_sql,
+            self._ev,
+            f"{p}daemons",
         )
         check_version(
             self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"

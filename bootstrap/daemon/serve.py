@@ -4,11 +4,14 @@ LISTEN connection and the HTTP API beside it; recovery at start-up; a drain at t
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,7 +19,8 @@ from urllib.parse import quote
 import attrs
 from qrun.adapters.locks import file_lock
 from qrun.core import Status
-from qrun.core.ports import JobStore, Listens, NameLocks, StoreUnreachable
+from qrun.core.daemons import DaemonSeen
+from qrun.core.ports import DaemonRegistry, JobStore, Listens, NameLocks, StoreUnreachable
 
 from ..config import Config
 from ..runtime.periodic import Pruner, Scheduler
@@ -107,6 +111,11 @@ class Daemon:
                 stop.wait(pause)
         self.worker.drain(self.config.drain_timeout_s)
         keeper.join(timeout=5)
+        if isinstance(self.store, DaemonRegistry):
+            try:
+                self.store.forget(self.worker.id)
+            except Exception:
+                log.warning("could not remove this daemon's report; it ages out of the list")
         if http is not None:
             http.stop()
 
@@ -129,12 +138,15 @@ class Daemon:
     def _keep(self, stop: threading.Event) -> None:
         # Start-up: every status (R-C4), beside the worker rather than before it: a claim
         # never hands out an unclean job (decide refuses it), so nothing waits on this.
+        started = self.worker.clock.now()
+        self._report(started)
         try:
             self.sanitizer.tick(statuses=tuple(Status))
         except Exception:
             log.exception("start-up sanitizer pass failed")
         next_prune = 0.0
         while not stop.wait(self.config.reaper_interval_s):
+            self._report(started)
             self.reaper.tick()
             try:
                 self.sanitizer.tick()
@@ -147,6 +159,28 @@ class Daemon:
                         log.info("pruned %d finished job(s) past retention", pruned)
                 except Exception:
                     log.exception("prune failed")
+
+    def _report(self, started: datetime) -> None:
+        """What this daemon runs, for operators (R-F4): renewed every reaper tick."""
+        if not isinstance(self.store, DaemonRegistry):
+            return
+        worker = self.worker
+        try:
+            self.store.report(
+                DaemonSeen(
+                    id=worker.id,
+                    name=worker.name,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    slots=worker.slots,
+                    running=len(worker.inflight),
+                    queues=worker.queues,
+                    started_at=started,
+                    seen_at=worker.clock.now(),
+                )
+            )
+        except Exception:
+            log.warning("could not report this daemon's slots; retrying at the next tick", exc_info=True)
 
     def _fire(self, stop: threading.Event) -> None:
         # Once a second: a slot fires within a second of its time, and a tick that finds

@@ -27,6 +27,12 @@ def queue(app: AppDep) -> dict[str, Any]:
     return app.status()
 
 
+@router.get("/daemons")
+def daemons(app: AppDep) -> list[dict[str, Any]]:
+    """Live daemons on every host sharing this database, with their slots in use."""
+    return app.daemons()
+
+
 @router.get("/queues")
 def queues(app: AppDep) -> dict[str, dict[str, Any]]:
     return app.queues()

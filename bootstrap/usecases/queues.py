@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from qrun.core import Status
-from qrun.core.ports import JobFilter
+from qrun.core.ports import DaemonRegistry, JobFilter
 from qrun.core.retention import expired
 
 from ..doctor import Finding, examine
 from ..runtime.paging import all_jobs
-from ..views import queues_view, repair_view, schedules_view
+from ..views import daemon_view, queues_view, repair_view, schedules_view
 from .base import Parts
 
 
@@ -33,6 +33,15 @@ class QueueCases(Parts):
     def finished_recently(self, minutes: float) -> dict[tuple[str, Status], int]:
         """Jobs that ended in the last `minutes`, per (queue, status), counted by the store."""
         return dict(self.store.finished_counts(self.clock.now() - timedelta(minutes=minutes)))
+
+    def daemons(self) -> list[dict[str, Any]]:
+        """The daemons that reported in the last three reaper intervals, on every host:
+        where they run and how many of their slots are in use (R-F4)."""
+        if not isinstance(self.store, DaemonRegistry):
+            return []
+        now = self.clock.now()
+        since = now - timedelta(seconds=3 * self.config.reaper_interval_s)
+        return [daemon_view(d, now) for d in self.store.daemons(since)]
 
     def paused_queues(self) -> list[str]:
         return sorted(self.store.paused())

@@ -13,6 +13,7 @@ from qrun.contract import JobStoreContract
 from qrun.core import EnqueueJob, Heartbeat, LeaseExpired, Status, decide
 from qrun.core.batch import clear_refusal, summarize
 from qrun.core.claim import pick
+from qrun.core.daemons import FORGOTTEN_AFTER
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
     Applied,
@@ -284,6 +285,24 @@ class TinyStore:
 
     def close(self):
         pass
+
+    def report(self, daemon):
+        with self.lock:
+            self.daemon_reports = {
+                i: d
+                for i, d in getattr(self, "daemon_reports", {}).items()
+                if d.seen_at >= daemon.seen_at - FORGOTTEN_AFTER
+            }
+            self.daemon_reports[daemon.id] = daemon
+
+    def daemons(self, since):
+        with self.lock:
+            seen = [d for d in getattr(self, "daemon_reports", {}).values() if d.seen_at >= since]
+        return sorted(seen, key=lambda d: (d.name, d.host, d.id))
+
+    def forget(self, daemon_id):
+        with self.lock:
+            getattr(self, "daemon_reports", {}).pop(daemon_id, None)
 
     def _write(self, decision):
         self.jobs[decision.job.id] = decision.job

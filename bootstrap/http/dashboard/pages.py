@@ -76,6 +76,7 @@ def overview(request: Request) -> Response:
     body = table(["queue", "state", *statuses, ""], rows, caption="Jobs per queue and status")
     body += _rates(app)
     body += _daemon(app.status())
+    body += _daemons(app.daemons())
     return _render(request, "Overview", body)
 
 
@@ -105,6 +106,22 @@ def _daemon(status_view: dict[str, Any]) -> str:
         f"<section><h2>Sanitizer</h2><p>{s['healed_total']} healed</p></section></div>"
         f"<h2>Last repairs</h2>{table(['job', 'found', 'done', 'at'], rows)}"
     )
+
+
+def _daemons(daemons: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            e(d["name"]),
+            e(d["host"]),
+            e(d["pid"]),
+            f"{d['running']} of {d['slots']}",
+            e(", ".join(d["queues"]) if d["queues"] else "all"),
+            f"{d['seen_s_ago']}s ago",
+        ]
+        for d in daemons
+    ]
+    head = ["daemon", "host", "pid", "slots running", "queues", "reported"]
+    return table(head, rows, caption="Live daemons on every host")
 
 
 @pages.get("/ui/jobs")

@@ -36,3 +36,35 @@ def test_the_overview_counts_every_job_ended_in_the_last_five_minutes(tmp_path):
     _end(store, fresh[1], Finished(None), now - timedelta(minutes=6))  # before the window
     page = TestClient(create_api(app, token=None)).get("/").text
     assert "2500 done, 1 failed" in page
+
+
+def test_a_serving_daemon_is_listed_with_its_slots_until_it_stops(tmp_path):
+    """R-F4: each daemon reports itself every reaper tick; the overview and GET /daemons
+    list every live daemon on the database, and a daemon that stops is gone at once."""
+    import socket
+    import threading
+    import time
+
+    store = MemoryStore()
+    config = load(env={}, runs_dir=str(tmp_path / "runs"), http_port=0, slots=5, queues=["mail"])
+    app = bootstrap(config, store=store)
+    stop = threading.Event()
+    serving = threading.Thread(target=app.serve, args=(stop,), kwargs={"handle_signals": False})
+    serving.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not app.daemons() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        [listed] = TestClient(create_api(app, token=None)).get("/daemons").json()
+        assert (listed["id"], listed["host"], listed["slots"], listed["queues"]) == (
+            app.worker.id,
+            socket.gethostname(),
+            5,
+            ["mail"],
+        )
+        page = TestClient(create_api(app, token=None)).get("/").text
+        assert "Live daemons on every host" in page and "0 of 5" in page
+    finally:
+        stop.set()
+        serving.join(60)
+    assert not serving.is_alive() and app.daemons() == []
