@@ -224,14 +224,17 @@ class DaemonRegistry(Protocol):
 
 
 @runtime_checkable
-class JoinsTransactions(Protocol):
-    """Optional: a store whose submit joins the caller's own open transaction (R-F5), on
-    a sync or an async connection of the database it stores in: the jobs exist only if
-    the caller commits, and a refused submit leaves the caller's transaction usable."""
+class AsyncStore(Protocol):
+    """Optional: a store with async connections of its own, so asyncio code submits and
+    reads without a thread, and whose submit joins the caller's own open transaction
+    (R-F5) on a sync or an async connection of its database: the jobs exist only if the
+    caller commits, and a refused submit leaves the caller's transaction usable."""
 
     def submit(self, jobs: Sequence[Job], *, connection: Any = None) -> list[str]: ...
 
-    async def submit_async(self, jobs: Sequence[Job], *, connection: Any) -> list[str]: ...
+    async def submit_async(self, jobs: Sequence[Job], *, connection: Any = None) -> list[str]: ...
+
+    async def get_async(self, job_id: str) -> Job | None: ...
 
 
 @runtime_checkable

@@ -12,8 +12,10 @@ index on (pool, pool_slot) as the backstop.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -21,7 +23,7 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb, set_json_loads
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from qrun.core import Decision, EnqueueJob, Job, Policy, decide
 from qrun.core.claim import Pick
 from qrun.core.pools import PoolState
@@ -72,6 +74,23 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     set_json_loads(_json_loads, conn)
 
 
+async def _configure_async(conn: psycopg.AsyncConnection[Any]) -> None:
+    set_json_loads(_json_loads, conn)
+
+
+# Autocommit: a single-statement write is one round trip, not BEGIN/.../COMMIT;
+# multi-statement writes open `conn.transaction()` explicitly.
+# enable_sort=off: every ordered query here has an index in its order. Without it, a
+# table bulk-filled since its last ANALYZE gets a plan that sorts every queued job on
+# each claim (O(n) instead of O(limit)).
+# force_generic_plan: the claim statements are planned once, not per call; custom plans
+# cost more to make as finished jobs pile up (bench_claim_scale).
+_SESSION = {
+    "options": "-c TimeZone=UTC -c enable_sort=off -c plan_cache_mode=force_generic_plan",
+    "autocommit": True,
+}
+
+
 _codec = Codec(_same, _same, json_out=Jsonb, json_in=_same)
 _copy_codec = Codec(_same, _same, json_in=_same)  # COPY takes JSON as text: no Jsonb wrappers
 _events = EventCodec(_same, _same, Jsonb, _same)
@@ -115,22 +134,18 @@ class PostgresStore(SqlStore):
             reachable(conninfo, connect_timeout_s)
         self.channel = f"{self.schema}_jobs"
         self._conninfo = conninfo
+        self._max_size, self._connect_timeout_s = max_size, connect_timeout_s
+        # Async code's connections: a pool per event loop (a pool belongs to the loop it
+        # was opened on), gone with its loop.
+        self._async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnectionPool] = (
+            weakref.WeakKeyDictionary()
+        )
         self._owns_pool = pool is None
         self._pool = pool or ConnectionPool(
             conninfo,
             min_size=min_size,
             max_size=max_size,
-            # Autocommit: a single-statement write is one round trip, not BEGIN/.../COMMIT;
-            # multi-statement writes open `conn.transaction()` explicitly.
-            # enable_sort=off: every ordered query here has an index in its order. Without
-            # it, a table bulk-filled since its last ANALYZE gets a plan that sorts every
-            # queued job on each claim (O(n) instead of O(limit)).
-            # force_generic_plan: the claim statements are planned once, not per call;
-            # custom plans cost more to make as finished jobs pile up (bench_claim_scale).
-            kwargs={
-                "options": "-c TimeZone=UTC -c enable_sort=off -c plan_cache_mode=force_generic_plan",
-                "autocommit": True,
-            },
+            kwargs=dict(_SESSION),
             open=True,
             timeout=connect_timeout_s,
             name=f"qrun-{self.schema}",
@@ -253,14 +268,50 @@ class PostgresStore(SqlStore):
             return self._submission.run(cur, self._submission.steps(jobs))
 
     async def submit_async(
-        self, jobs: Sequence[Job], *, connection: psycopg.AsyncConnection[Any]
+        self, jobs: Sequence[Job], *, connection: psycopg.AsyncConnection[Any] | None = None
     ) -> list[str]:
-        """`submit` in the caller's open transaction on an async connection (R-F5): an
-        asyncio application enqueues with its own writes, and its event loop never waits."""
+        """`submit` on psycopg's async connections, so an event loop never waits on the
+        database; with `connection`, in the caller's open transaction (R-F5), as `submit`."""
         if not jobs:
             return []
-        async with connection.transaction(), connection.cursor() as cur:
+        if connection is not None:
+            return await self._submit_on(connection, jobs)
+        async with (await self._async_pool()).connection() as conn:
+            return await self._submit_on(conn, jobs)
+
+    async def _submit_on(self, conn: psycopg.AsyncConnection[Any], jobs: Sequence[Job]) -> list[str]:
+        async with conn.transaction(), conn.cursor() as cur:
             return await self._submission.run_async(cur, self._submission.steps(jobs))
+
+    async def get_async(self, job_id: str) -> Job | None:
+        async with (await self._async_pool()).connection() as conn:
+            cur = await conn.execute(f"SELECT {_COLS} FROM {self._t} WHERE id = %s", (job_id,))
+            row = await cur.fetchone()
+        return _codec.job(row) if row else None
+
+    async def _async_pool(self) -> AsyncConnectionPool:
+        loop = asyncio.get_running_loop()
+        pool = self._async_pools.get(loop)
+        if pool is None:
+            pool = AsyncConnectionPool(
+                self._conninfo,
+                min_size=1,
+                max_size=self._max_size,
+                kwargs=dict(_SESSION),
+                open=False,
+                timeout=self._connect_timeout_s,
+                name=f"qrun-{self.schema}-async",
+                configure=_configure_async,
+            )
+            self._async_pools[loop] = pool  # before the first await: one pool per loop
+            await pool.open(wait=True, timeout=self._connect_timeout_s)
+        return pool
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections (`close` closes the sync ones)."""
+        pool = self._async_pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.close()
 
     def claim(
         self,

@@ -13,7 +13,7 @@ from typing import Any
 from qrun.adapters.ids import new_id
 from qrun.core import Backoff, Cancel, Handle, Job, Retry, Run, Status, Unique
 from qrun.core.job import MAX_DELAY_S
-from qrun.core.ports import Exit, JobFilter, JoinsTransactions, RunLogs
+from qrun.core.ports import AsyncStore, Exit, JobFilter, RunLogs
 
 from ..runtime.apply import Outcome
 from ..runtime.periodic import Periodic
@@ -93,8 +93,8 @@ class JobCases(Parts):
         self._check_pools([job])
         return job
 
-    def _joining(self) -> JoinsTransactions:
-        if not isinstance(self.store, JoinsTransactions):
+    def _joining(self) -> AsyncStore:
+        if not isinstance(self.store, AsyncStore):
             raise ValueError(
                 f"{type(self.store).__name__} cannot join your transaction: a submit with "
                 "connection= needs the PostgreSQL store (a postgresql:// database_url)"
@@ -107,6 +107,13 @@ class JobCases(Parts):
         """Submit many jobs in one transaction, all or none, under one batch id (R-E1);
         returns the id. Each item is `{"kind": ..., "payload": {...}, **options}` with the
         options of `submit`; `common` options apply to every item that does not set them."""
+        batch, made = self._batch(jobs, batch, common)
+        self._submitted(made, self.store.submit(made))
+        return batch
+
+    def _batch(
+        self, jobs: Iterable[Mapping[str, Any]], batch: str | None, common: Mapping[str, Any]
+    ) -> tuple[str, list[Job]]:
         batch = batch or f"b-{new_id()}"
         now = self.clock.now()
         made: list[Job] = []
@@ -121,13 +128,16 @@ class JobCases(Parts):
         if not made:
             raise ValueError("a batch needs at least one job")
         self._check_pools(made)
-        ids = self.store.submit(made)
+        return batch, made
+
+    def _submitted(self, made: Sequence[Job], ids: Sequence[str]) -> None:
+        """A worker of this process starts them without waiting for a poll; the test
+        helpers' eager mode runs them now."""
         self.worker.wake.set()
         if self.after_submit is not None:
             for job, got in zip(made, ids, strict=True):
                 if got == job.id:
                     self.after_submit(got)
-        return batch
 
     def _job(self, kind: str, payload: Mapping[str, Any] | None, options: dict[str, Any], *, now: Any) -> Job:
         self._check_size(payload)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import attrs
 from qrun.adapters.runners.python_runner import check_timeout
 from qrun.core import Status
 from qrun.core.errors import QrunError
+from qrun.core.ports import AsyncStore
 
 from .jobs import JobCases, as_backoff
 
@@ -44,6 +45,7 @@ class Task(Generic[P, R]):
     fn: Callable[P, R]
     name: str
     _submit: Callable[..., str]
+    _submit_async: Callable[..., Awaitable[str]]
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)
@@ -51,7 +53,7 @@ class Task(Generic[P, R]):
     async def submit_async(self, **kwargs: Any) -> str:
         """`submit` for an async caller (a FastAPI handler): the event loop never waits
         on the database."""
-        return await asyncio.to_thread(functools.partial(self._submit, self.name, dict(kwargs)))
+        return await self._submit_async(self.name, dict(kwargs))
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """Enqueue a run with these arguments (by name); returns the job's id. Arguments
@@ -92,31 +94,51 @@ class TaskCases(JobCases):
             for runners in (self.runners, self.worker.runners):
                 runners[key] = self.runners["python"]
             self.task_options[key] = {**options, **({"unique": True} if unique else {})}
-            return Task(fn, key, self.submit)
+            return Task(fn, key, self.submit, self.submit_async)
 
         return wrap
 
     async def submit_async(
         self, kind: str, payload: Mapping[str, Any] | None = None, *, connection: Any = None, **options: Any
     ) -> str:
-        """`submit` from async code: the event loop goes on serving. `connection`: your
-        open psycopg AsyncConnection's transaction, which the submit joins (R-F5); without
-        one the store is written in a worker thread."""
-        if connection is None:
+        """`submit` from async code: the event loop goes on serving. On PostgreSQL it runs
+        on psycopg's async connections; `connection`: your open AsyncConnection's
+        transaction, which the submit joins (R-F5). Other stores are written in a worker
+        thread."""
+        if connection is not None:
+            job = self._prepared(kind, payload, options)
+            got = (await self._joining().submit_async([job], connection=connection))[0]
+            self.worker.wake.set()
+            return got
+        if not isinstance(self.store, AsyncStore) or options.get("inputs") or self.after_submit:
             return await asyncio.to_thread(functools.partial(self.submit, kind, payload, **options))
         job = self._prepared(kind, payload, options)
-        got = (await self._joining().submit_async([job], connection=connection))[0]
-        self.worker.wake.set()
+        got = (await self.store.submit_async([job]))[0]
+        self._submitted([job], [got])
         return got
 
-    async def submit_batch_async(self, jobs: Iterable[Mapping[str, Any]], **options: Any) -> str:
-        return await asyncio.to_thread(functools.partial(self.submit_batch, list(jobs), **options))
+    async def submit_batch_async(
+        self, jobs: Iterable[Mapping[str, Any]], *, batch: str | None = None, **common: Any
+    ) -> str:
+        """`submit_batch` from async code, on psycopg's async connections where the store
+        has them."""
+        if not isinstance(self.store, AsyncStore) or self.after_submit:
+            return await asyncio.to_thread(
+                functools.partial(self.submit_batch, list(jobs), batch=batch, **common)
+            )
+        batch, made = self._batch(jobs, batch, common)
+        self._submitted(made, await self.store.submit_async(made))
+        return batch
 
     async def result_async(self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.1) -> Any:
         """`result` from async code: it sleeps on the event loop between looks."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            job = await asyncio.to_thread(self.job, job_id)
+            job = (
+                await self.store.get_async(job_id)
+                if isinstance(self.store, AsyncStore)
+                else await asyncio.to_thread(self.job, job_id)
+            )
             if job is None:
                 raise ValueError(f"no such job(s): {job_id}")
             if job.status.terminal:

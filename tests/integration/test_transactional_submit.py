@@ -1,4 +1,4 @@
-"""R-F5 from an application: `app.submit(..., connection=conn)` and
+"""The async API and R-F5 from an application: `app.submit(..., connection=conn)` and
 `await app.submit_async(..., connection=aconn)` join the caller's own PostgreSQL
 transaction; the job runs only once the caller commits. Other stores say they cannot."""
 
@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from qrun.bootstrap.config import load
 from qrun.bootstrap.wiring import bootstrap, migrate
+from qrun.core.ports import JobFilter
 
 
 def _app(tmp_path, **settings):
@@ -55,4 +56,41 @@ def test_a_store_that_cannot_join_a_transaction_says_so(tmp_path):
     with pytest.raises(ValueError, match="inputs are files"):
         app.submit("greet", {"name": "x"}, inputs={"a": b"1"}, connection=object())
     assert app.store.counts() == {}
+    app.store.close()
+
+
+@pytest.mark.postgres
+def test_async_code_submits_and_reads_on_async_connections_without_a_thread(
+    tmp_path, postgres_url, pg_schemas, monkeypatch
+):
+    """On PostgreSQL the async API runs on psycopg's async connections: no call of it
+    hands the work to a thread, so an event loop never waits on the database."""
+    app = _app(tmp_path, database_url=postgres_url, schema=pg_schemas())
+
+    def no_thread(*args, **kwargs):
+        raise AssertionError("the async API handed its work to a thread")
+
+    async def submit():
+        job_id = await app.submit_async("greet", {"name": "loop"})
+        batch = await app.submit_batch_async(
+            [{"kind": "greet", "payload": {"name": f"b{i}"}} for i in range(3)]
+        )
+        assert (await app.store.get_async(job_id)).kind == "greet"
+        await app.store.aclose()
+        return job_id, batch
+
+    async def results(job_id):
+        try:
+            return await app.result_async(job_id, timeout_s=30)
+        finally:
+            await app.store.aclose()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(asyncio, "to_thread", no_thread)
+        job_id, batch = asyncio.run(submit())
+    assert len(app.store.list(JobFilter(batch=batch))) == 3
+    app.serve(handle_signals=False, burst=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(asyncio, "to_thread", no_thread)
+        assert asyncio.run(results(job_id)) == "hello loop"
     app.store.close()
