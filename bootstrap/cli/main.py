@@ -47,6 +47,7 @@ for command in (
     queues.pause,
     queues.resume,
     queues.queues,
+    queues.daemons,
     queues.schedules,
     queues.prune,
     queues.doctor,

@@ -44,6 +44,25 @@ def queues(ctx: click.Context, as_json: bool) -> None:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
 @click.pass_context
+def daemons(ctx: click.Context, as_json: bool) -> None:
+    """Live daemons on every host sharing the database, with their slots in use."""
+    view = app_for(ctx).daemons()
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    if not view:
+        click.echo("no daemon has reported in the last three reaper intervals", err=True)
+    for d in view:
+        queues = ",".join(d["queues"]) if d["queues"] else "all queues"
+        click.echo(
+            f"{d['name']:20} {d['host']}:{d['pid']:<8} {d['running']}/{d['slots']} slots  {queues}  "
+            f"reported {d['seen_s_ago']}s ago"
+        )
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
+@click.pass_context
 def schedules(ctx: click.Context, as_json: bool) -> None:
     """Periodic jobs declared in the configuration, with each one's next slot (UTC)."""
     view = app_for(ctx).schedules()
