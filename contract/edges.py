@@ -30,6 +30,7 @@ from qrun.core.ports import (
     JobStore,
     UniqueConflict,
     UnknownDependency,
+    unique_conflict_message,
 )
 from qrun.core.topics import EventStatus, Settle
 
@@ -99,6 +100,22 @@ class StoreEdges(StoreFixtures):
         with pytest.raises(UniqueConflict):
             store.apply(ok(failed, Retry(), at(2), POLICY))
         assert store.get(second) == failed
+
+    def test_a_batch_taking_a_held_key_names_the_taker_not_the_holder(self, store: JobStore) -> None:
+        """The holder's own write comes first in the batch: it keeps its key, and the
+        refusal names the job that tried to take it, and the holder."""
+        key = Unique("k")
+        taker = new_job(id="job-taker", unique=key, max_attempts=2)
+        store.submit([taker])
+        failed = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
+        store.submit([new_job(id="job-holder", unique=key)])
+        holder = claim_one(store, "w2", at(2)).job
+        keep = ok(holder, Heartbeat("w2", lease(at(3), 60)), at(3), POLICY)
+        retry = ok(failed, Retry(), at(3), POLICY)
+        with pytest.raises(UniqueConflict) as refused:
+            store.apply_many([keep, retry])
+        assert str(refused.value) == unique_conflict_message(retry.job, "job-holder")
+        assert store.get("job-taker") == failed and store.get("job-holder") == holder
 
     def test_filters_compare_values_not_identities(self, store: JobStore) -> None:
         store.submit([new_job(id="job-q1", queue="q1", kind="k1", batch="b1"), new_job(queue="other")])

@@ -15,6 +15,7 @@ from qrun.core import (
     Finished,
     FollowUp,
     Handle,
+    Heartbeat,
     Reap,
     ReapReason,
     Spawned,
@@ -62,6 +63,23 @@ class StoreRaces(StoreFixtures):
         winners = [d for claimed in got for d in claimed]
         assert len(winners) == 1
         assert store.get(job.id) == winners[0].job
+
+    def test_batches_naming_one_job_twice_racing_exactly_one_first_write_wins(self, store: JobStore) -> None:
+        """Each racer sends a batch naming the job twice, both decisions made from the
+        version all of them read: one racer's first decision is written, every other
+        decision is refused, and the results say exactly what was written."""
+        store.submit([new_job()])
+        job = step(store, claim_one(store).job, Spawned(Handle("subprocess", "1:1")))
+
+        def race(i: int) -> tuple[str, ...]:
+            first = ok(job, Heartbeat("w1", lease(at(i + 1), 60)), at(i + 1), POLICY)
+            again = ok(job, Finished(i), at(i + 1), POLICY)
+            return tuple(type(r).__name__ for r in store.apply_many([first, again]))
+
+        results = Counter(together(self.race_threads, race))
+        assert results == {("Applied", "Conflict"): 1, ("Conflict", "Conflict"): self.race_threads - 1}
+        stored = store.get(job.id)
+        assert stored is not None and stored.version == job.version + 1 and stored.status is Status.RUNNING
 
     def test_many_claimers_never_take_a_job_twice(self, store: JobStore) -> None:
         jobs = [new_job() for _ in range(60)]
