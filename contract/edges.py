@@ -7,6 +7,7 @@ cases (a limit of 0)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from qrun.core import (
@@ -14,6 +15,7 @@ from qrun.core import (
     Claim,
     Decision,
     Failed,
+    Finished,
     Heartbeat,
     Retry,
     Spawned,
@@ -26,13 +28,14 @@ from qrun.core.ports import (
     Conflict,
     DuplicateEvent,
     DuplicateJob,
+    EventStore,
     JobFilter,
     JobStore,
     UniqueConflict,
     UnknownDependency,
     unique_conflict_message,
 )
-from qrun.core.topics import EventStatus, Settle
+from qrun.core.topics import EventStatus, Settle, TopicEvent
 
 from .base import POLICY, StoreFixtures, claim_one, lease, step
 from .builders import T0, at, new_job, ok
@@ -424,6 +427,30 @@ class StoreEdges(StoreFixtures):
         got = store.claim("w1", limit=260, now=T0, lease_until=lease(), policy=POLICY)
         assert len(got) == 260
         assert len(store.list(JobFilter(status=Status.QUEUED, limit=1000))) == 40
+
+    def test_writes_naming_more_ids_than_one_statement_takes_reach_them_all(self, store: JobStore) -> None:
+        """Heartbeats, settlements, a batch's clearing and pruning, each naming 1,100 ids:
+        more than one SQL statement binds (SQLite takes them in chunks), all reached."""
+        n = 1100
+        store.submit([new_job(batch="big") for _ in range(n)])
+        running = [
+            step(store, d.job, Spawned(H))
+            for d in store.claim("w1", limit=n, now=T0, lease_until=lease(), policy=POLICY)
+        ]
+        kept = store.heartbeat("w1", [j.id for j in running], lease_until=lease(at(1), 60), now=at(1))
+        assert len(kept) == n
+        store.apply_many([ok(store.get(j.id), Finished(None), at(2), POLICY) for j in running])  # type: ignore[arg-type]
+        assert store.clear_batch("big") == n and store.list(JobFilter(batch="big")) == []
+        topics = cast(EventStore, store)
+        topics.publish([TopicEvent(id=f"e{i}", topic="t", published_at=T0) for i in range(n)])
+        reserved = topics.reserve("t", "c", limit=n, now=T0, until=at(60))
+        done = topics.settle([e.id for e in reserved], "c", Settle.CONSUME, now=at(1))
+        assert len(reserved) == len(done) == n
+        store.submit([new_job() for _ in range(n)])
+        for d in store.claim("w1", limit=n, now=at(3), lease_until=lease(at(3)), policy=POLICY):
+            step(store, step(store, d.job, Spawned(H), at(3)), Finished(None), at(3))
+        assert store.prune(at(3) + timedelta(days=30), {Status.DONE: timedelta(days=1)}, limit=n) == n
+        assert store.list(JobFilter(limit=1000)) == []
 
     def test_a_follow_up_whose_id_exists_already_leaves_that_job_alone(self, store: JobStore) -> None:
         from qrun.core import Finished, FollowUp
