@@ -158,6 +158,8 @@ class StoreFeatures(StoreFixtures):
             finish(store, now_s=1 + i)
         assert store.prune(at(10_000), KEEP, limit=2) == 2
         assert [j.id for j in store.list(JobFilter())] == [j.id for j in jobs[2:]]
+        assert store.prune(at(10_000), KEEP, limit=1) == 1  # the smallest batch there is
+        assert [j.id for j in store.list(JobFilter())] == [j.id for j in jobs[3:]]
 
     def test_r_f3_prune_keeps_a_job_others_depend_on(self, store: JobStore) -> None:
         parent = new_job()
