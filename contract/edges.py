@@ -39,7 +39,7 @@ from qrun.core.topics import EventStatus, Settle, TopicEvent
 
 from .base import POLICY, StoreFixtures, claim_one, lease, step
 from .builders import T0, at, new_job, ok
-from .obligations import H
+from .obligations import H, claimed_elsewhere
 from .topics import event
 
 
@@ -119,6 +119,13 @@ class StoreEdges(StoreFixtures):
             store.apply_many([keep, retry])
         assert str(refused.value) == unique_conflict_message(retry.job, "job-holder")
         assert store.get("job-taker") == failed and store.get("job-holder") == holder
+
+    def test_a_batch_naming_an_unknown_job_twice_conflicts_twice(self, store: JobStore) -> None:
+        ghost = ok(claimed_elsewhere(), Finished(None), at(1), POLICY)
+        store.submit([new_job()])
+        job = step(store, claim_one(store).job, Spawned(H))
+        real = ok(job, Finished(None), at(1), POLICY)
+        assert store.apply_many([ghost, ghost, real]) == [Conflict(None), Conflict(None), Applied(real.job)]
 
     def test_filters_compare_values_not_identities(self, store: JobStore) -> None:
         store.submit([new_job(id="job-q1", queue="q1", kind="k1", batch="b1"), new_job(queue="other")])

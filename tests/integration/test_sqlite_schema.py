@@ -158,3 +158,19 @@ def test_migrate_takes_the_path_by_name_and_the_prefix_only_by_name(tmp_path):
     assert SqliteStore.migrate(path=tmp_path / "q.db", prefix="app_") == VERSION
     with pytest.raises(TypeError):
         SqliteStore.migrate(tmp_path / "q.db", "app_")
+
+
+def test_times_are_stored_as_microseconds_since_the_unix_epoch(tmp_path):
+    """The file format: another reader (or an older qrun) reads the same instant."""
+    from datetime import UTC, datetime
+
+    path = tmp_path / "times.db"
+    SqliteStore.migrate(path)
+    store = SqliteStore(path)
+    when = datetime(2026, 12, 1, 4, 7, 28, 123456, tzinfo=UTC)
+    job = new_job(now=when)
+    store.submit([job])
+    store.close()
+    with sqlite3.connect(path) as c:
+        (raw,) = c.execute("SELECT requested_at FROM qrun_jobs WHERE id = ?", (job.id,)).fetchone()
+    assert raw == int(when.timestamp()) * 1_000_000 + 123456
