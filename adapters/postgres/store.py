@@ -681,8 +681,6 @@ class PostgresStore(SqlStore):
             conn.execute(f"LISTEN {self.channel}")
             yield Listener(conn)
 
-    # -- reads -------------------------------------------------------------------------------
-
 
 class Listener:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:

@@ -233,9 +233,7 @@ class Codec:
             pool=r["pool"],
             pool_slot=r["pool_slot"],
             batch=r["batch"],
-            backoff=_converter.structure(self._jin(r["backoff"]), Backoff)
-            if r["backoff"] is not None
-            else None,
+            backoff=_backoff(self._jin(r["backoff"])) if r["backoff"] is not None else None,
             version=r["version"],
         )
 

@@ -60,8 +60,7 @@ class Dialect:
         if self.arrays:
             yield f"{column} = ANY({self.mark})", [list(ids)]
             return
-        for start in range(0, len(ids), self.chunk):
-            part = list(ids[start : start + self.chunk])
+        for part in self.chunks(ids):
             yield f"{column} IN ({', '.join(self.mark for _ in part)})", part
 
     def chunks(self, ids: Sequence[str]) -> Iterator[list[str]]:

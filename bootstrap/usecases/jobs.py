@@ -64,12 +64,7 @@ class JobCases(Parts):
         transaction, which the submit joins (R-F5): the job exists only if you commit."""
         job = self._prepared(kind, payload, options)
         if connection is not None:
-            if inputs:
-                raise ValueError(
-                    "inputs are files, which cannot join your transaction: submit them without "
-                    "connection=, or pass the data by reference"
-                )
-            got = self._joining().submit([job], connection=connection)[0]
+            got = self._joining(inputs).submit([job], connection=connection)[0]
             self.worker.wake.set()
             return got
         for name, data in (inputs or {}).items():
@@ -82,9 +77,7 @@ class JobCases(Parts):
         if got != job.id:
             self.inputs.delete(job.id)  # an existing job holds the key: nothing was added
             return got
-        self.worker.wake.set()  # a worker of this process starts it without waiting for a poll
-        if self.after_submit is not None:
-            self.after_submit(got)
+        self._submitted([job], [got])
         return got
 
     def _prepared(self, kind: str, payload: Mapping[str, Any] | None, options: dict[str, Any]) -> Job:
@@ -93,7 +86,13 @@ class JobCases(Parts):
         self._check_pools([job])
         return job
 
-    def _joining(self) -> AsyncStore:
+    def _joining(self, inputs: Mapping[str, bytes] | None = None) -> AsyncStore:
+        """The store, for a submit in the caller's transaction (R-F5)."""
+        if inputs:
+            raise ValueError(
+                "inputs are files, which cannot join your transaction: submit them without "
+                "connection=, or pass the data by reference"
+            )
         if not isinstance(self.store, AsyncStore):
             raise ValueError(
                 f"{type(self.store).__name__} cannot join your transaction: a submit with "

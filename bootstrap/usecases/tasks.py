@@ -106,8 +106,9 @@ class TaskCases(JobCases):
         transaction, which the submit joins (R-F5). Other stores are written in a worker
         thread."""
         if connection is not None:
+            inputs = options.pop("inputs", None)
             job = self._prepared(kind, payload, options)
-            got = (await self._joining().submit_async([job], connection=connection))[0]
+            got = (await self._joining(inputs).submit_async([job], connection=connection))[0]
             self.worker.wake.set()
             return got
         if not isinstance(self.store, AsyncStore) or options.get("inputs") or self.after_submit:

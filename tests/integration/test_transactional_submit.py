@@ -55,6 +55,8 @@ def test_a_store_that_cannot_join_a_transaction_says_so(tmp_path):
         app.submit("greet", {"name": "x"}, connection=object())
     with pytest.raises(ValueError, match="inputs are files"):
         app.submit("greet", {"name": "x"}, inputs={"a": b"1"}, connection=object())
+    with pytest.raises(ValueError, match="inputs are files"):
+        asyncio.run(app.submit_async("greet", {"name": "x"}, inputs={"a": b"1"}, connection=object()))
     assert app.store.counts() == {}
     app.store.close()
 
