@@ -1,8 +1,9 @@
-"""Do large payloads slow the claim path of other jobs? Claim+complete throughput of small
-jobs (claims of up to 32 at a time, finishes written as one batch, as the worker does) on
-a store that also holds N jobs with payloads at the 1 MiB limit (half waiting in a paused
-queue, half finished), against the same store without them. Measured in alternating
-rounds in one run, on SQLite (a file, synchronous=FULL) and on PostgreSQL.
+"""Do large payloads slow the claim path of other jobs? Throughput of no-op python tasks
+drained by qrun's own worker (`app.serve(burst=True)` at the default settings, as a
+daemon runs them) on a database that also holds N jobs with payloads at the 1 MiB limit
+(half waiting in a paused queue, half finished), against the same without them.
+Measured in alternating rounds in one run, on SQLite (a file, synchronous=FULL) and on
+PostgreSQL.
 
     bash bench/run-payloads [--big N] [--jobs K] [--rounds R]
 """
@@ -14,7 +15,6 @@ import os
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from time import perf_counter
@@ -22,9 +22,10 @@ from time import perf_counter
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from qrun.adapters.ids import new_id
-from qrun.adapters.postgres import PostgresStore
-from qrun.adapters.sqlite import SqliteStore
-from qrun.core import Finished, Job, Policy, decide
+from qrun.bootstrap.app import App
+from qrun.bootstrap.config import load
+from qrun.bootstrap.wiring import bootstrap, migrate
+from qrun.core import Finished, Job, Policy, Status, decide
 from qrun.core.ports import JobStore
 from systems.pg_common import fresh_database
 
@@ -54,39 +55,49 @@ def fill(store: JobStore, big: int, size: int) -> None:
         store.apply(decide(claimed.job, Finished(None), now, POLICY).unwrap())
 
 
-def drain_rate(store: JobStore, jobs: int) -> float:
-    now = datetime.now(UTC)
+def app_on(database: dict[str, str], runs: Path) -> App:
+    """A qrun app on `database` with one no-op task, at the default settings."""
+    app = bootstrap(load(env={}, http_port=0, runs_dir=str(runs), **database))
+
+    @app.task()
+    def noop() -> None:
+        return None
+
+    return app
+
+
+def drain_rate(database: dict[str, str], runs: Path, jobs: int) -> float:
+    """`jobs` no-op tasks submitted, then drained by qrun's own worker (`serve` in burst
+    mode, as a daemon runs them): jobs per second from the start of `serve` to its end."""
+    app = app_on(database, runs)
     for i in range(0, jobs, 500):
-        store.submit([Job.new(id=new_id(), kind="noop", now=now) for _ in range(min(500, jobs - i))])
-    start, done = perf_counter(), 0
-    while True:
-        now = datetime.now(UTC)
-        claimed = store.claim("w", limit=32, now=now, lease_until=now + timedelta(seconds=60), policy=POLICY)
-        if not claimed:
-            break
-        store.apply_many([decide(d.job, Finished(None), datetime.now(UTC), POLICY).unwrap() for d in claimed])
-        done += len(claimed)
+        app.submit_batch([{"kind": "noop"} for _ in range(min(500, jobs - i))])
+    start = perf_counter()
+    app.serve(handle_signals=False, burst=True)
     elapsed = perf_counter() - start
-    assert done == jobs, (done, jobs)
+    left = app.store.counts().get(("default", Status.QUEUED), 0)
+    app.store.close()  # type: ignore[attr-defined]
+    assert left == 0, f"{left} jobs left queued"
     return jobs / elapsed
 
 
-def compare(name: str, make: Callable[[str], JobStore], args: argparse.Namespace) -> None:
-    plain, heavy = make("plain"), make("heavy")
+def compare(
+    name: str, plain: dict[str, str], heavy: dict[str, str], runs: Path, args: argparse.Namespace
+) -> None:
     start = perf_counter()
-    fill(heavy, args.big, args.size)
+    filler = app_on(heavy, runs)
+    fill(filler.store, args.big, args.size)
+    filler.store.close()  # type: ignore[attr-defined]
     print(
         f"{name}: {args.big} jobs of {args.size:,} bytes written in {perf_counter() - start:.1f}s",
         file=sys.stderr,
     )
     rates: dict[str, list[float]] = {"plain": [], "heavy": []}
     for _ in range(args.rounds):
-        rates["plain"].append(drain_rate(plain, args.jobs))
-        rates["heavy"].append(drain_rate(heavy, args.jobs))
+        rates["plain"].append(drain_rate(plain, runs, args.jobs))
+        rates["heavy"].append(drain_rate(heavy, runs, args.jobs))
     p, h = statistics.median(rates["plain"]), statistics.median(rates["heavy"])
     print(f"| {name} | {p:,.0f} | {h:,.0f} | {h / p:.3f} |")
-    for store in (plain, heavy):
-        store.close()  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -102,17 +113,17 @@ def main() -> None:
     print("| store | small jobs/s, store without them | with them | ratio |")
     print("|---|---|---|---|")
 
-    def sqlite(tag: str) -> JobStore:
-        SqliteStore.migrate(folder / f"{tag}.db")
-        return SqliteStore(folder / f"{tag}.db")
+    def sqlite(tag: str) -> dict[str, str]:
+        return {"database_url": str(folder / f"{tag}.db")}
 
-    def postgres(tag: str) -> JobStore:
-        url = fresh_database(f"bench_payloads_{tag}")
-        PostgresStore.migrate(url)
-        return PostgresStore(url, max_size=2)
+    def postgres(tag: str) -> dict[str, str]:
+        return {"database_url": fresh_database(f"bench_payloads_{tag}")}
 
-    compare("SQLite", sqlite, args)
-    compare("PostgreSQL", postgres, args)
+    for name, make in (("SQLite", sqlite), ("PostgreSQL", postgres)):
+        plain, heavy = make("plain"), make("heavy")
+        for database in (plain, heavy):
+            migrate(load(env={}, **database))
+        compare(name, plain, heavy, folder / "runs", args)
 
 
 if __name__ == "__main__":
