@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from cattrs.preconf.json import make_converter
-from qrun.core import BatchSummary, Job
+from qrun.core import BatchSummary, Job, Step
 from qrun.core.daemons import DaemonSeen
 from qrun.core.ports import JobStore
 
@@ -14,6 +14,17 @@ from .runtime.periodic import Scheduler
 from .runtime.reaper import Repair
 
 _json = make_converter()
+_json.register_unstructure_hook(
+    Step,
+    lambda s: {
+        "at": s.at.isoformat(),
+        "event": s.event,
+        "status": s.status.value,
+        "attempt": s.attempt,
+        "worker": s.worker,
+        "note": s.note,
+    },
+)
 
 
 REDACTED = "<redacted>"

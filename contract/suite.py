@@ -13,6 +13,7 @@ from .pools import StorePools
 from .races import StoreRaces
 from .sessions import StoreSessions
 from .stateful import run_against_reference
+from .timeline import StoreTimeline
 from .topics import StoreTopics
 
 
@@ -29,6 +30,7 @@ class JobStoreContract(
     StoreSessions,
     StoreRaces,
     StoreDaemons,
+    StoreTimeline,
 ):
     """Every obligation of the JobStore port, the races, and a stateful comparison with
     the reference model (model.py). Subclass it and override the `make_store` fixture."""

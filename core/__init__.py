@@ -32,7 +32,7 @@ from .events import (
     SpawnFailed,
 )
 from .invariants import violations
-from .job import TERMINAL, Fence, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Unique
+from .job import TERMINAL, Fence, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Step, Unique
 from .policy import Backoff, Policy
 from .pools import Pool, PoolState
 from .reaper import Assessment, Gate, Liveness, Observation, assess, needs_gate
@@ -66,6 +66,7 @@ __all__ = [
     "Job",
     "Kill",
     "Lease",
+    "Step",
     "LeaseExpired",
     "Liveness",
     "NothingToAdopt",

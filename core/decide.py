@@ -47,6 +47,7 @@ from .effects import AdoptRun, DeleteInputs, Effect, EnqueueJob, Kill, Notify, S
 from .invariants import violations
 from .job import Job, Lease, OrphanPolicy, Run, Status, json_problem
 from .policy import Policy
+from .timeline import recorded, step
 
 Outcome = Result[Decision, Rejection]
 Handler = Callable[[Job, Any, datetime, Policy], Outcome]
@@ -395,9 +396,21 @@ def decide(job: Job, event: ev.Event, now: datetime, policy: Policy = Policy()) 
     if handler is None:
         return Failure(Rejection(job.id, job.status, name, f"no transition from {job.status.value}"))
     try:
-        return handler(job, event, now, policy)
+        outcome = handler(job, event, now, policy)
     except _Reject as stop:
         return Failure(Rejection(job.id, job.status, name, stop.reason))
     except (ValueError, TypeError, OverflowError) as bad:
         # A validator refused the next state (e.g. a date out of range): reject, do not raise.
         return Failure(Rejection(job.id, job.status, name, f"invalid next state: {bad}"))
+    if isinstance(event, ev.Heartbeat):
+        return outcome
+    return outcome.map(lambda d: _recorded(job, d, event, now))
+
+
+def _recorded(job: Job, d: Decision, event: ev.Event, now: datetime) -> Decision:
+    """`d` with the event's step on the job's timeline (see `timeline`)."""
+    # `_ok` made `d.job` in this call and nothing holds it yet, so it takes its step in
+    # place, the one write of a frozen Job outside `evolve` (a second copy costs more
+    # than the step itself).
+    d.job.__dict__["history"] = recorded(job.history, step(job, d.job, event, now))
+    return Decision(d.job, d.effects, None if d.changed is None else d.changed | {"history"})

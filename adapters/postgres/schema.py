@@ -133,5 +133,10 @@ MIGRATIONS: tuple[str, ...] = (
         started_at timestamptz NOT NULL, seen_at timestamptz NOT NULL
     );
     """,
+    # 9: each job's timeline (R-F4, core.timeline), a JSON array of steps written with
+    # every transition; the jobs of older versions start theirs empty.
+    """
+    ALTER TABLE {s}.jobs ADD COLUMN history jsonb NOT NULL DEFAULT '[]';
+    """,
 )
 VERSION = len(MIGRATIONS)

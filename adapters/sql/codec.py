@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import cattrs
-from qrun.core import Backoff, Decision, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Unique
+from qrun.core import Backoff, Decision, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Step, Unique
 
 _converter = cattrs.Converter()
 
@@ -45,11 +45,51 @@ FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "pool_slot": ("pool_slot",),
     "batch": ("batch",),
     "backoff": ("backoff",),
+    "history": ("history",),
     "version": ("version",),
 }
 """Each Job field and the columns that hold it, in table order."""
 COLUMNS: tuple[str, ...] = tuple(c for cols in FIELD_COLUMNS.values() for c in cols)
 _TIMES = frozenset({"requested_at", "available_at", "started_at", "finished_at"})
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_STATUS = {s.value: s for s in Status}
+
+
+def micros(value: datetime) -> int:
+    """Microseconds since the epoch: how SQLite stores a time, and how a timeline step
+    keeps its time in JSON on both databases (exact, unlike an ISO string's parsing)."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: qrun stores only timezone-aware times")
+    return (value - _EPOCH) // _US
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + value * _US
+
+
+def steps_json(history: tuple[Step, ...]) -> str:
+    """The timeline as a JSON array, written out by hand: it is encoded on every write of
+    a transition, and the event and status are names that need no escaping."""
+    return "[" + ",".join(_step_json(s) for s in history) + "]"
+
+
+def _step_json(s: Step) -> str:
+    worker = "null" if s.worker is None else _encode(s.worker)
+    note = "null" if s.note is None else _encode(s.note)
+    return (
+        f'{{"at":{micros(s.at)},"attempt":{s.attempt},"event":"{s.event}","note":{note},'
+        f'"status":"{s.status.value}","worker":{worker}}}'
+    )
+
+
+def _steps_in(value: Any) -> tuple[Step, ...]:
+    return tuple(
+        Step(_EPOCH + s["at"] * _US, s["event"], _STATUS[s["status"]], s["attempt"], s["worker"], s["note"])
+        for s in value
+    )
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
@@ -83,8 +123,11 @@ class Codec:
         time_in: Callable[[Any], datetime],
         json_out: Callable[[Any], Any] = dumps,
         json_in: Callable[[Any], Any] = json.loads,
+        json_text: Callable[[str], Any] = str,
     ) -> None:
+        """`json_text` passes JSON the codec encoded itself (the timeline) as a value."""
         self._tout, self._tin, self._jout, self._jin = time_out, time_in, json_out, json_in
+        self._jtext = json_text
 
     def row(self, job: Job) -> tuple[Any, ...]:
         """Every column, in COLUMNS order (written out: this is the bulk-insert hot path)."""
@@ -131,6 +174,7 @@ class Codec:
             job.pool_slot,
             job.batch,
             j(_converter.unstructure(job.backoff)) if job.backoff else None,
+            self._steps(job.history),
             job.version,
         )
 
@@ -189,6 +233,8 @@ class Codec:
             return (j(value),)
         if name == "backoff":
             return (j(_converter.unstructure(value)) if value else None,)
+        if name == "history":
+            return (self._steps(value),)
         return (value,)
 
     def job(self, row: Sequence[Any]) -> Job:
@@ -234,8 +280,12 @@ class Codec:
             pool_slot=r["pool_slot"],
             batch=r["batch"],
             backoff=_backoff(self._jin(r["backoff"])) if r["backoff"] is not None else None,
+            history=_steps_in(self._jin(r["history"])),
             version=r["version"],
         )
+
+    def _steps(self, history: tuple[Step, ...]) -> Any:
+        return self._jtext(steps_json(history))
 
     def _t(self, value: datetime | None) -> Any:
         return None if value is None else self._tout(value)

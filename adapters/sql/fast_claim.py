@@ -7,7 +7,7 @@ without deciding each one again on the hot path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from qrun.core import Decision, Job, Spawn, Status
 from qrun.core.claim import queue_order
@@ -15,7 +15,7 @@ from qrun.core.ports import StoreError
 
 #: The fields a claim of a queued job changes (its pool slot stays None: jobs that need
 #: a pool take the general path).
-CLAIMED = frozenset({"status", "attempts", "lease", "started_at", "run"})
+CLAIMED = frozenset({"status", "attempts", "lease", "started_at", "run", "history"})
 
 
 def claimed(rows: Iterable[Job], worker: str) -> list[Decision]:
@@ -36,8 +36,14 @@ def claimed(rows: Iterable[Job], worker: str) -> list[Decision]:
 CLAIM_SET = (
     "status = 'running', attempts = {j}attempts + 1, lease_worker = {worker}, lease_until = {until}, "
     "started_at = {started}, run_id = {j}id || '/' || ({j}version + 1), run_epoch = 1, handle_runner = NULL, "
-    "handle_ref = NULL, exit_code = NULL, exit_recorded_at = NULL, version = {j}version + 1"
+    "handle_ref = NULL, exit_code = NULL, exit_recorded_at = NULL, version = {j}version + 1, {history}"
 )
 """The columns a Claim sets, as `decide` sets them; `{j}` is the updated table's
 qualifier ("j." where the statement joins another table), `{started}` the later of now
-and `requested_at` (a clock set back never stamps a start before the request)."""
+and `requested_at` (a clock set back never stamps a start before the request), `{history}`
+the claim's step on the timeline (`claim_step`)."""
+
+
+def claim_step(step: Callable[..., str], *, j: str, worker: str, at: str) -> str:
+    """The timeline step `decide` records for a Claim, as `Dialect.step` writes it."""
+    return step(j=j, event="Claim", status="running", attempt=f"{j}attempts + 1", worker=worker, at=at)

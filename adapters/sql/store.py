@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import attrs
-from qrun.core import Heartbeat, Job, Status
+from qrun.core import Heartbeat, Job, Status, timeline
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
 from qrun.core.pools import Pool, check_size
@@ -23,7 +23,7 @@ from qrun.core.topics import EventStatus, Settle, TopicEvent
 from qrun.core.workflow import HandlerRun, run_order
 
 from . import run_sql
-from .codec import COLUMNS, Codec, dumps
+from .codec import COLUMNS, Codec, dumps, micros
 from .event_codec import EventCodec
 from .event_sql import EventSql, settle_args
 from .filters import where_sql
@@ -51,6 +51,10 @@ class Dialect:
     skip_locked: str  # ... and step over rows another transaction holds
     duplicate: type[Exception]  # what the driver raises on a unique violation
     detail: Callable[[Exception], str]  # that error's words for the key that clashed
+    # A job's timeline in SQL (`core.timeline`): how to build one step as a JSON object,
+    # and how to append it to `{h}`, dropping the oldest past `{kept}`.
+    json_object: str
+    push: str
 
     def time(self, value: Any) -> datetime | None:
         return None if value is None else self.time_out(value)
@@ -62,6 +66,16 @@ class Dialect:
             return
         for part in self.chunks(ids):
             yield f"{column} IN ({', '.join(self.mark for _ in part)})", part
+
+    def step(self, *, j: str, event: str, status: str, attempt: str, worker: str, at: str) -> str:
+        """The assignment that appends `core.timeline`'s step for `event` to the row's
+        history, for the statements that write a transition in SQL (the one-statement
+        claim, the lease sweep). `j` qualifies the row's columns; the rest are SQL."""
+        obj = (
+            f"{self.json_object}('at', CAST({at} AS BIGINT), 'event', '{event}', 'status', '{status}', "
+            f"'attempt', {attempt}, 'worker', CAST({worker} AS TEXT), 'note', NULL)"
+        )
+        return "history = " + self.push.format(h=f"{j}history", kept=timeline.KEPT, o=obj)
 
     def chunks(self, ids: Sequence[str]) -> Iterator[list[str]]:
         for start in range(0, len(ids), self.chunk):
@@ -203,10 +217,14 @@ class SqlStore:
 
     # -- leases --------------------------------------------------------------------------
     def sweep_stale_leases(self, now: datetime) -> int:
+        m = self._dialect.mark
         return self._execute(
-            f"UPDATE {self._tables.jobs} SET lease_worker = NULL, lease_until = NULL, version = version + 1 "
-            f"WHERE status = 'running' AND lease_worker IS NOT NULL AND lease_until <= {self._dialect.mark}",
-            (self._dialect.time_in(now),),
+            f"UPDATE {self._tables.jobs} SET lease_worker = NULL, lease_until = NULL, version = version + 1, "
+            + self._dialect.step(
+                j="", event="LeaseExpired", status="running", attempt="attempts", worker="lease_worker", at=m
+            )
+            + f" WHERE status = 'running' AND lease_worker IS NOT NULL AND lease_until <= {m}",
+            (micros(now), self._dialect.time_in(now)),
         ).count
 
     # -- queues and pools ------------------------------------------------------------------

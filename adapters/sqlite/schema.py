@@ -176,5 +176,10 @@ MIGRATIONS: tuple[str, ...] = (
         started_at INTEGER NOT NULL, seen_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 9: each job's timeline (R-F4, core.timeline), a JSON array of steps written with
+    # every transition; the jobs of older versions start theirs empty.
+    """
+    ALTER TABLE {p}jobs ADD COLUMN history TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 VERSION = len(MIGRATIONS)

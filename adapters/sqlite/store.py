@@ -15,7 +15,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,33 +37,23 @@ from returns.result import Success
 
 from ..locks import file_lock
 from ..sql import cas
+from ..sql.admission import Admission
 from ..sql.codec import COLUMNS, Codec, dumps
+from ..sql.codec import from_micros as _from_micros
+from ..sql.codec import micros as _micros
 from ..sql.event_codec import EventCodec
 from ..sql.event_sql import EventSql
-from ..sql.fast_claim import CLAIM_SET, claimed
+from ..sql.fast_claim import CLAIM_SET, claim_step, claimed
 from ..sql.names import identifier
-from ..sql.pool_slots import SlotTaker
 from ..sql.pool_sql import PoolSql, pool_state
 from ..sql.store import Dialect, SqlStore, Tables, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 _CHUNK = 500
 _SYNC = ("FULL", "NORMAL", "EXTRA")
 _VALUES_LIMIT = 32_766  # bound values one statement may have in a default SQLite build
 _MAX_VALUES = 30_000  # what the store binds at most, under that limit
-
-
-def _micros(value: datetime) -> int:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: qrun stores only timezone-aware times")
-    return (value - _EPOCH) // _US
-
-
-def _from_micros(value: int) -> datetime:
-    return _EPOCH + value * _US
 
 
 _codec = Codec(_micros, _from_micros)
@@ -73,6 +64,9 @@ _DIALECT = Dialect(
     time_out=_from_micros,
     codec=_codec,
     events=_events,
+    json_object="json_object",
+    push="json_insert(CASE WHEN json_array_length({h}) >= {kept} THEN json_remove({h}, '$[0]') ELSE {h} END, "
+    "'$[#]', {o})",
     greatest="max",
     arrays=False,
     chunk=_CHUNK,
@@ -302,7 +296,12 @@ class SqliteStore(SqlStore):
         leaves the rest to the general path, when that case does not hold."""
         t, d = self._t, self._d
         set_claim = CLAIM_SET.format(
-            j="", worker=":worker", until=":until", now=":now", started="max(:now, requested_at)"
+            j="",
+            worker=":worker",
+            until=":until",
+            now=":now",
+            started="max(:now, requested_at)",
+            history=claim_step(_DIALECT.step, j="", worker=":worker", at=":now"),
         )
         qnamed = qsql.replace("?", ":q{}").format(*range(len(qargs))) if qargs else qsql
         sql = f"""
@@ -369,27 +368,13 @@ class SqliteStore(SqlStore):
             (_micros(now), *qargs),
         )
         taken: list[Pick] = []
-        used: dict[str, int] = {}
-        slots = SlotTaker(lambda pool: self._pool_state(c, pool))
+        admission = Admission(partial(self._running_with_key, c), partial(self._pool_state, c))
         try:
             for row in cursor:
-                job = _codec.job(row)
-                key = job.concurrency_key
-                if key is not None:
-                    if key not in used:
-                        used[key] = self._running_with_key(c, key)
-                    if used[key] >= job.concurrency_limit:
-                        continue
-                slot = None
-                if job.pool is not None:
-                    slot = slots.take(job.pool)
-                    if slot is None:
-                        continue
-                if key is not None:
-                    used[key] += 1
-                taken.append(Pick(job, slot))
-                if len(taken) >= need:
-                    break
+                if (chosen := admission.admit(_codec.job(row))) is not None:
+                    taken.append(chosen)
+                    if len(taken) >= need:
+                        break
         finally:
             cursor.close()
         return taken

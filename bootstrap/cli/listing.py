@@ -83,10 +83,18 @@ def show(ctx: click.Context, job_id: str, as_json: bool) -> None:
         click.echo(json.dumps(view, indent=2))
         return
     error = view.pop("error")
+    view.pop("history")
     for key, value in view.items():
         if value in (None, [], {}, ()) and key not in ("result",):
             continue
         click.echo(f"{key:18} {_plain(value)}")
+    if job.history:
+        click.echo("timeline")
+        for s in job.history:
+            who = f" by {s.worker}" if s.worker else ""
+            note = f": {s.note}" if s.note else ""
+            to = f"{s.event} -> {s.status.value}, attempt {s.attempt}"
+            click.echo(f"  {s.at:%Y-%m-%d %H:%M:%S.%f}  {to}{who}{note}")
     if error:
         click.echo(f"error\n{error}")
 

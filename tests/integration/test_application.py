@@ -86,6 +86,7 @@ def test_serve_app_runs_an_async_task_submitted_from_async_code(tmp_path, env, m
         assert "RuntimeError: kaboom" in str(raised.value) and "Traceback" in str(raised.value)
         shown = qrun(tmp_path, env, "show", failed)
         assert "Traceback (most recent call last)" in shown and 'raise RuntimeError("kaboom")' in shown
+        assert "Failed -> failed, attempt" in shown and ": RuntimeError: kaboom" in shown  # its timeline
         [listed] = json.loads(qrun(tmp_path, env, "daemons", "--json"))  # it reports itself
         assert (listed["pid"], listed["slots"]) == (daemon.pid, 32)
         tasks.app.store.close()

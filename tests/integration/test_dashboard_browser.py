@@ -149,6 +149,8 @@ def test_the_dashboard_in_a_browser(daemon, browser):
     page.get_by_role("link", name=failed).click()
     expect(page.locator("pre").first).to_contain_text("RuntimeError: the disk is on fire")
     expect(page.locator("pre").first).to_contain_text("Traceback (most recent call last)")
+    failure = page.get_by_role("table", name="What happened to this job").get_by_role("row").last
+    expect(failure).to_contain_text("RuntimeError: the disk is on fire")
     shot(page, "job-failed")
 
     page.goto(f"{base}/ui/jobs/{running}")
@@ -158,6 +160,9 @@ def test_the_dashboard_in_a_browser(daemon, browser):
     expect(page.locator("main .status").first).to_have_text("done", timeout=30_000)
     assert page.evaluate("window.__notReloaded === true")  # updated in place, no reload
     expect(page.locator("main")).to_contain_text("finished")  # its stdout
+    steps = page.get_by_role("table", name="What happened to this job")
+    for step in ("Submitted", "Claim", "Spawned", "Finished"):  # every transition, in place
+        expect(steps).to_contain_text(step)
     shot(page, "job-done")
 
     stranger = browser.new_context().new_page()  # no token: refused

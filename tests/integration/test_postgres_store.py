@@ -5,7 +5,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -246,6 +246,10 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(postgres_url
     """A schema made by the previous release (the last migration not yet applied) is
     upgraded in place."""
     from qrun.adapters.postgres.schema import MIGRATIONS
+    from qrun.adapters.postgres.store import _codec
+    from qrun.adapters.sql.codec import COLUMNS
+    from qrun.contract.builders import T0
+    from qrun.core import Policy
 
     schema = pg_schemas()
     with psycopg.connect(postgres_url) as conn:
@@ -255,8 +259,20 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(postgres_url
         conn.execute(
             f"INSERT INTO {schema}.meta (key, value) VALUES ('schema_version', %s)", (str(VERSION - 1),)
         )
+        kept = new_job(payload={"n": 1})
+        row = dict(zip(COLUMNS, _codec.row(kept), strict=True))
+        del row["history"]  # the column of the last version
+        marks = ", ".join("%s" for _ in row)
+        conn.execute(f"INSERT INTO {schema}.jobs ({', '.join(row)}) VALUES ({marks})", tuple(row.values()))
     assert PostgresStore.migrate(postgres_url, schema=schema) == VERSION
     store = PostgresStore(postgres_url, schema=schema)
+    assert store.get(kept.id) == kept  # its timeline starts empty
+    claimed = store.claim("w", limit=1, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
+    assert (
+        [s.event for s in claimed[0].job.history]
+        == ["Claim"]
+        == [s.event for s in store.get(kept.id).history]
+    )
     job = new_job()
     store.submit([job])
     assert store.get(job.id) == job

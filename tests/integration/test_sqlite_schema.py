@@ -59,14 +59,31 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(tmp_path):
     """A file made by the previous release (the last migration not yet applied) is
     upgraded in place."""
     from qrun.adapters.sqlite.schema import MIGRATIONS
+    from qrun.adapters.sqlite.store import _codec
+    from qrun.contract.builders import T0
+    from qrun.core import Policy
 
     path = tmp_path / "older.db"
     with sqlite3.connect(path) as c:
         for migration in MIGRATIONS[:-1]:
             c.executescript(migration.format(p="qrun_"))
         c.execute("INSERT INTO qrun_meta (key, value) VALUES ('schema_version', ?)", (str(VERSION - 1),))
+        kept = new_job(payload={"n": 1})
+        row = dict(zip(COLUMNS, _codec.row(kept), strict=True))
+        del row["history"]  # the column of the last version
+        c.execute(
+            f"INSERT INTO qrun_jobs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+            tuple(row.values()),
+        )
     assert SqliteStore.migrate(path) == VERSION
     store = SqliteStore(path)
+    assert store.get(kept.id) == kept  # its timeline starts empty
+    claimed = store.claim("w", limit=1, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
+    assert (
+        [s.event for s in claimed[0].job.history]
+        == ["Claim"]
+        == [s.event for s in store.get(kept.id).history]
+    )
     job = new_job()
     store.submit([job])
     assert store.get(job.id) == job
@@ -103,12 +120,13 @@ def test_moving_the_large_columns_last_keeps_every_job_as_it_was(tmp_path):
     with sqlite3.connect(path) as c:
         for job in (plain, claimed, finished):
             row = dict(zip(COLUMNS, _codec.row(job), strict=True))
-            del row["backoff"]  # a column of version 8
+            del row["backoff"], row["history"]  # columns of versions 8 and 9
             marks = ", ".join("?" for _ in row)
             c.execute(f"INSERT INTO qrun_jobs ({', '.join(row)}) VALUES ({marks})", tuple(row.values()))
     assert SqliteStore.migrate(path) == VERSION
     store = SqliteStore(path)
-    assert [store.get(j.id) for j in (plain, claimed, finished)] == [plain, claimed, finished]
+    old = [j.evolve(history=()) for j in (plain, claimed, finished)]  # timelines begin at version 9
+    assert [store.get(j.id) for j in (plain, claimed, finished)] == old
     again = new_job(queue="q", unique=Unique("u"))
     assert store.submit([again]) == [claimed.id]  # the unique key is still held
     got = store.claim("w", limit=5, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())

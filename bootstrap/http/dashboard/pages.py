@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hmac
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from qrun.core import Cancel, Retry, Status
+from qrun.core import Cancel, Job, Retry, Status
 from qrun.core.ports import JobFilter
 
 from ...app import App
@@ -189,20 +190,13 @@ def job(request: Request, job_id: str) -> Response:
         acts += action(f"/ui/jobs/{job_id}/cancel", "Cancel", confirm=f"Cancel job {job_id}?")
     if found.status in (Status.FAILED, Status.CANCELLED):
         acts += action(f"/ui/jobs/{job_id}/retry", "Retry")
-    times = [
-        ("submitted", found.requested_at),
-        ("available", found.available_at),
-        ("started", found.started_at),
-        ("finished", found.finished_at),
-    ]
-    timeline = "".join(f"<li>{name}: {e(at.isoformat() if at else '-')}</li>" for name, at in times)
     deps = ", ".join(link(f"/ui/jobs/{d}", d) for d in found.depends_on) or "none"
     follow = e(json.dumps(view["follow_up"])) if view.get("follow_up") else "none"
     batch = link(f"/ui/batches/{found.batch}", found.batch) if found.batch else "none"
     body = (
         f"<p>{status(found.status.value)} queue {e(found.queue)}, kind {e(found.kind)}, "
         f"attempt {found.attempts} of {found.max_attempts}, batch {batch}</p><p>{acts}</p>"
-        f"<h2>Timeline</h2><ul>{timeline}</ul>"
+        f"<h2>Timeline</h2>{_timeline(found)}"
         f"<h2>Error</h2>{pre(found.error) if found.error else '<p>none</p>'}"
         f"<h2>Payload</h2>{pre(json.dumps(view['payload'], indent=2))}"
         f"<h2>Result</h2>{pre(json.dumps(found.result, indent=2))}"
@@ -210,6 +204,28 @@ def job(request: Request, job_id: str) -> Response:
         f"<h2>Dependencies</h2><p>{deps}</p><h2>Follow-up</h2><p>{follow}</p>"
     )
     return _render(request, f"Job {job_id}", body)
+
+
+def _timeline(job: Job) -> str:
+    """Its submission, the steps `core.timeline` kept, and when a waiting job may run."""
+    rows = [[_when(job.requested_at), "Submitted", "queued", "0", "", ""]]
+    rows += [
+        [_when(s.at), e(s.event), e(s.status.value), str(s.attempt), e(s.worker or ""), e(s.note or "")]
+        for s in job.history
+    ]
+    if job.status is Status.QUEUED and job.available_at > (
+        job.history[-1].at if job.history else job.requested_at
+    ):
+        rows.append([_when(job.available_at), "(available from)", "queued", str(job.attempts), "", ""])
+    return table(
+        ["at", "step", "status", "attempt", "worker", "note"], rows, caption="What happened to this job"
+    )
+
+
+def _when(at: datetime) -> str:
+    """To the millisecond in UTC, the exact instant in the element's `datetime`."""
+    shown = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
+    return f'<time datetime="{e(at.isoformat())}">{shown}</time>'
 
 
 def _logs(app: App, job_id: str) -> str:
