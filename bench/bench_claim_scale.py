@@ -21,10 +21,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from systems.pg_common import fresh_database
+
 from qrun.adapters.ids import new_id
 from qrun.adapters.postgres import PostgresStore
 from qrun.core import Finished, Job, Policy, decide
-from systems.pg_common import fresh_database
 
 POLICY = Policy()
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import attrs
+
 from qrun.adapters.memory import MemoryStore
 from qrun.core import Claim, Finished, Job, Lease, Policy, Spawned, Status, decide
 from qrun.core.job import Handle, Run

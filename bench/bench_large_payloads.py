@@ -21,13 +21,14 @@ from time import perf_counter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from systems.pg_common import fresh_database
+
 from qrun.adapters.ids import new_id
 from qrun.bootstrap.app import App
 from qrun.bootstrap.config import load
 from qrun.bootstrap.wiring import bootstrap, migrate
 from qrun.core import Finished, Job, Policy, Status, decide
 from qrun.core.ports import JobStore
-from systems.pg_common import fresh_database
 
 POLICY = Policy()
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+
 from qrun.adapters.runners.python_runner import TaskRegistry
 from qrun.core import Policy
 from qrun.core.ports import Clock, InputStore, JobStore, Runner

@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 import cattrs
+
 from qrun.adapters.runners.environment import INHERITED
 from qrun.core import Status
 from qrun.core.errors import QrunError

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import attrs
+
 from qrun.core import Status, violations
 from qrun.core.ports import JobStore
 

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
 from qrun.adapters.memory import MemoryStore
 from qrun.adapters.runners.inline import NAME, InlineRunner
 from qrun.adapters.runners.python_runner import TaskRegistry

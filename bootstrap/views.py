@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from cattrs.preconf.json import make_converter
+
 from qrun.core import BatchSummary, Job, Step
 from qrun.core.daemons import DaemonSeen
 from qrun.core.ports import JobStore

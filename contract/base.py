@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
+
 from qrun.core import Decision, Event, Job, Policy
 from qrun.core.ports import Applied, JobStore
 

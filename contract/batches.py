@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from qrun.core import Durations, Failed, Finished, Handle, Job, Spawned, Status
 from qrun.core.ports import BatchNotFinished, DuplicateJob, JobFilter, JobStore
 

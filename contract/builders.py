@@ -6,8 +6,9 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from qrun.core import Decision, Event, Job, Policy, Rejection, decide
 from returns.result import Failure, Success
+
+from qrun.core import Decision, Event, Job, Policy, Rejection, decide
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 _ids = itertools.count(1)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import attrs
 import pytest
+
 from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
 from qrun.core.ports import DaemonRegistry, JobStore
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import cast
 
 import pytest
+
 from qrun.core import (
     Cancel,
     Claim,

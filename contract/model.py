@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+from returns.result import Success
+
 from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import pick
@@ -31,7 +33,6 @@ from qrun.core.ports import (
 from qrun.core.retention import expired
 from qrun.core.submission import check, resolve
 from qrun.core.topics import EventStatus, Settle, TopicEvent, reserve, settle
-from returns.result import Success
 
 
 class Model:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import attrs
 import pytest
+
 from qrun.core import (
     AdoptRun,
     Backoff,

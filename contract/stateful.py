@@ -17,10 +17,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from returns.result import Success
+
 from qrun.core import TERMINAL, Backoff, Claim, Decision, Job, Status, Unique, decide
 from qrun.core.ports import Applied, ApplyThenClaim, Conflict, JobFilter, JobStore, StoreError
 from qrun.core.topics import Settle, TopicEvent
-from returns.result import Success
 
 from .base import POLICY, MakeStore
 from .builders import T0

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 from hypothesis import strategies as st
+
 from qrun.core import (
     Adopt,
     Cancel,

@@ -5,6 +5,7 @@ sweeps, which SQL stores write in SQL, record the same steps as `decide`."""
 from __future__ import annotations
 
 import pytest
+
 from qrun.core import Adopt, Exited, Failed, Finished, Handle, Job, Spawned, Status, Step, timeline
 from qrun.core.ports import Applied, Conflict, JobStore
 

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+
 from qrun.core.ports import DuplicateEvent, JobStore
 from qrun.core.topics import EventStatus, Settle, TopicEvent
 

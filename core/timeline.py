@@ -49,6 +49,4 @@ def step(before: Job, after: Job, event: ev.Event, now: datetime) -> Step:
 
 def recorded(history: tuple[Step, ...], new: Step) -> tuple[Step, ...]:
     """`history` with `new` appended, the oldest dropped past `KEPT`."""
-    if len(history) >= KEPT:
-        return (*history[len(history) - KEPT + 1 :], new)
-    return (*history, new)
+    return (*history, new)[-KEPT:]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import math
+import os
 import random
 import shutil
 import subprocess
@@ -30,7 +31,6 @@ from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENT = ROOT / "scripts" / "mutation-equivalent.txt"
 COSMIC_RAY = str(Path(sys.executable).with_name("cosmic-ray"))
-PACKAGES = ("core", "adapters", "bootstrap", "contract")
 
 
 def main() -> int:
@@ -74,23 +74,19 @@ def _copy_tree(scratch: Path) -> None:
         capture_output=True,
     ).stdout.split(b"\0")
     for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            dst = scratch / name.decode()
+        src, dst = ROOT / name.decode(), scratch / name.decode()
+        if src.is_symlink():  # qrun/'s links, relative: they name the scratch copy's folders
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.symlink_to(os.readlink(src))
+        elif src.is_file():
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
-    # `qrun.*` maps onto the top-level folders; a tree of links on PYTHONPATH makes the
-    # scratch copy the one imported (ahead of the editable install of the checkout).
-    links = scratch / ".mutation" / "qrun"
-    links.mkdir(parents=True)
-    for package in PACKAGES:
-        (links / package).symlink_to(scratch / package, target_is_directory=True)
 
 
 def _config(scratch: Path, args: argparse.Namespace) -> Path:
     tests = " ".join(args.tests)
     command = (
-        f"env PYTHONPATH={scratch / '.mutation'} {sys.executable} -m pytest -x -q "
+        f"env PYTHONPATH={scratch} {sys.executable} -m pytest -x -q "
         f"-p no:cacheprovider -p no:randomly {tests}"
     )
     config = scratch / "mutation.toml"

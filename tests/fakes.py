@@ -1,6 +1,7 @@
 """Fakes for unit tests of what sits around a port (never for a port's own contract)."""
 
 import attrs
+
 from qrun.adapters.memory import MemoryStore
 from qrun.core import Handle, Liveness
 from qrun.core.ports import Adopted, Exit, Gone

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+from returns.result import Success
+
 from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import pick
@@ -35,7 +37,6 @@ from qrun.core.retention import expired
 from qrun.core.submission import check, resolve
 from qrun.core.topics import EventStatus, Settle, TopicEvent, reserve, settle
 from qrun.core.workflow import HandlerRun, run_order
-from returns.result import Success
 
 
 class MemoryStore:

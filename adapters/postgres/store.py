@@ -25,6 +25,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from returns.result import Success
+
 from qrun.core import Decision, EnqueueJob, Job, Policy, decide
 from qrun.core.claim import Pick
 from qrun.core.pools import PoolState
@@ -38,7 +40,6 @@ from qrun.core.ports import (
     UniqueConflict,
     unique_conflict_message,
 )
-from returns.result import Success
 
 from ..sql import cas
 from ..sql.admission import Admission

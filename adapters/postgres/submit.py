@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 import psycopg
+
 from qrun.core import Job
 from qrun.core.ports import DuplicateJob, StoreError, UnknownDependency
 from qrun.core.submission import duplicates, remap

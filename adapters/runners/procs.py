@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import attrs
+
 from qrun.core import Liveness
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import attrs
+
 from qrun.core import Handle, Job, Liveness, Run
 from qrun.core.errors import QrunError
 from qrun.core.ports import Adopted, Clock, Exit, Gone, WorkflowStore

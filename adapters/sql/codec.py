@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import cattrs
+
 from qrun.core import Backoff, Decision, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Step, Unique
 
 _converter = cattrs.Converter()

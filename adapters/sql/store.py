@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import attrs
+
 from qrun.core import Heartbeat, Job, Status, timeline
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen

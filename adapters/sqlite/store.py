@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from returns.result import Success
+
 from qrun.core import Decision, EnqueueJob, Job, Policy, decide
 from qrun.core.claim import Pick
 from qrun.core.pools import PoolState
@@ -33,7 +35,6 @@ from qrun.core.ports import (
     unique_conflict_message,
 )
 from qrun.core.submission import check, resolve
-from returns.result import Success
 
 from ..locks import file_lock
 from ..sql import cas

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import click
+
 from qrun.core import BatchSummary, Status
 from qrun.core.ports import StoreError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+
 from qrun.core.ports import StoreError
 
 from ..app import App

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from qrun.core.errors import QrunError
 
 from ..config import load

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import click
+
 from qrun.core import Status
 from qrun.core.ports import JobFilter
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import click
+
 from qrun.core.topics import EventStatus
 
 from .common import REFUSED, app_for, refused

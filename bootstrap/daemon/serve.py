@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import attrs
+
 from qrun.adapters.locks import file_lock
 from qrun.core import Status
 from qrun.core.daemons import DaemonSeen

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
+
 from qrun.core.ports import StoreError
 
 from ..views import batch_view

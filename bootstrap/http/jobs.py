@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+
 from qrun.core import Cancel, Retry, Status
 from qrun.core.ports import JobFilter, StoreError
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query
 from pydantic import BaseModel, Field
+
 from qrun.core import Status
 from qrun.core.job import MAX_ATTEMPTS, MAX_DELAY_S, MAX_LIMIT, MAX_NAME, MAX_PRIORITY
 

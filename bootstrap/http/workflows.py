@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
+
 from qrun.core.ports import StoreError
 from qrun.core.topics import EventStatus
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
+from returns.result import Success
+
 from qrun.adapters.crashpoints import CrashHook, never
 from qrun.core import (
     AdoptRun,
@@ -33,7 +35,6 @@ from qrun.core import (
     decide,
 )
 from qrun.core.ports import Applied, ApplyResult, Clock, Conflict, JobStore, Runner
-from returns.result import Success
 
 log = logging.getLogger("qrun.apply")
 

@@ -5,6 +5,7 @@ queue and kind, and how they ended. Fed by every winning decision the daemon car
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
 from qrun.core import AdoptRun, Decision, Spawn, Status
 
 #: From a few milliseconds to a day: queue waits and run times both span that.

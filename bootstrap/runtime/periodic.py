@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import attrs
 from croniter import croniter
+
 from qrun.core import Job, Status
 from qrun.core.ports import Clock, JobStore
 from qrun.core.schedule import due, fire

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import attrs
+
 from qrun.core import (
     Exited,
     Gate,

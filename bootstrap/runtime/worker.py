@@ -26,6 +26,8 @@ from datetime import timedelta
 from typing import cast
 
 import attrs
+from returns.result import Success
+
 from qrun.adapters.crashpoints import CrashHook, never
 from qrun.adapters.runners.command import InvalidPayload
 from qrun.core import (
@@ -62,7 +64,6 @@ from qrun.core.ports import (
     Runner,
     RunnerUnavailable,
 )
-from returns.result import Success
 
 from .apply import Applier, Effects, Step
 from .clock import SystemClock, monotonic

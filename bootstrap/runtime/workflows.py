@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import attrs
 from croniter import croniter
+
 from qrun.adapters.ids import new_id
 from qrun.adapters.runners.sessions import Handler
 from qrun.core import Job, Unique

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import attrs
+
 from qrun.adapters.runners.python_runner import check_timeout
 from qrun.core import Status
 from qrun.core.errors import QrunError

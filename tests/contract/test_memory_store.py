@@ -1,6 +1,7 @@
 """The contract, applied to the in-memory reference store."""
 
 import pytest
+
 from qrun.adapters.memory import MemoryStore
 from qrun.contract import JobStoreContract
 

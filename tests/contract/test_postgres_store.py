@@ -1,6 +1,7 @@
 """The contract, applied to the PostgreSQL store on a real server (a schema per store)."""
 
 import pytest
+
 from qrun.adapters.postgres import PostgresStore
 from qrun.contract import JobStoreContract
 

@@ -3,6 +3,7 @@
 import itertools
 
 import pytest
+
 from qrun.adapters.sqlite import SqliteStore
 from qrun.contract import JobStoreContract
 

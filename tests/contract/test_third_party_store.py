@@ -9,6 +9,8 @@ import threading
 from collections import Counter
 
 import pytest
+from returns.result import Success
+
 from qrun.contract import JobStoreContract
 from qrun.core import EnqueueJob, Heartbeat, LeaseExpired, Status, decide
 from qrun.core.batch import clear_refusal, summarize
@@ -31,7 +33,6 @@ from qrun.core.retention import expired
 from qrun.core.submission import resolve
 from qrun.core.topics import EventStatus, reserve, settle
 from qrun.core.workflow import run_order
-from returns.result import Success
 
 
 class TinyStore:

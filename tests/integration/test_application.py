@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+
 from qrun.bootstrap.usecases.tasks import JobFailed
 
 QRUN = [sys.executable, "-m", "qrun.bootstrap.cli"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 from docker_engine import PrivateEngine, build_image
+
 from qrun.adapters.docker import ContainerRunner
 from qrun.adapters.docker.runner import LABEL
 from qrun.adapters.memory import MemoryStore

@@ -9,6 +9,7 @@ import os
 import pytest
 from crashing import World, runs
 from processes import open_store
+
 from qrun.adapters.crashpoints import POINTS
 from qrun.core import Status
 

@@ -10,6 +10,7 @@ import time
 import docker
 import pytest
 from crashing import World
+
 from qrun.adapters.docker.runner import LABEL
 from qrun.adapters.sqlite import SqliteStore
 from qrun.core import Status

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from processes import run_workers
+
 from qrun.adapters.postgres import VERSION, PostgresStore
 from qrun.contract.builders import new_job
 from qrun.core import Job, Status

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.adapters.storage.fs import FsInputStore
 from qrun.core import Job, Run

@@ -3,9 +3,10 @@ server. Fewer seeds than on the memory store (each write here is a real commit),
 promises checked after every step."""
 
 import pytest
+from sim import simulate
+
 from qrun.adapters.postgres import PostgresStore
 from qrun.adapters.sqlite import SqliteStore
-from sim import simulate
 
 SEEDS = range(20)
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 from processes import run_workers
+
 from qrun.adapters.sqlite import SqliteStore
 from qrun.core import Job, Status
 

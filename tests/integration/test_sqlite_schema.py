@@ -4,6 +4,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
+
 from qrun.adapters.sql.codec import COLUMNS
 from qrun.adapters.sqlite import VERSION, SqliteStore
 from qrun.contract.builders import new_job
@@ -95,6 +96,7 @@ def test_moving_the_large_columns_last_keeps_every_job_as_it_was(tmp_path):
     table): every field of a job written under version 7 reads back the same, and the
     rebuilt indexes still hand out jobs and hold unique keys and pool slots."""
     import attrs
+
     from qrun.adapters.sqlite.schema import MIGRATIONS
     from qrun.adapters.sqlite.store import _codec
     from qrun.contract.builders import T0, ok

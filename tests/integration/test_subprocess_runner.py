@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import pytest
+
 from qrun.adapters.runners.command import InvalidPayload
 from qrun.adapters.runners.procs import ProcessId, identify, liveness
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner

@@ -7,6 +7,7 @@ import contextlib
 
 import psycopg
 import pytest
+
 from qrun.bootstrap.config import load
 from qrun.bootstrap.wiring import bootstrap, migrate
 from qrun.core.ports import JobFilter

@@ -40,6 +40,7 @@ def test_a_third_party_store_runs_the_contract_from_an_installed_wheel(tmp_path)
     # It really ran from the wheel, not from this checkout.
     where = subprocess.run(
         [py, "-c", "import qrun.contract; print(qrun.contract.__file__)"],
+        cwd=outside,  # from this checkout's root, `python -c` would import its qrun/ folder
         capture_output=True,
         text=True,
         check=True,

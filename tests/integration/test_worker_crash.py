@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from processes import open_store
+
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.bootstrap.runtime.worker import Worker
 from qrun.core import Job, Status

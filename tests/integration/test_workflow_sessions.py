@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from qrun.bootstrap.runtime.clock import SystemClock
 from qrun.bootstrap.runtime.workflows import start_session
 from qrun.core.ports import JobFilter

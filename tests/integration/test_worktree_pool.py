@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from gitrepo import git, make_repo
+
 from qrun.adapters.pools import GitWorktreePool, PoolPrepareError
 
 

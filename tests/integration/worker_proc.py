@@ -7,6 +7,7 @@ import threading
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from processes import open_store
+
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.bootstrap.runtime.worker import Worker
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import attrs
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.apply import Applier, Effects
 from qrun.bootstrap.runtime.reaper import Reaper, Sanitizer

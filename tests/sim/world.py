@@ -14,6 +14,7 @@ import errno
 from datetime import datetime, timedelta
 
 import attrs
+
 from qrun.core import Handle, Job, Liveness, Run
 from qrun.core.ports import Adopted, Exit, Gone, JobStore
 

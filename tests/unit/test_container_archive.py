@@ -4,6 +4,7 @@ import io
 import tarfile
 
 import pytest
+
 from qrun.adapters.docker.archive import UnsafeArchive, extract
 
 

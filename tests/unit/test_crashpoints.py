@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from qrun.adapters import crashpoints
 
 FIRE = "from qrun.adapters import crashpoints as c; h = c.from_env(); h('spawn'); h('claim'); h('claim')"

@@ -5,6 +5,7 @@ import inspect
 import pkgutil
 
 import pytest
+
 import qrun
 from qrun.core import QrunError
 

@@ -1,6 +1,7 @@
 """Local input storage (R-A8): store, get, list, delete; keys never escape the root."""
 
 import pytest
+
 from qrun.adapters.storage.fs import FsInputStore, UnsafeKey
 
 

@@ -26,6 +26,21 @@ def test_the_graph_sees_qrun_through_the_package_mapping():
     assert "qrun.bootstrap.cli.batches" in edges["qrun.bootstrap.cli.main"]  # from . import batches
 
 
+def test_qrun_names_every_mapped_folder_for_the_tools_that_read_files():
+    """qrun/ holds one relative link per `package-dir` entry, to the folder it maps, and
+    nothing else: what mypy and editors open for `qrun.*` is the code itself."""
+    import tomllib
+
+    root = Path(__file__).parents[2]
+    mapping = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    links = {p.name: p for p in (root / "qrun").iterdir()}
+    assert set(links) == {name.removeprefix("qrun.") for name in mapping}
+    for name, folder in mapping.items():
+        link = links[name.removeprefix("qrun.")]
+        assert link.is_symlink() and not Path(link.readlink()).is_absolute()
+        assert link.resolve() == (root / folder).resolve()
+
+
 def _tree(tmp_path, files):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.setuptools.package-dir]\n"qrun.core" = "core"\n"qrun.adapters" = "adapters"\n'

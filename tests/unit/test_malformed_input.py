@@ -8,6 +8,7 @@ import attrs
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from qrun.bootstrap.cli import main
 from qrun.bootstrap.config import Config, ConfigError, load
 

@@ -5,10 +5,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from structlog.testing import capture_logs
+
 from qrun.adapters.notify.log import LogNotifier
 from qrun.adapters.notify.webhook import WebhookNotifier
 from qrun.core import Notify
-from structlog.testing import capture_logs
 
 
 def test_a_note_is_one_structured_log_event_and_alerts_are_errors():

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
 from qrun.core import Cancel, Job, Retry, Status
 from qrun.core.ports import JobFilter
 

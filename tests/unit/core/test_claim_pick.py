@@ -1,6 +1,7 @@
 """The pure claim order: adopt first, then priority, availability, age; keys and deps."""
 
 import attrs
+
 from qrun.contract.builders import T0, at, new_job
 from qrun.core import Claim, Handle, Lease, PoolState, Run, Status, pick
 

@@ -8,6 +8,8 @@ from datetime import timedelta
 import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from returns.result import Success
+
 from qrun.contract.strategies import gaps, new_jobs, next_event
 from qrun.core import (
     Adopt,
@@ -25,7 +27,6 @@ from qrun.core import (
     Status,
     decide,
 )
-from returns.result import Success
 
 POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600, max_spawn_failures=4)
 BIG = st.integers(0, 2**40)

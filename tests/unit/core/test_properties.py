@@ -4,10 +4,11 @@ from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from returns.result import Success
+
 from qrun.contract.strategies import gaps, new_jobs, next_event
 from qrun.core import Job, Policy, Status, decide, violations
 from qrun.core.effects import EnqueueJob, Spawn
-from returns.result import Success
 
 POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600)
 

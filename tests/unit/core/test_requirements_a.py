@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import attrs
 import pytest
+
 from qrun.contract.builders import T0, at, new_job, ok, rejected
 from qrun.core import (
     Adopt,
@@ -171,6 +172,7 @@ def test_a_result_that_is_not_json_is_a_rejection_not_a_crash():
 def test_text_no_store_can_hold_is_refused_where_it_enters_or_spelled_out_in_errors():
     """PostgreSQL text and jsonb refuse NUL; every store must hold every job the core makes."""
     import pytest
+
     from qrun.core import Failed, Handle, SpawnFailed
     from qrun.core.job import json_problem
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import attrs
 import pytest
+
 from qrun.contract.builders import T0, at, new_job, ok, rejected
 from qrun.core import (
     Adopt,

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from qrun.contract.builders import T0, at
 from qrun.core.topics import EventRefused, EventStatus, Settle, TopicEvent, reserve, settle
 from qrun.core.workflow import (

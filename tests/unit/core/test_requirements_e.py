@@ -6,11 +6,12 @@ from datetime import timedelta
 import attrs
 from hypothesis import given
 from hypothesis import strategies as st
+from returns.result import Success
+
 from qrun.contract.builders import T0, at, new_job, ok, rejected
 from qrun.contract.strategies import events_of
 from qrun.core import TABLE, Claim, Handle, PoolState, Sanitize, Status, decide, pick, violations
 from qrun.core.batch import clear_refusal, summarize
-from returns.result import Success
 
 H = Handle("subprocess", "1:1")
 

@@ -7,6 +7,7 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from qrun.contract.builders import T0, at, new_job
 from qrun.core import TERMINAL, Handle, Run, Status, Unique, pick
 from qrun.core.retention import expired

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from returns.result import Success
+
 from qrun.contract.builders import T0, at, new_job, ok
 from qrun.contract.strategies import gaps, new_jobs, next_event
 from qrun.core import (
@@ -21,7 +23,6 @@ from qrun.core import (
     timeline,
 )
 from qrun.core.events import Reap, ReapReason, Recover, SpawnFailed
-from returns.result import Success
 
 POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600)
 
@@ -80,7 +81,7 @@ def test_a_recovery_names_the_worker_that_left_the_job_and_a_long_error_is_cut()
     assert recovered.history[-1] == Step(at(2), "Recover", Status.RUNNING, 1, "w1")
     fresh = ok(new_job(), Claim("w1", "r1", at(30)), at(1)).job
     failed = ok(fresh, SpawnFailed("x" * 1000), at(2)).job
-    assert failed.history[-1].note == "x" * timeline.NOTE_CHARS
+    assert failed.history[-1].note == "x" * 200  # the README's promise
     blank = ok(fresh, Failed("   "), at(2)).job
     assert blank.history[-1].note is None
 
@@ -92,3 +93,16 @@ def test_only_the_last_steps_are_kept():
     assert len(nxt.history) == timeline.KEPT
     assert nxt.history[0] == steps[1] and nxt.history[-1].worker == "w9"
     assert nxt.history[0].at > T0
+
+
+def test_a_job_retried_sixty_times_keeps_the_last_hundred_steps():
+    """Two steps an attempt (a claim, a failure): the first ten attempts' steps are gone."""
+    job = new_job(max_attempts=60)
+    now = at(0)
+    for n in range(60):
+        job = ok(job, Claim("w", f"r{n}", now + timedelta(seconds=30)), now, POLICY).job
+        job = ok(job, Failed(f"boom {n}"), now, POLICY).job
+        now = job.available_at
+    assert len(job.history) == 100
+    assert [(s.event, s.attempt) for s in job.history[:2]] == [("Claim", 11), ("Failed", 11)]
+    assert job.history[-1].note == "boom 59" and job.status is Status.FAILED

@@ -7,11 +7,12 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from returns.result import Failure, Success
+
 from qrun.contract.builders import T0, new_job
 from qrun.contract.strategies import events_of, times
 from qrun.core import EVENT_TYPES, TABLE, Claim, Handle, Run, Status, decide
 from qrun.core.job import Lease
-from returns.result import Failure, Success
 
 
 def job_in(status: Status):

@@ -5,6 +5,7 @@ import asyncio
 import time
 
 import pytest
+
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.bootstrap.testing import app_for_tests, drain
 from qrun.bootstrap.usecases.tasks import JobFailed, JobNotFinished

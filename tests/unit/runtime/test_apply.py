@@ -5,6 +5,7 @@ lost, an unfenced one dropped (R-B6, R-G2)."""
 from datetime import timedelta
 
 from fakes import CountingStore, FakeRunner
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.apply import Applier, Effects, Step
 from qrun.bootstrap.runtime.clock import FakeClock

@@ -6,6 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.cli import main
 from qrun.bootstrap.config import ConfigError, load
@@ -194,6 +195,7 @@ def test_a_daemon_takes_only_jobs_of_the_pools_it_is_configured_with(tmp_path):
     """A daemon without a pool's config once claimed its jobs and ran them outside their
     worktrees; now they wait for a daemon that has the pool."""
     from fakes import FakeRunner
+
     from qrun.contract.builders import new_job
     from qrun.core import Status
 

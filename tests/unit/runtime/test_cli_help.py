@@ -4,6 +4,7 @@ none cites a requirement id (those are for us, not for users)."""
 import re
 
 import click
+
 from qrun.bootstrap.cli import main
 
 

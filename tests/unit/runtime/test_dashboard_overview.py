@@ -4,6 +4,7 @@ last five minutes, however many and whenever they were submitted."""
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.config import load
 from qrun.bootstrap.http import create_api

@@ -2,6 +2,7 @@
 
 import pytest
 from fastapi.testclient import TestClient
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.config import load
 from qrun.bootstrap.http import create_api

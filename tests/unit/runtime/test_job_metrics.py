@@ -2,6 +2,7 @@
 outcomes, retries, free slots and the oldest queued job's age, on /metrics."""
 
 from fastapi.testclient import TestClient
+
 from qrun.bootstrap.http import create_api
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.testing import app_for_tests, drain

@@ -6,14 +6,15 @@ import tempfile
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
+from schemathesis.config import SchemathesisConfig
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.config import load
 from qrun.bootstrap.http import create_api
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.wiring import bootstrap
 from qrun.contract.builders import T0
-from schemathesis import checks
-from schemathesis.config import SchemathesisConfig
 
 _dir = tempfile.mkdtemp(prefix="qrun-fuzz-")
 _app = bootstrap(

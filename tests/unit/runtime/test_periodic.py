@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.config import ConfigError, load
 from qrun.bootstrap.runtime.clock import FakeClock

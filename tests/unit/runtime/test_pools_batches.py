@@ -4,6 +4,7 @@ the app submits and waits on batches (R-E1), config and HTTP refuse bad input cl
 import pytest
 from fakes import FakeRunner
 from fastapi.testclient import TestClient
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.config import ConfigError, load
 from qrun.bootstrap.http import create_api

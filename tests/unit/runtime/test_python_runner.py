@@ -5,6 +5,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+
 from qrun.adapters.memory import MemoryStore
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry, Transient
 from qrun.bootstrap.runtime.clock import FakeClock

@@ -4,6 +4,7 @@ runner. Each of the seeds' reaper scenarios (REQUIREMENTS.md B and C) cites its 
 import attrs
 import pytest
 from fakes import FakeRunner
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.reaper import Reaper, Sanitizer

@@ -4,6 +4,7 @@ import pytest
 from fakes import FakeRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.config import load
 from qrun.bootstrap.runtime.clock import FakeClock

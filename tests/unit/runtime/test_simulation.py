@@ -6,12 +6,13 @@ import os
 from collections import Counter
 
 import pytest
-from qrun.adapters.crashpoints import POINTS
-from qrun.core import Status
-from qrun.core.ports import Gone
 from sim import SimFailure, Simulation, simulate
 from sim.run import quiet
 from sim.world import Execution, SimRunner
+
+from qrun.adapters.crashpoints import POINTS
+from qrun.core import Status
+from qrun.core.ports import Gone
 
 SEEDS = int(os.environ.get("QRUN_SIM_SEEDS", "1000"))
 CHUNKS = 20

@@ -1,6 +1,7 @@
 """R-F7: the test helpers shipped for library users."""
 
 import pytest
+
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.testing import (
     Drained,

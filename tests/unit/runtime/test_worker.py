@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from fakes import CountingStore, FakeRunner
+
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.worker import Worker

@@ -2,6 +2,7 @@
 line end to end (the rules themselves are tested purely in tests/unit/core)."""
 
 import pytest
+
 from qrun.adapters.runners.sessions import Skip
 from qrun.bootstrap.testing import app_for_tests, drain
 from qrun.core import Status
@@ -196,6 +197,7 @@ def test_unknown_workflows_and_bad_definitions_are_refused_clearly(app):
 
 def test_workflows_sessions_runs_and_events_over_http(app):
     from fastapi.testclient import TestClient
+
     from qrun.bootstrap.http import create_api
 
     app.workflow("etl", producers=["fetch"], consumers=["load"], topic="rows", schedule="0 3 * * *")
@@ -221,6 +223,7 @@ def test_workflows_sessions_runs_and_events_over_http(app):
 def test_workflows_from_the_command_line(tmp_path):
     """The CLI reads and drives workflows through the store, from any process."""
     from click.testing import CliRunner
+
     from qrun.bootstrap.cli import main
 
     db = str(tmp_path / "q.db")
