@@ -19,16 +19,13 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
-from returns.result import Success
 
-from qrun.core import Decision, EnqueueJob, Job, Policy, decide
-from qrun.core.claim import Pick
+from qrun.core import Decision, EnqueueJob, Job, Policy
 from qrun.core.pools import PoolState
 from qrun.core.ports import (
     Applied,
@@ -42,14 +39,13 @@ from qrun.core.ports import (
 )
 
 from ..sql import cas
-from ..sql.admission import Admission
 from ..sql.codec import COLUMNS, Codec, micros
 from ..sql.event_codec import EventCodec
 from ..sql.event_sql import EventSql
 from ..sql.fast_claim import CLAIM_SET, claim_step, claimed
 from ..sql.names import identifier
 from ..sql.pool_sql import PoolSql, pool_state
-from ..sql.store import Dialect, SqlStore, Tables, Written
+from ..sql.store import Dialect, SqlStore, Tables, Transaction, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
 from .submit import Submission, duplicate
@@ -335,7 +331,8 @@ class PostgresStore(SqlStore):
             fast = self._claim_fast(worker, limit, now, lease_until, policy, qsql, qargs)
             if fast is not None:
                 return fast
-        return self._claim_general(worker, limit, now, lease_until, policy, qsql, qargs)
+        with self._transaction() as cur:
+            return self._claim_general(cur, worker, limit, now, lease_until, policy, qsql, qargs)
 
     def _claim_fast(
         self,
@@ -397,84 +394,7 @@ class PostgresStore(SqlStore):
         with self._pool.connection() as conn:
             return conn.execute(sql, args).fetchall()
 
-    def _claim_general(
-        self,
-        worker: str,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        qsql: str,
-        qargs: tuple[Any, ...],
-    ) -> list[Decision]:
-        """Adoption first, concurrency keys, pools and everything else, each claim through
-        `decide`."""
-        out: list[Decision] = []
-        with self._pool.connection() as conn, conn.transaction():
-            # Round trip 1: both candidate lists at once (pipeline). Round trip 2: the
-            # writes. Only keyed jobs cost more (their key's lock and count).
-            with conn.pipeline():
-                adopt = conn.execute(
-                    f"SELECT {_COLS} FROM {self._t} WHERE status = 'running' AND lease_worker IS NULL{qsql} "
-                    "ORDER BY priority DESC, started_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-                    (*qargs, limit),
-                )
-                ready = conn.execute(self._ready_sql(qsql), (now, *qargs, [], limit))
-            chosen = [Pick(_codec.job(r)) for r in adopt.fetchall()][:limit]
-            if len(chosen) < limit:
-                with conn.cursor() as cur:
-                    chosen += self._ready(cur, ready.fetchall(), now, qsql, qargs, limit - len(chosen), limit)
-            for choice in chosen:
-                result = decide(choice.job, choice.event(worker, lease_until), now, policy)
-                if isinstance(result, Success):
-                    out.append(result.unwrap())
-            if out:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"UPDATE {self._t} SET {_SETS} WHERE id = %s AND version = %s",
-                        [(*_codec.row(d.job), d.job.id, d.expected_version) for d in out],
-                    )
-        return out
-
-    def _ready_sql(self, qsql: str) -> str:
-        return (
-            f"SELECT {_COLS} FROM {self._t} j WHERE status = 'queued' AND available_at <= %s{qsql} "
-            f"AND id <> ALL(%s) AND queue NOT IN (SELECT name FROM {self._paused_t}) "
-            f"AND NOT EXISTS (SELECT 1 FROM {self._d} x LEFT JOIN {self._t} p ON p.id = x.dep_id "
-            "WHERE x.job_id = j.id AND p.status IS DISTINCT FROM 'done') "
-            "ORDER BY priority DESC, available_at, requested_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
-        )
-
-    def _ready(
-        self,
-        cur: psycopg.Cursor[Any],
-        rows: list[Any],
-        now: datetime,
-        qsql: str,
-        qargs: tuple[Any, ...],
-        need: int,
-        fetched: int,
-    ) -> list[Pick]:
-        """Queued jobs that may start now, in hand-out order, within their key's limit and
-        with a slot of their pool: `rows` first (the first `fetched` candidates), then more
-        if keys or pools skipped some."""
-        taken: list[Pick] = []
-        seen: list[str] = []
-        admission = Admission(partial(self._running_with_key, cur), partial(self._pool_state, cur))
-        while True:
-            for row in rows:
-                job = _codec.job(row)
-                seen.append(job.id)
-                if (chosen := admission.admit(job)) is not None:
-                    taken.append(chosen)
-                    if len(taken) >= need:
-                        return taken
-            if len(rows) < fetched:
-                return taken
-            fetched = max(4 * need, 32)
-            rows = cur.execute(self._ready_sql(qsql), (now, *qargs, seen, fetched)).fetchall()
-
-    def _running_with_key(self, cur: psycopg.Cursor[Any], key: str) -> float:
+    def _running_with_key(self, cur: Transaction, key: str) -> float:
         """Running jobs of `key`, counted under the key's advisory lock; a key another
         claimer is working on counts as full."""
         locked = cur.execute(
@@ -487,7 +407,7 @@ class PostgresStore(SqlStore):
         ).fetchone()
         return float(row[0]) if row else 0.0
 
-    def _pool_state(self, cur: psycopg.Cursor[Any], pool: str) -> PoolState | None:
+    def _pool_state(self, cur: Transaction, pool: str) -> PoolState | None:
         """The pool's slots, read under the pool's advisory lock (held to commit), so two
         claimers never hand out the same free slot; a pool another claimer is working on
         gives nothing to this claim."""
@@ -577,7 +497,8 @@ class PostgresStore(SqlStore):
             results = self._results(conn, decisions, {r[0] for c in curs for r in c.fetchall()})
             fast = _fast_claimed(claim.fetchall(), worker)
         if fast is None:  # the statement wrote nothing: the general path
-            return results, self._claim_general(worker, limit, now, lease_until, policy, qsql, qargs)
+            with self._transaction() as cur:
+                return results, self._claim_general(cur, worker, limit, now, lease_until, policy, qsql, qargs)
         return results, fast
 
     def _in_order(self, conn: psycopg.Connection[Any], decisions: Sequence[Decision]) -> list[ApplyResult]:

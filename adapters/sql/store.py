@@ -11,19 +11,23 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 import attrs
+from returns.result import Success
 
-from qrun.core import Heartbeat, Job, Status, timeline
+from qrun.core import Decision, Heartbeat, Job, Policy, Status, decide, timeline
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
+from qrun.core.claim import Pick
 from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
-from qrun.core.pools import Pool, check_size
+from qrun.core.pools import Pool, PoolState, check_size
 from qrun.core.ports import BatchNotFinished, DuplicateEvent, JobFilter
 from qrun.core.topics import EventStatus, Settle, TopicEvent
 from qrun.core.workflow import HandlerRun, run_order
 
 from . import run_sql
+from .admission import Admission
 from .codec import COLUMNS, Codec, dumps, micros
 from .event_codec import EventCodec
 from .event_sql import EventSql, settle_args
@@ -77,6 +81,12 @@ class Dialect:
             f"'attempt', {attempt}, 'worker', CAST({worker} AS TEXT), 'note', NULL)"
         )
         return "history = " + self.push.format(h=f"{j}history", kept=timeline.KEPT, o=obj)
+
+    def not_among(self, column: str, ids: Sequence[str]) -> tuple[str, Any]:
+        """(`column` outside `ids`, its one argument), however many the ids."""
+        if self.arrays:
+            return f"{column} <> ALL({self.mark})", list(ids)
+        return f"{column} NOT IN (SELECT value FROM json_each({self.mark}))", dumps(list(ids))
 
     def chunks(self, ids: Sequence[str]) -> Iterator[list[str]]:
         for start in range(0, len(ids), self.chunk):
@@ -215,6 +225,82 @@ class SqlStore:
         for clause, args in self._dialect.ids_in("id", ids):
             gone += tx.execute(f"DELETE FROM {self._tables.jobs} WHERE {clause}", args).rowcount
         return gone
+
+    # -- the general claim --------------------------------------------------------------
+    def _running_with_key(self, tx: Transaction, key: str) -> float:
+        """Running jobs of `key`, read under whatever keeps the count from changing."""
+        raise NotImplementedError
+
+    def _pool_state(self, tx: Transaction, pool: str) -> PoolState | None:
+        """The pool's slots, read under whatever keeps two claimers from one free slot."""
+        raise NotImplementedError
+
+    def _claim_general(
+        self,
+        tx: Transaction,
+        worker: str,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        policy: Policy,
+        scope: str,
+        scope_args: Sequence[Any],
+    ) -> list[Decision]:
+        """Adoption first, then queued jobs within their key's limit and with a slot of
+        their pool (`Admission`), each claim decided by `decide` and written under its
+        version. `scope` filters by queue and pool (`core.claim.in_scope`)."""
+        d, t = self._dialect, self._tables.jobs
+        rows = tx.execute(
+            f"SELECT {_COLS} FROM {t} WHERE status = 'running' AND lease_worker IS NULL{scope} "
+            f"ORDER BY priority DESC, started_at, id LIMIT {d.mark}{d.skip_locked}",
+            (*scope_args, limit),
+        ).fetchall()
+        chosen = [Pick(d.codec.job(r)) for r in rows]
+        if len(chosen) < limit:
+            chosen += self._ready(tx, now, scope, scope_args, limit - len(chosen), limit)
+        out: list[Decision] = []
+        for choice in chosen:
+            result = decide(choice.job, choice.event(worker, lease_until), now, policy)
+            if isinstance(result, Success):
+                out.append(result.unwrap())
+        if out:
+            sets = ", ".join(f"{c} = {d.mark}" for c in COLUMNS)
+            tx.executemany(
+                f"UPDATE {t} SET {sets} WHERE id = {d.mark} AND version = {d.mark}",
+                [(*d.codec.row(c.job), c.job.id, c.expected_version) for c in out],
+            )
+        return out
+
+    def _ready(
+        self, tx: Transaction, now: datetime, scope: str, scope_args: Sequence[Any], need: int, fetch: int
+    ) -> list[Pick]:
+        """Queued jobs that may start now, in hand-out order, admitted by key and pool:
+        `fetch` candidates first, then more, past those seen, while keys or pools held
+        some back."""
+        d, t, deps = self._dialect, self._tables.jobs, self._tables.deps
+        admission = Admission(partial(self._running_with_key, tx), partial(self._pool_state, tx))
+        taken: list[Pick] = []
+        seen: list[str] = []
+        while True:
+            outside, seen_arg = d.not_among("id", seen)
+            rows = tx.execute(
+                f"SELECT {_COLS} FROM {t} j WHERE status = 'queued' AND available_at <= {d.mark}{scope} "
+                f"AND {outside} AND queue NOT IN (SELECT name FROM {self._tables.paused}) "
+                f"AND NOT EXISTS (SELECT 1 FROM {deps} x LEFT JOIN {t} p ON p.id = x.dep_id "
+                "WHERE x.job_id = j.id AND (p.status IS NULL OR p.status <> 'done')) "
+                f"ORDER BY priority DESC, available_at, requested_at, id LIMIT {d.mark}{d.skip_locked}",
+                (d.time_in(now), *scope_args, seen_arg, fetch),
+            ).fetchall()
+            for row in rows:
+                job = d.codec.job(row)
+                seen.append(job.id)
+                if (chosen := admission.admit(job)) is not None:
+                    taken.append(chosen)
+                    if len(taken) >= need:
+                        return taken
+            if len(rows) < fetch:
+                return taken
+            fetch = max(4 * need, 32)
 
     # -- leases --------------------------------------------------------------------------
     def sweep_stale_leases(self, now: datetime) -> int:

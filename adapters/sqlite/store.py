@@ -16,15 +16,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from returns.result import Success
-
-from qrun.core import Decision, EnqueueJob, Job, Policy, decide
-from qrun.core.claim import Pick
+from qrun.core import Decision, EnqueueJob, Job, Policy
 from qrun.core.pools import PoolState
 from qrun.core.ports import (
     Applied,
@@ -38,7 +34,6 @@ from qrun.core.submission import check, resolve
 
 from ..locks import file_lock
 from ..sql import cas
-from ..sql.admission import Admission
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.codec import from_micros as _from_micros
 from ..sql.codec import micros as _micros
@@ -47,7 +42,7 @@ from ..sql.event_sql import EventSql
 from ..sql.fast_claim import CLAIM_SET, claim_step, claimed
 from ..sql.names import identifier
 from ..sql.pool_sql import PoolSql, pool_state
-from ..sql.store import Dialect, SqlStore, Tables, Written
+from ..sql.store import Dialect, SqlStore, Tables, Transaction, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
 
@@ -325,68 +320,13 @@ class SqliteStore(SqlStore):
         rows = c.execute(sql, args).fetchall()
         return claimed(map(_codec.job, rows), worker)
 
-    def _claim_general(
-        self,
-        c: sqlite3.Connection,
-        worker: str,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        qsql: str,
-        qargs: tuple[str, ...],
-    ) -> list[Decision]:
-        """Adoption first, concurrency keys, pools and everything else, each claim through
-        `decide`. The write lock is held, so pool slots and key counts cannot change under us."""
-        rows = c.execute(
-            f"SELECT {_COLS} FROM {self._t} WHERE status = 'running' AND lease_worker IS NULL{qsql} "
-            "ORDER BY priority DESC, started_at, id LIMIT ?",
-            (*qargs, limit),
-        ).fetchall()
-        chosen = [Pick(_codec.job(r)) for r in rows]
-        if len(chosen) < limit:
-            chosen += self._ready(c, now, qsql, qargs, limit - len(chosen))
-        out: list[Decision] = []
-        for choice in chosen:
-            result = decide(choice.job, choice.event(worker, lease_until), now, policy)
-            if isinstance(result, Success):
-                self._write(c, result.unwrap())
-                out.append(result.unwrap())
-        return out
-
-    def _ready(
-        self, c: sqlite3.Connection, now: datetime, qsql: str, qargs: tuple[str, ...], need: int
-    ) -> list[Pick]:
-        """Queued jobs that may start now, in hand-out order, within their key's limit and
-        with a slot of their pool."""
-        t, d = self._t, self._d
-        cursor = c.execute(
-            f"SELECT {_COLS} FROM {t} j WHERE status = 'queued' AND available_at <= ?{qsql} "
-            f"AND queue NOT IN (SELECT name FROM {self._paused_t}) "
-            f"AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id "
-            "WHERE x.job_id = j.id AND (p.status IS NULL OR p.status != 'done')) "
-            "ORDER BY priority DESC, available_at, requested_at, id",
-            (_micros(now), *qargs),
-        )
-        taken: list[Pick] = []
-        admission = Admission(partial(self._running_with_key, c), partial(self._pool_state, c))
-        try:
-            for row in cursor:
-                if (chosen := admission.admit(_codec.job(row))) is not None:
-                    taken.append(chosen)
-                    if len(taken) >= need:
-                        break
-        finally:
-            cursor.close()
-        return taken
-
-    def _running_with_key(self, c: sqlite3.Connection, key: str) -> int:
+    def _running_with_key(self, c: Transaction, key: str) -> int:
         row = c.execute(
             f"SELECT count(*) FROM {self._t} WHERE status = 'running' AND concurrency_key = ?", (key,)
         ).fetchone()
         return int(row[0])
 
-    def _pool_state(self, c: sqlite3.Connection, pool: str) -> PoolState | None:
+    def _pool_state(self, c: Transaction, pool: str) -> PoolState | None:
         size = c.execute(self._pool_sql.size, (pool,)).fetchone()
         return pool_state(size, c.execute(self._pool_sql.held_slots, (pool,)).fetchall() if size else ())
 
