@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 from hypothesis import strategies as st
+from returns.result import Success
 
 from qrun.core import (
     Adopt,
     Cancel,
     Claim,
+    Decision,
     Event,
     Exited,
     Failed,
@@ -24,6 +26,7 @@ from qrun.core import (
     LeaseExpired,
     NothingToAdopt,
     OrphanPolicy,
+    Policy,
     Reap,
     ReapReason,
     Recover,
@@ -32,6 +35,7 @@ from qrun.core import (
     Sanitize,
     Spawned,
     SpawnFailed,
+    decide,
 )
 
 from .builders import T0
@@ -120,3 +124,30 @@ def next_event(draw: Callable[[st.SearchStrategy[Any]], Any], job: Job, now: dat
 
 gaps = st.integers(0, 60) | st.integers(0, 4000)
 """Seconds between two steps: mostly short, sometimes past every timeout."""
+
+
+@attrs.frozen
+class Move:
+    """One event of a random walk that `decide` accepted: the job it was decided on, the
+    event, its time and the decision."""
+
+    before: Job
+    event: Event
+    now: datetime
+    decision: Decision
+
+
+def walk(
+    draw: Callable[[st.SearchStrategy[Any]], Any], job: Job, length: int, policy: Policy
+) -> Iterator[Move]:
+    """`length` events from `job` at growing times (`gaps` apart, `next_event`), each
+    judged by `decide`; yields the accepted ones, the job moving on with each."""
+    now = job.requested_at
+    for _ in range(length):
+        now += timedelta(seconds=draw(gaps))
+        event = next_event(draw, job, now)
+        result = decide(job, event, now, policy)
+        if isinstance(result, Success):
+            move = Move(job, event, now, result.unwrap())
+            yield move
+            job = move.decision.job

@@ -8,9 +8,8 @@ from datetime import timedelta
 import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from returns.result import Success
 
-from qrun.contract.strategies import gaps, new_jobs, next_event
+from qrun.contract.strategies import new_jobs, walk
 from qrun.core import (
     Adopt,
     Claim,
@@ -98,14 +97,8 @@ def counts(job: Job) -> dict[str, object]:
 @settings(max_examples=300, deadline=None)
 @given(job=counted_jobs(), data=st.data(), length=st.integers(1, 30))
 def test_every_count_moves_exactly_as_the_rules_say(job, data, length):
-    now = job.requested_at
-    for _ in range(length):
-        now += timedelta(seconds=data.draw(gaps))
-        event = next_event(data.draw, job, now)
-        result = decide(job, event, now, POLICY)
-        if not isinstance(result, Success):
-            continue
-        nxt = result.unwrap().job
+    for move in walk(data.draw, job, length, POLICY):
+        job, event, nxt = move.before, move.event, move.decision.job
         assert nxt.version == job.version + 1, event
         want = expected(job, event, nxt)
         if isinstance(event, SpawnFailed | Failed) and event.transient and nxt.status is Status.QUEUED:
@@ -116,7 +109,6 @@ def test_every_count_moves_exactly_as_the_rules_say(job, data, length):
             if not spent:
                 want.update(attempts=job.attempts, transient_attempts=job.transient_attempts)
         assert counts(nxt) == want, f"{event}: {counts(job)} -> {counts(nxt)}, want {want}"
-        job = nxt
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,13 +1,10 @@
 """Random event sequences through `decide`: it never raises, and what must hold holds."""
 
-from datetime import timedelta
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from returns.result import Success
 
-from qrun.contract.strategies import gaps, new_jobs, next_event
-from qrun.core import Job, Policy, Status, decide, violations
+from qrun.contract.strategies import new_jobs, walk
+from qrun.core import Job, Policy, Status, violations
 from qrun.core.effects import EnqueueJob, Spawn
 
 POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600)
@@ -18,16 +15,10 @@ POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600)
 def test_random_walks_keep_every_invariant(job: Job, data: st.DataObject, length: int):
     """decide never raises; after every Success the invariants hold, attempts stay within
     the maximum, queued means clean ownership, and a follow-up is enqueued at most once."""
-    now = job.requested_at
     assert violations(job) == ()
     follow_ups = 0
-    for _ in range(length):
-        now += timedelta(seconds=data.draw(gaps))
-        event = next_event(data.draw, job, now)
-        result = decide(job, event, now, POLICY)
-        if not isinstance(result, Success):
-            continue
-        decision = result.unwrap()
+    for move in walk(data.draw, job, length, POLICY):
+        job, event, decision = move.before, move.event, move.decision
         nxt = decision.job
         assert violations(nxt) == (), f"{event} broke {violations(nxt)}"
         assert nxt.version == job.version + 1
@@ -37,7 +28,6 @@ def test_random_walks_keep_every_invariant(job: Job, data: st.DataObject, length
         if any(isinstance(e, Spawn) for e in decision.effects):
             assert nxt.status is Status.RUNNING and nxt.run is not None and nxt.run.handle is None
         follow_ups += sum(isinstance(e, EnqueueJob) for e in decision.effects)
-        job = nxt
     # Success is terminal and `done` has no Retry, so a follow-up happens at most once.
     assert follow_ups <= 1
 
@@ -49,19 +39,14 @@ def test_a_decision_names_every_field_it_changed(job: Job, data: st.DataObject, 
     (every one, or a store loses a change; no other, or a store writes for nothing)."""
     import attrs
 
-    now = job.requested_at
-    for _ in range(length):
-        now += timedelta(seconds=data.draw(gaps))
-        result = decide(job, next_event(data.draw, job, now), now, POLICY)
-        if isinstance(result, Success):
-            d = result.unwrap()
-            differs = {
-                f.name
-                for f in attrs.fields(Job)
-                if f.name != "version" and getattr(job, f.name) != getattr(d.job, f.name)
-            }
-            assert d.changed is not None and differs == d.changed
-            job = d.job
+    for move in walk(data.draw, job, length, POLICY):
+        d = move.decision
+        differs = {
+            f.name
+            for f in attrs.fields(Job)
+            if f.name != "version" and getattr(move.before, f.name) != getattr(d.job, f.name)
+        }
+        assert d.changed is not None and differs == d.changed
 
 
 _changes = st.fixed_dictionaries(

@@ -4,10 +4,9 @@ from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from returns.result import Success
 
 from qrun.contract.builders import T0, at, new_job, ok
-from qrun.contract.strategies import gaps, new_jobs, next_event
+from qrun.contract.strategies import new_jobs, walk
 from qrun.core import (
     Claim,
     Exited,
@@ -19,7 +18,6 @@ from qrun.core import (
     Spawned,
     Status,
     Step,
-    decide,
     timeline,
 )
 from qrun.core.events import Reap, ReapReason, Recover, SpawnFailed
@@ -32,14 +30,8 @@ POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600)
 def test_every_accepted_event_but_a_heartbeat_adds_its_step_and_nothing_else_does(
     job: Job, data: st.DataObject, length: int
 ):
-    now = job.requested_at
-    for _ in range(length):
-        now += timedelta(seconds=data.draw(gaps))
-        event = next_event(data.draw, job, now)
-        result = decide(job, event, now, POLICY)
-        if not isinstance(result, Success):
-            continue
-        nxt = result.unwrap().job
+    for move in walk(data.draw, job, length, POLICY):
+        job, event, now, nxt = move.before, move.event, move.now, move.decision.job
         if isinstance(event, Heartbeat):
             assert nxt.history == job.history
         else:
@@ -52,7 +44,6 @@ def test_every_accepted_event_but_a_heartbeat_adds_its_step_and_nothing_else_doe
                 nxt.attempts,
             )
         assert len(nxt.history) <= timeline.KEPT
-        job = nxt
 
 
 def test_a_step_names_who_took_the_job_or_whose_lease_it_came_under_and_a_short_note():
