@@ -9,11 +9,12 @@ is re-run (at least once, R-G5), unlike commands and containers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any, TypeVar
 
 from qrun.core import Handle, Job, Liveness, Run
@@ -158,10 +159,24 @@ class PythonRunner:
         if future is not None:
             future.cancel()
 
-    def close(self) -> None:
+    def close(self, *, grace_s: float = 5.0) -> None:
+        """Stop the runner. Its async tasks end with it: each is cancelled, including one
+        scheduled but not yet started (stopping the loop alone would leave it pending, its
+        coroutine never run), and the loop stops once they have ended or `grace_s` passed."""
         self._runs.close()
         if self._loop is not None:
+            ended = asyncio.run_coroutine_threadsafe(_cancel_all(), self._loop)
+            with contextlib.suppress(TimeoutError, CancelledError):
+                ended.result(grace_s)
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+async def _cancel_all() -> None:
+    here = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not here]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def within(run: Awaitable[Any], kind: str, limit: float | None) -> Any:

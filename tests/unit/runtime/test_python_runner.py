@@ -11,7 +11,7 @@ from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry, Tran
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.worker import Worker
 from qrun.contract.builders import T0, new_job
-from qrun.core import Policy, Status
+from qrun.core import Policy, Run, Status
 
 
 @pytest.fixture(name="setup")
@@ -137,3 +137,37 @@ def test_the_reaper_reads_an_ended_tasks_code_without_taking_its_outcome_from_th
         _time.sleep(0.01)
     assert _ended(runner, handle) == 0
     assert runner.wait(handle, 1).result == 42  # still there for the worker
+
+
+def test_closing_the_runner_cancels_its_async_tasks_and_lets_them_end():
+    """A task scheduled on the loop when the runner closes is cancelled with the others,
+    not left pending: stopping the loop alone could stop it before the task's first step,
+    its coroutine never run (Python warns of it once the loop is collected)."""
+    import asyncio
+    import gc
+    import warnings
+
+    tasks = TaskRegistry()
+
+    @tasks.task()
+    async def wait_long() -> None:
+        await asyncio.sleep(3600)
+
+    runner = PythonRunner(tasks)
+    job = new_job(kind="wait_long")
+    loop = runner._event_loop()
+    gate = threading.Event()
+    loop.call_soon_threadsafe(gate.wait)  # the loop is busy: the spawn below waits its turn
+    handle = runner.spawn(job, Run("r1"))
+    closing = threading.Thread(target=runner.close)
+    closing.start()
+    gate.set()
+    closing.join(30)
+    assert not closing.is_alive()
+    ended = runner.wait(handle, 30)  # before, the task stayed pending: no end to wait for
+    assert ended is not None and ended.code == 1  # cancelled: the run ended, as a failure
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del runner, loop
+        gc.collect()
+    assert [w for w in caught if "never awaited" in str(w.message)] == []
