@@ -6,7 +6,7 @@ drown the rest (a heartbeat changes only the lease's end and `ran_s`). The step 
 in the job, so a store writes it in the same compare-and-set as the transition: a step
 is never recorded for a transition that lost its race, nor lost for one that won. The
 SQL stores' one-statement claim and their lease sweep append the same step in SQL
-(`Dialect.push_step`), and the contract holds them equal to `decide`.
+(`Dialect.step`), and the contract holds them equal to `decide`.
 
 Only the last `KEPT` steps are kept, so a job retried a thousand times does not carry
 a growing timeline through every write."""
@@ -26,8 +26,8 @@ def note(event: ev.Event) -> str | None:
     """What a reader needs beside the event's name: an error's first line, an exit
     code, the handle a run was started under, a reap's reason."""
     if isinstance(event, (ev.Failed, ev.SpawnFailed)):
-        first = event.error.strip().splitlines()[0] if event.error.strip() else ""
-        return first[:NOTE_CHARS] or None
+        lines = event.error.strip().splitlines()
+        return lines[0][:NOTE_CHARS] if lines else None
     if isinstance(event, ev.Exited):
         return f"exit {event.code}"
     if isinstance(event, ev.Spawned):

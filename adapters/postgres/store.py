@@ -26,7 +26,6 @@ from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from qrun.core import Decision, EnqueueJob, Job, Policy
-from qrun.core.pools import PoolState
 from qrun.core.ports import (
     Applied,
     ApplyResult,
@@ -41,10 +40,8 @@ from qrun.core.ports import (
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, micros
 from ..sql.event_codec import EventCodec
-from ..sql.event_sql import EventSql
 from ..sql.fast_claim import CLAIM_SET, claim_step, claimed
 from ..sql.names import identifier
-from ..sql.pool_sql import PoolSql, pool_state
 from ..sql.store import Dialect, SqlStore, Tables, Transaction, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
@@ -152,24 +149,11 @@ class PostgresStore(SqlStore):
             configure=_configure,
         )
         s = self.schema
-        self._t, self._d, self._paused_t = f"{s}.jobs", f"{s}.job_deps", f"{s}.paused_queues"
-        self._errors_t = f"{s}.workflow_errors"
-        self._pool_sql = PoolSql(self._t, f"{s}.pools", "%s")
-        self._ev = EventSql(f"{s}.topic_events", "%s", skip_locked=True)
-        self._runs_t = f"{s}.handler_runs"
         self._dialect = _DIALECT
+        self._tables = Tables.under(f"{s}.", mark="%s", skip_locked=True)
+        self._t, self._d, self._paused_t = self._tables.jobs, self._tables.deps, self._tables.paused
         self._submission = Submission(
             self._t, self._d, self.schema, self.channel, row=_codec.row, copy_row=_text_codec.row
-        )
-        self._tables = Tables(
-            self._t,
-            self._d,
-            self._paused_t,
-            self._errors_t,
-            self._runs_t,
-            self._pool_sql,
-            self._ev,
-            f"{s}.daemons",
         )
         try:
             with self._pool.connection() as conn:
@@ -394,30 +378,13 @@ class PostgresStore(SqlStore):
         with self._pool.connection() as conn:
             return conn.execute(sql, args).fetchall()
 
-    def _running_with_key(self, cur: Transaction, key: str) -> float:
-        """Running jobs of `key`, counted under the key's advisory lock; a key another
-        claimer is working on counts as full."""
-        locked = cur.execute(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (f"qrun-key:{self.schema}:{key}",)
+    def _try_lock(self, tx: Transaction, kind: str, name: str) -> bool:
+        """The key's or pool's advisory lock, held to commit, if no other claimer has it."""
+        locked = tx.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"qrun-{kind}:{self.schema}:{name}",),
         ).fetchone()
-        if not (locked and locked[0]):
-            return float("inf")
-        row = cur.execute(
-            f"SELECT count(*) FROM {self._t} WHERE status = 'running' AND concurrency_key = %s", (key,)
-        ).fetchone()
-        return float(row[0]) if row else 0.0
-
-    def _pool_state(self, cur: Transaction, pool: str) -> PoolState | None:
-        """The pool's slots, read under the pool's advisory lock (held to commit), so two
-        claimers never hand out the same free slot; a pool another claimer is working on
-        gives nothing to this claim."""
-        locked = cur.execute(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (f"qrun-pool:{self.schema}:{pool}",)
-        ).fetchone()
-        if not (locked and locked[0]):
-            return None
-        size = cur.execute(self._pool_sql.size, (pool,)).fetchone()
-        return pool_state(size, cur.execute(self._pool_sql.held_slots, (pool,)).fetchall() if size else ())
+        return bool(locked and locked[0])
 
     def apply(self, decision: Decision) -> ApplyResult:
         return self.apply_many([decision])[0]

@@ -88,7 +88,7 @@ def _step_json(s: Step) -> str:
 
 def _steps_in(value: Any) -> tuple[Step, ...]:
     return tuple(
-        Step(_EPOCH + s["at"] * _US, s["event"], _STATUS[s["status"]], s["attempt"], s["worker"], s["note"])
+        Step(from_micros(s["at"]), s["event"], _STATUS[s["status"]], s["attempt"], s["worker"], s["note"])
         for s in value
     )
 

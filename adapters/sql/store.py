@@ -32,7 +32,7 @@ from .codec import COLUMNS, Codec, dumps, micros
 from .event_codec import EventCodec
 from .event_sql import EventSql, settle_args
 from .filters import where_sql
-from .pool_sql import PoolSql, pools_of
+from .pool_sql import PoolSql, pool_state, pools_of
 from .retention import expired_sql
 
 _COLS = ", ".join(COLUMNS)
@@ -117,6 +117,21 @@ class Tables:
     pools: PoolSql
     events: EventSql
     daemons: str
+
+    @classmethod
+    def under(cls, prefix: str, *, mark: str, skip_locked: bool) -> Tables:
+        """A store's tables, every name starting with `prefix` ("qrun." or "qrun_")."""
+        jobs = f"{prefix}jobs"
+        return cls(
+            jobs=jobs,
+            deps=f"{prefix}job_deps",
+            paused=f"{prefix}paused_queues",
+            errors=f"{prefix}workflow_errors",
+            runs=f"{prefix}handler_runs",
+            pools=PoolSql(jobs, f"{prefix}pools", mark),
+            events=EventSql(f"{prefix}topic_events", mark, skip_locked=skip_locked),
+            daemons=f"{prefix}daemons",
+        )
 
 
 class SqlStore:
@@ -227,13 +242,30 @@ class SqlStore:
         return gone
 
     # -- the general claim --------------------------------------------------------------
+    def _try_lock(self, tx: Transaction, kind: str, name: str) -> bool:
+        """Hold the claim lock of a key or pool (`kind`) until commit, or say another
+        claimer holds it. SQLite's write transactions exclude each other: none needed."""
+        return True
+
     def _running_with_key(self, tx: Transaction, key: str) -> float:
-        """Running jobs of `key`, read under whatever keeps the count from changing."""
-        raise NotImplementedError
+        """Running jobs of `key`; a key another claimer is working on counts as full."""
+        if not self._try_lock(tx, "key", key):
+            return float("inf")
+        row = tx.execute(
+            f"SELECT count(*) FROM {self._tables.jobs} WHERE status = 'running' "
+            f"AND concurrency_key = {self._dialect.mark}",
+            (key,),
+        ).fetchone()
+        return float(row[0])
 
     def _pool_state(self, tx: Transaction, pool: str) -> PoolState | None:
-        """The pool's slots, read under whatever keeps two claimers from one free slot."""
-        raise NotImplementedError
+        """The pool's slots, read under its claim lock, so two claimers never hand out one
+        free slot; a pool another claimer is working on gives nothing to this claim."""
+        if not self._try_lock(tx, "pool", pool):
+            return None
+        sql = self._tables.pools
+        size = tx.execute(sql.size, (pool,)).fetchone()
+        return pool_state(size, tx.execute(sql.held_slots, (pool,)).fetchall() if size else ())
 
     def _claim_general(
         self,

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import quote
 
 from qrun.core import Decision, EnqueueJob, Job, Policy
-from qrun.core.pools import PoolState
 from qrun.core.ports import (
     Applied,
     ApplyResult,
@@ -38,11 +37,9 @@ from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.codec import from_micros as _from_micros
 from ..sql.codec import micros as _micros
 from ..sql.event_codec import EventCodec
-from ..sql.event_sql import EventSql
 from ..sql.fast_claim import CLAIM_SET, claim_step, claimed
 from ..sql.names import identifier
-from ..sql.pool_sql import PoolSql, pool_state
-from ..sql.store import Dialect, SqlStore, Tables, Transaction, Written
+from ..sql.store import Dialect, SqlStore, Tables, Written
 from ..sql.versioning import check_version
 from .schema import MIGRATIONS, VERSION
 
@@ -105,22 +102,10 @@ class SqliteStore(SqlStore):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         p = self.prefix
-        self._t, self._d, self._m = f"{p}jobs", f"{p}job_deps", f"{p}meta"
-        self._paused_t, self._errors_t = f"{p}paused_queues", f"{p}workflow_errors"
-        self._pool_sql = PoolSql(self._t, f"{p}pools", "?")
-        self._ev = EventSql(f"{p}topic_events", "?", skip_locked=False)
-        self._runs_t = f"{p}handler_runs"
         self._dialect = _DIALECT
-        self._tables = Tables(
-            self._t,
-            self._d,
-            self._paused_t,
-            self._errors_t,
-            self._runs_t,
-            self._pool_sql,
-            self._ev,
-            f"{p}daemons",
-        )
+        self._tables = Tables.under(p, mark="?", skip_locked=False)
+        self._t, self._d, self._m = self._tables.jobs, self._tables.deps, f"{p}meta"
+        self._paused_t = self._tables.paused
         check_version(
             self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"
         )
@@ -319,16 +304,6 @@ class SqliteStore(SqlStore):
         args.update({f"q{i}": q for i, q in enumerate(qargs)})
         rows = c.execute(sql, args).fetchall()
         return claimed(map(_codec.job, rows), worker)
-
-    def _running_with_key(self, c: Transaction, key: str) -> int:
-        row = c.execute(
-            f"SELECT count(*) FROM {self._t} WHERE status = 'running' AND concurrency_key = ?", (key,)
-        ).fetchone()
-        return int(row[0])
-
-    def _pool_state(self, c: Transaction, pool: str) -> PoolState | None:
-        size = c.execute(self._pool_sql.size, (pool,)).fetchone()
-        return pool_state(size, c.execute(self._pool_sql.held_slots, (pool,)).fetchall() if size else ())
 
     def apply(self, decision: Decision) -> ApplyResult:
         return self.apply_many([decision])[0]
