@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import cattrs
 
+from qrun.adapters.redact import mask
 from qrun.adapters.runners.environment import INHERITED
 from qrun.core import Status
 from qrun.core.errors import QrunError
@@ -132,7 +133,9 @@ class PoolConfig:
 
 @attrs.frozen(kw_only=True)
 class Config:
-    database_url: str = "./qrun.db"  # a SQLite file path, or postgresql://...
+    database_url: str = attrs.field(
+        default="./qrun.db", repr=lambda u: repr(mask(u))
+    )  # a SQLite file path, or postgresql://...
     # Your application's App as MODULE:ATTR (qrun serve --app tasks:app): its tasks,
     # workflows and schedules are what the daemon runs.
     app: str | None = None
@@ -141,7 +144,9 @@ class Config:
     sqlite_synchronous: str = attrs.field(default="FULL", validator=_synchronous)
     runs_dir: str = "./.qrun/runs"
     inputs_dir: str = "./.qrun/inputs"
-    webhook_url: str | None = None  # notifications are also POSTed here as JSON
+    webhook_url: str | None = attrs.field(
+        default=None, repr=lambda u: repr(u and mask(u))
+    )  # notifications are also POSTed here as JSON
     log_done: bool = False  # a log line for every job that ends done (failures always get one)
     state_dir: str = "./.qrun/state"
     # A daemon's name (R-G1): one live daemon per name on a database; a daemon that takes
@@ -186,7 +191,12 @@ class Config:
     http_port: int = attrs.field(default=8765, validator=_port)  # 0: no HTTP API
     # The bearer token every request but /healthz needs. Without one, the API only
     # reads, and only on a loopback address.
-    api_token: str | None = None
+    api_token: str | None = attrs.field(default=None, repr=lambda t: "None" if t is None else "'***'")
+    # How long a dashboard session lasts after signing in with the token (R-I3).
+    session_ttl_s: float = attrs.field(default=8 * 3600.0, validator=_positive)
+    # Origins besides the request's own Host the dashboard takes actions from, e.g.
+    # https://qrun.example.com behind a proxy that rewrites the Host header.
+    trusted_origins: tuple[str, ...] | None = None
     # R-F3: finished jobs are pruned this long after they end (0: kept forever).
     retention_done_s: float = 7 * 86400.0
     retention_failed_s: float = 30 * 86400.0

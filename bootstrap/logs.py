@@ -8,6 +8,16 @@ import sys
 
 import structlog
 
+from qrun.adapters.redact import mask
+
+
+class _Masked(structlog.stdlib.ProcessorFormatter):
+    """Every line masked on its way out (R-I2), whoever wrote it: a library's message or a
+    traceback may hold a database URL with its password."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask(super().format(record))
+
 
 def configure(*, as_json: bool | None = None, level: int = logging.INFO) -> None:
     """`as_json`: None picks by whether stderr is a terminal."""
@@ -30,7 +40,7 @@ def configure(*, as_json: bool | None = None, level: int = logging.INFO) -> None
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
+        _Masked(
             foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,

@@ -14,6 +14,7 @@ from typing import Any
 from qrun.adapters import crashpoints
 from qrun.adapters.notify.log import LogNotifier
 from qrun.adapters.notify.webhook import WebhookNotifier
+from qrun.adapters.redact import mask
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.sessions import SessionRunner
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
@@ -49,7 +50,8 @@ def open_store(config: Config, *, migrate: bool = False) -> JobStore:
 
     if config.database_url.startswith(("sqlite:", "mysql:", "http:")) or "://" in config.database_url:
         raise ConfigError(
-            f"database_url {config.database_url!r} is neither a SQLite file path nor a postgresql:// URL"
+            f"database_url {mask(config.database_url)!r} is neither a SQLite file path "
+            "nor a postgresql:// URL"
         )
     if migrate:
         SqliteStore.migrate(config.database_url, prefix=f"{config.schema}_")

@@ -10,6 +10,8 @@ import urllib.request
 
 from qrun.core import Notify
 
+from ..redact import mask
+
 log = logging.getLogger("qrun.webhook")
 
 
@@ -38,4 +40,4 @@ class WebhookNotifier:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 response.read()
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            log.warning("webhook %s failed for job %s: %s", self.url, note.job_id, exc)
+            log.warning("webhook %s failed for job %s: %s", mask(self.url), note.job_id, exc)

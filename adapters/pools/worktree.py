@@ -20,6 +20,8 @@ from pathlib import Path
 from qrun.core.errors import QrunError
 from qrun.core.pools import Placement
 
+from ..runners.environment import INHERITED, job_environment
+
 
 class PoolPrepareError(QrunError):
     """A slot could not be made ready; the message names the pool, slot and git's error."""
@@ -79,7 +81,8 @@ class GitWorktreePool:
                 check=False,  # the return code is turned into a message below
                 text=True,
                 timeout=300,
-                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+                # Built, not inherited: git needs a PATH and a HOME, not the daemon's secrets.
+                env=job_environment(INHERITED, {"GIT_TERMINAL_PROMPT": "0"}),
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise PoolPrepareError(f"pool {self.name} slot {slot}: git {args[0]} failed: {exc}") from exc

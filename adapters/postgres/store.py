@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -37,6 +36,7 @@ from qrun.core.ports import (
     unique_conflict_message,
 )
 
+from ..redact import mask
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, micros
 from ..sql.event_codec import EventCodec
@@ -626,12 +626,6 @@ def _scope_filter(queues: Sequence[str] | None, pools: Sequence[str] | None) -> 
     return sql, args
 
 
-def without_password(conninfo: str) -> str:
-    """`conninfo` fit for a message: a URL's password, or a `password=` key, masked."""
-    masked = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", conninfo)
-    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", masked)
-
-
 def reachable(conninfo: str, timeout_s: float) -> None:
     """Connect once, at most `timeout_s`, so a wrong URL fails now, saying why, instead
     of a pool retrying it in the background while every caller waits."""
@@ -641,6 +635,4 @@ def reachable(conninfo: str, timeout_s: float) -> None:
         # libpq's words, on one line: "Connection refused" and its hint alike.
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         reason = reason.removeprefix("connection failed: ") or type(exc).__name__
-        raise StoreUnreachable(
-            f"cannot connect to PostgreSQL at {without_password(conninfo)}: {reason}"
-        ) from None
+        raise StoreUnreachable(f"cannot connect to PostgreSQL at {mask(conninfo)}: {reason}") from None

@@ -1,6 +1,8 @@
-"""What a job's process sees of the daemon's environment: the names on an allow-list,
-never the daemon's own QRUN_* settings (its API token, its database URL with a password),
-plus what the job itself asks for."""
+"""What a job's processes see of the daemon's environment (R-I1). A command sees the
+names on an allow-list, never the daemon's own QRUN_* settings (its API token, its
+database URL with a password), plus what the job itself asks for. Its monitor, which a
+command can read as its parent (/proc/$PPID/environ), sees less still: what a Python
+interpreter needs to start, nothing of the daemon's."""
 
 from __future__ import annotations
 
@@ -24,6 +26,20 @@ INHERITED = (
     "TERM",
 )
 
+#: The monitor's whole environment: where its interpreter finds qrun, a locale, and the
+#: crash-point hooks of the tests (crashpoints.ENV, ONCE_ENV), which hold no secret.
+MONITOR = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "QRUN_TEST_CRASH_AT",
+    "QRUN_TEST_CRASH_ONCE",
+)
+
 
 def job_environment(
     allow: Iterable[str], given: Mapping[str, str] | None, *, source: Mapping[str, str] | None = None
@@ -31,3 +47,9 @@ def job_environment(
     source = os.environ if source is None else source
     inherited = {k: source[k] for k in allow if k in source and not k.startswith("QRUN_")}
     return {**inherited, **(given or {})}
+
+
+def monitor_environment(source: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a command's monitor starts with: built, never inherited."""
+    source = os.environ if source is None else source
+    return {k: source[k] for k in MONITOR if k in source}

@@ -7,6 +7,7 @@ start time; a reboot has another boot id. Either way the old name reads as dead.
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 
 import attrs
@@ -14,6 +15,7 @@ import attrs
 from qrun.core import Liveness
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+_PR_GET_DUMPABLE, _PR_SET_DUMPABLE = 3, 4
 
 
 @attrs.frozen
@@ -63,3 +65,25 @@ def liveness(who: ProcessId) -> Liveness:
     if found is None or found[1] != who.start or found[0] in ("Z", "X"):
         return Liveness.DEAD
     return Liveness.ALIVE
+
+
+def hide_from_same_user() -> bool:
+    """Mark this process not dumpable (prctl PR_SET_DUMPABLE 0), so a process of the same
+    user, a command job the daemon started among them, can neither read its environment
+    and memory through /proc nor ptrace it (R-I1). Root keeps that power whatever we do:
+    run the daemon as a user of its own. Its children are dumpable again once they exec.
+    Whether it took (False off Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def dumpable() -> bool | None:
+    """This process's PR_GET_DUMPABLE, or None where it cannot be asked."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0))
+    except (OSError, AttributeError):
+        return None

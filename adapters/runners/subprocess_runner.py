@@ -28,7 +28,7 @@ from qrun.core.ports import Adopted, Exit, Gone
 from ..storage.fs import FsInputStore
 from ..storage.private import open_private, private_dir, write_private
 from .command import CommandSpec
-from .environment import INHERITED, job_environment
+from .environment import INHERITED, job_environment, monitor_environment
 from .monitor import create_once
 from .procs import ProcessId, identify, liveness
 
@@ -83,6 +83,9 @@ class SubprocessRunner:
         )
         monitor = subprocess.Popen(
             [self._python, "-m", "qrun.adapters.runners.monitor", str(root)],
+            # Built for it: the command can read its parent's environment, and the
+            # daemon's holds its token and its database password (R-I1).
+            env=monitor_environment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=open_private(root / "monitor.log", "ab"),

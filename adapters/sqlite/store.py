@@ -9,6 +9,8 @@ busy timeout makes a second writer wait instead of failing.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import sqlite3
@@ -31,7 +33,7 @@ from qrun.core.ports import (
 )
 from qrun.core.submission import check, resolve
 
-from ..locks import file_lock
+from ..locks import clear_stale, file_lock
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.codec import from_micros as _from_micros
@@ -197,8 +199,9 @@ class SqliteStore(SqlStore):
 
     # -- daemon names (R-G1) --------------------------------------------------------------
     def lock_name(self, name: str) -> AbstractContextManager[None]:
-        """A lock file beside the database (`file_lock`)."""
+        """A lock file beside the database (`file_lock`); dead daemons' files go first."""
         path = self.path.with_name(f"{self.path.name}.{self.prefix}{quote(name, safe='')}.lock")
+        clear_stale(self.path.parent, f"{glob.escape(self.path.name)}.{glob.escape(self.prefix)}*.lock")
         return file_lock(
             path,
             lambda pid: (
@@ -419,6 +422,12 @@ class SqliteStore(SqlStore):
 
 
 def _connect(path: Path, busy_timeout_s: float, synchronous: str = "FULL") -> sqlite3.Connection:
+    # Made 0600 before SQLite makes it, whatever the umask (R-I5): it holds every payload
+    # and result. SQLite gives the -wal and -shm files the database's own mode. O_EXCL:
+    # an existing file is never opened here, since closing any descriptor of a file drops
+    # every POSIX lock this process holds on it, the other connections' included.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")

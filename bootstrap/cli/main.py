@@ -8,10 +8,24 @@ import sys
 
 import click
 
+from qrun.adapters.redact import mask
+
 from . import batches, daemon, jobs, listing, queues, workflows
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Group(click.Group):
+    """Every refusal a command prints is masked (R-I2): a message built from a database
+    URL, by qrun or by a library, never shows its password."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            setattr(exc, "message", mask(exc.message))  # noqa: B010 - typeshed calls it Final
+            raise
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qrun", prog_name="qrun")
 @click.option(
     "--db",

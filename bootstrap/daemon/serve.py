@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import attrs
 
-from qrun.adapters.locks import file_lock
+from qrun.adapters.locks import clear_stale, file_lock
 from qrun.core import Status
 from qrun.core.daemons import DaemonSeen
 from qrun.core.ports import DaemonRegistry, JobStore, Listens, NameLocks, StoreUnreachable
@@ -203,6 +203,7 @@ class Daemon:
             return self.store.lock_name(name)
         state = Path(self.config.state_dir)
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        clear_stale(state, "*.lock")
         return file_lock(
             state / f"{quote(name, safe='')}.lock",
             lambda pid: f"a daemon named {name!r} is running here (pid {pid}); give this one another name",

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..app import App
 from . import batches, dashboard, jobs, metrics, queues, workflows
+from .dashboard.guard import Refused
+from .dashboard.sessions import Sessions
 from .errors import RESPONSES
 from .limits import BodyLimit
 
@@ -28,8 +30,14 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     """422 naming each wrong field; the values given are not echoed (they may be
     secrets, or not even JSON, like Infinity)."""
     assert isinstance(exc, RequestValidationError)
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    detail = [{"loc": list(e["loc"]), "msg": _message(e), "type": e["type"]} for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":  # R-I4: refused, never ignored
+        return "unknown field; the fields this body takes are in /openapi.json (a misspelt name?)"
+    return str(error["msg"])
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -56,6 +64,9 @@ def fastapi_app(app: App, *, token: str | None) -> FastAPI:
     api.add_exception_handler(StarletteHTTPException, _http_error)
     api.state.qrun = app
     api.state.token = token
+    api.state.sessions = Sessions(token, ttl_s=app.config.session_ttl_s) if token else None
+    api.state.trusted_origins = tuple(o.lower().rstrip("/") for o in app.config.trusted_origins or ())
+    api.add_exception_handler(Refused, dashboard.refused)
     api.state.metrics = metrics.registry_for(app)
     api.include_router(queues.health, responses=RESPONSES)
     api.include_router(dashboard.router)

@@ -1,12 +1,14 @@
 """The request bodies of the HTTP API, with the ranges `Job.new` enforces, so a request
-out of range is refused with 422 naming the field, and the OpenAPI document says so."""
+out of range is refused with 422 naming the field, and the OpenAPI document says so. A
+field the API does not know is refused too (R-I4): `"delay": 60` for `delay_s` would
+otherwise make a job that runs now."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from qrun.core import Status
 from qrun.core.job import MAX_ATTEMPTS, MAX_DELAY_S, MAX_LIMIT, MAX_NAME, MAX_PRIORITY
@@ -20,7 +22,13 @@ PathName = Annotated[str, Path(min_length=1, max_length=MAX_NAME, pattern=PRINTA
 QueryName = Annotated[str | None, Query(min_length=1, max_length=MAX_NAME, pattern=PRINTABLE)]
 
 
-class SubmitBody(BaseModel):
+class Body(BaseModel):
+    """A request body: every field named here, nothing else (additionalProperties: false)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubmitBody(Body):
     kind: Name = Field(description='"command" (payload {"argv": [...]} or {"shell": "..."}) or a task name')
     payload: dict[str, Any] = Field(default_factory=dict)
     queue: Name = "default"
@@ -38,6 +46,6 @@ class SubmitBody(BaseModel):
     batch: Name | None = None
 
 
-class BatchBody(BaseModel):
+class BatchBody(Body):
     jobs: list[SubmitBody] = Field(min_length=1, description="submitted in one transaction, all or none")
     batch: Name | None = Field(default=None, description="the batch id (default: a new one)")

@@ -2,6 +2,6 @@
 cases as the CLI and the API, live by polling, with no build step and nothing fetched
 from elsewhere."""
 
-from .pages import router
+from .pages import refused, router
 
-__all__ = ["router"]
+__all__ = ["refused", "router"]

@@ -18,6 +18,11 @@ NAV = (
 )
 
 
+#: Where a form's CSRF field goes (`guard.with_csrf` fills it per request): a comment, so
+#: no escaped value can spell it.
+CSRF_SLOT = "<!--qrun:csrf-->"
+
+
 def e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
@@ -25,7 +30,7 @@ def e(value: Any) -> str:
 def page(title: str, body: str, *, signed_in: bool, live: bool = True, note: str = "") -> str:
     links = "".join(f'<a href="{href}">{e(name)}</a>' for href, name in NAV)
     who = (
-        '<form method="post" action="/ui/logout"><button>Sign out</button></form>'
+        f'<form method="post" action="/ui/logout">{CSRF_SLOT}<button>Sign out</button></form>'
         if signed_in
         else '<a href="/ui/login">Sign in</a>'
     )
@@ -61,7 +66,8 @@ def link(href: str, text: Any, **query: Any) -> str:
 def action(path: str, label: str, *, confirm: str | None = None) -> str:
     """A button that POSTs to `path`; `confirm` asks first (for what cannot be undone)."""
     ask = f' data-confirm="{e(confirm)}"' if confirm else ""
-    return f'<form method="post" action="{e(path)}" class="inline"{ask}><button>{e(label)}</button></form>'
+    button = f"<button>{e(label)}</button>"
+    return f'<form method="post" action="{e(path)}" class="inline"{ask}>{CSRF_SLOT}{button}</form>'
 
 
 def status(value: str) -> str:

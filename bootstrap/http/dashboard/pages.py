@@ -1,7 +1,9 @@
 """The dashboard's pages and actions. Reads go through the app's use cases like every
-other entry point. With a token configured, pages need it too: it is entered once on
-/ui/login and kept in an HttpOnly, SameSite=Strict cookie (which also keeps other sites
-from posting actions); without one, the dashboard only reads."""
+other entry point. With a token configured, pages need a session: the token is entered
+once on /ui/login, which starts a signed, expiring session of its own (`sessions`); the
+token never reaches the browser. Every action is a form POST that must come from the
+dashboard's own pages (`guard`: the Origin and Sec-Fetch-Site headers, and the session's
+CSRF token in the form). Without a token, the dashboard only reads."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,10 +21,11 @@ from qrun.core.ports import JobFilter
 
 from ...app import App
 from ...views import job_view
+from .guard import Refused, form, guard, same_origin, session, with_csrf
 from .html import action, e, link, page, pre, status, table
+from .sessions import COOKIE
 
 router = APIRouter(include_in_schema=False)  # signing in and actions
-COOKIE = "qrun_token"
 PAGE = 50
 
 
@@ -31,29 +34,26 @@ def _app(request: Request) -> App:
     return app
 
 
-def _signed_in(request: Request) -> bool:
-    token: str | None = request.app.state.token
-    if not token:
-        return False
-    return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), token.encode())
-
-
 def _reader(request: Request) -> None:
-    """Every page's gate: with a token configured, to the sign-in page without it."""
-    if request.app.state.token and not _signed_in(request):
-        raise HTTPException(303, "sign in first", headers={"Location": f"/ui/login?next={request.url.path}"})
+    """Every page's gate: with a token configured, to the sign-in page without a session."""
+    if request.app.state.token and session(request) is None:
+        where = urlencode({"next": request.url.path}, safe="/")
+        raise HTTPException(303, "sign in first", headers={"Location": f"/ui/login?{where}"})
 
 
 #: The pages that read, all behind `_reader`.
 pages = APIRouter(include_in_schema=False, dependencies=[Depends(_reader)])
+#: The actions, all behind `guard`.
+actions = APIRouter(include_in_schema=False, dependencies=[Depends(guard)])
 
 
 def _render(request: Request, title: str, body: str, *, live: bool = True) -> Response:
     note = request.query_params.get("note", "")
     if request.headers.get("x-qrun-fragment"):
         flash = f'<p class="note" role="status">{e(note)}</p>' if note else ""
-        return HTMLResponse(f"<h1>{e(title)}</h1>{flash}{body}")
-    return HTMLResponse(page(title, body, signed_in=_signed_in(request), live=live, note=note))
+        return HTMLResponse(with_csrf(request, f"<h1>{e(title)}</h1>{flash}{body}"))
+    signed_in = session(request) is not None
+    return HTMLResponse(with_csrf(request, page(title, body, signed_in=signed_in, live=live, note=note)))
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -334,66 +334,45 @@ def login_form(request: Request) -> Response:
 
 @router.post("/ui/login")
 async def login(request: Request) -> Response:
-    form = await _form(request)
+    same_origin(request)  # no session yet to hold a CSRF token: the origin must match
+    given = await form(request)
     token: str | None = request.app.state.token
-    given, nxt = form.get("token", ""), form.get("next", "/")
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+    offered, nxt = given.get("token", ""), given.get("next", "/")
+    if not token or not hmac.compare_digest(offered.encode(), token.encode()):
         why = "This daemon has no API token: the dashboard only reads." if not token else "Wrong token."
         return HTMLResponse(page("Sign in", f"<p>{e(why)}</p>", signed_in=False, live=False), status_code=401)
+    cookie, _ = request.app.state.sessions.start()
     response = RedirectResponse(
         nxt if nxt.startswith("/") and not nxt.startswith("//") else "/", status_code=303
     )
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=int(request.app.state.sessions.ttl_s),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
-@router.post("/ui/logout")
-def logout() -> Response:
+@actions.post("/ui/logout")
+def logout(request: Request) -> Response:
+    current = session(request)
+    if current is not None:
+        request.app.state.sessions.end(current)
     response = RedirectResponse("/ui/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
 
 
-async def _form(request: Request) -> dict[str, str]:
-    parsed = parse_qs((await request.body()).decode(errors="replace"))
-    return {k: v[0] for k, v in parsed.items()}
+def _back(to: str, note: str) -> Response:
+    return RedirectResponse(f"{to}?{urlencode({'note': note})}", status_code=303)
 
 
-def _refused(request: Request) -> Response | None:
-    if not request.app.state.token:
-        return HTMLResponse(
-            page(
-                "Refused", "<p>Actions need an API token (QRUN_API_TOKEN).</p>", signed_in=False, live=False
-            ),
-            status_code=403,
-        )
-    if not _signed_in(request):
-        return HTMLResponse(
-            page(
-                "Refused",
-                '<p>Sign in with the API token first: <a href="/ui/login">sign in</a>.</p>',
-                signed_in=False,
-                live=False,
-            ),
-            status_code=401,
-        )
-    return None
-
-
-def _back(request: Request, to: str, note: str) -> Response:
-    return RedirectResponse(f"{to}?{_note(note)}", status_code=303)
-
-
-def _note(text: str) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode({"note": text})
-
-
-@router.post("/ui/jobs/{job_id}/{verb}")
+@actions.post("/ui/jobs/{job_id}/{verb}")
 def act(request: Request, job_id: str, verb: str) -> Response:
-    if (no := _refused(request)) is not None:
-        return no
     if verb not in ("cancel", "retry"):
         return HTMLResponse("unknown action", status_code=404)
     outcome = _app(request).act(job_id, Cancel() if verb == "cancel" else Retry())
@@ -402,13 +381,11 @@ def act(request: Request, job_id: str, verb: str) -> Response:
         if outcome.decision
         else f"cannot {verb}: {outcome.rejection}"
     )
-    return _back(request, f"/ui/jobs/{job_id}", note)
+    return _back(f"/ui/jobs/{job_id}", note)
 
 
-@router.post("/ui/queues/{name}/{verb}")
+@actions.post("/ui/queues/{name}/{verb}")
 def queue_action(request: Request, name: str, verb: str) -> Response:
-    if (no := _refused(request)) is not None:
-        return no
     app = _app(request)
     if verb == "pause":
         app.pause_queue(name)
@@ -416,18 +393,26 @@ def queue_action(request: Request, name: str, verb: str) -> Response:
         app.resume_queue(name)
     else:
         return HTMLResponse("unknown action", status_code=404)
-    return _back(request, "/", f"queue {name}: {verb}d")
+    return _back("/", f"queue {name}: {verb}d")
 
 
-@router.post("/ui/workflows/{name}/trigger")
+@actions.post("/ui/workflows/{name}/trigger")
 def trigger(request: Request, name: str) -> Response:
-    if (no := _refused(request)) is not None:
-        return no
     try:
-        session = _app(request).trigger(name)
+        started = _app(request).trigger(name)
     except ValueError as exc:
-        return _back(request, "/ui/workflows", str(exc))
-    return _back(request, f"/ui/jobs/{session}", "session started")
+        return _back("/ui/workflows", str(exc))
+    return _back(f"/ui/jobs/{started}", "session started")
+
+
+def refused(request: Request, exc: Exception) -> Response:
+    """A refused action, as a page: what was wrong and what to do."""
+    assert isinstance(exc, Refused)
+    body = f"<p>{e(exc.why)}</p>"
+    if exc.status_code == 401:
+        body += '<p><a href="/ui/login">Sign in</a></p>'
+    return HTMLResponse(page("Refused", body, signed_in=False, live=False), status_code=exc.status_code)
 
 
 router.include_router(pages)
+router.include_router(actions)

@@ -117,3 +117,35 @@ def test_r_f6_schedules_and_prune_over_http(setup):
     (s,) = client.get("/schedules").json()
     assert (s["name"], s["cron"], s["next"]) == ("tick", "*/5 * * * *", "2030-01-01T00:05:00+00:00")
     assert client.post("/prune", headers=AUTH).json() == {"pruned": 0}
+
+
+@pytest.mark.parametrize(
+    "extra", [{"delay": 60}, {"max_attempt": 9}, {"id": "mine"}, {"Priority": 5}], ids=lambda e: next(iter(e))
+)
+def test_r_i4_an_unknown_body_field_is_refused_naming_it_and_nothing_is_stored(setup, extra):
+    _, client = setup
+    body = {"kind": "command", "payload": {"argv": ["true"]}, **extra}
+    refused = client.post("/jobs", json=body)
+    assert refused.status_code == 422
+    (problem,) = refused.json()["detail"]
+    assert problem["loc"] == ["body", next(iter(extra))] and problem["type"] == "extra_forbidden"
+    assert "unknown field" in problem["msg"]
+    assert client.get("/jobs").json() == []
+
+
+def test_r_i4_an_unknown_field_in_a_batchs_job_is_refused_and_the_batch_is_not_stored(setup):
+    _, client = setup
+    ok = {"kind": "command", "payload": {"argv": ["true"]}}
+    refused = client.post("/batches", json={"jobs": [ok, {**ok, "delay": 5}]})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "jobs", 1, "delay"]
+    refused = client.post("/batches", json={"jobs": [ok], "bacth": "b1"})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "bacth"]
+    assert client.get("/jobs").json() == []
+
+
+def test_r_i4_the_openapi_document_says_bodies_take_no_other_fields(setup):
+    _, client = setup
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["SubmitBody"]["additionalProperties"] is False
+    assert schemas["BatchBody"]["additionalProperties"] is False
