@@ -4,6 +4,7 @@ failed job whose traceback shows, a running job turns done without a reload, a c
 works with the token and is refused without it. A screenshot of each page is saved in
 the test's folder (and in $QRUN_SCREENSHOTS_DIR when set)."""
 
+import json
 import os
 import shutil
 import signal
@@ -181,3 +182,47 @@ def test_the_dashboard_in_a_browser(daemon, browser):
     narrow.keyboard.press("Tab")  # keyboard: the first link takes the focus
     assert narrow.evaluate("document.activeElement.tagName") == "A"
     shot(narrow, "jobs-narrow")
+
+
+def test_a_page_on_another_port_cannot_make_a_signed_in_browser_act(daemon, browser, tmp_path):
+    """R-I3: SameSite cookies do not separate ports, so a page on 127.0.0.1:OTHER is
+    "same-site" and the browser sends the session cookie with its form. The dashboard
+    refuses it (its Origin is not the dashboard's) and the queue stays active."""
+    import http.server
+    import threading
+
+    from playwright.sync_api import expect
+
+    base, qrun, folder = daemon
+    qrun("submit", "--queue", "mail", "--", "true")
+    evil_dir = tmp_path / "evil"
+    evil_dir.mkdir()
+    (evil_dir / "index.html").write_text(
+        f'<form id="f" method="post" action="{base}/ui/queues/mail/pause"></form>'
+        "<script>document.getElementById('f').submit()</script>"
+    )
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(evil_dir), **k)  # noqa: E731
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        page = browser.new_page()
+        page.goto(f"{base}/ui/login")
+        page.get_by_label("API token").fill(TOKEN)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        with page.expect_response(f"{base}/ui/queues/mail/pause") as posted:
+            page.goto(f"http://127.0.0.1:{evil.server_address[1]}/index.html")
+        assert posted.value.status == 403
+        expect(page.get_by_role("heading", name="Refused")).to_be_visible()
+        shots(folder)(page, "cross-site-refused")
+        queues = json.loads(qrun("queues", "--json"))
+        assert queues["mail"]["paused"] is False
+        # The same action from the dashboard's own page goes through.
+        page.goto(f"{base}/")
+        page.once("dialog", lambda dialog: dialog.accept())
+        row = page.get_by_role("row").filter(has_text="mail")
+        row.get_by_role("button", name="Pause").click()
+        expect(page.locator("main")).to_contain_text("queue mail: paused")
+        assert json.loads(qrun("queues", "--json"))["mail"]["paused"] is True
+    finally:
+        evil.shutdown()
