@@ -185,6 +185,9 @@ class Config:
     max_payload_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
     # The largest HTTP request body (413 beyond it).
     max_body_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
+    # How long `qrun serve` waits for a database that is down at start-up (R-H2), in
+    # seconds; unset: forever, as a service manager expects. Other commands fail at once.
+    startup_wait_s: float | None = None
     # How long opening the database may take before a command fails naming it.
     connect_timeout_s: float = attrs.field(default=10.0, validator=_positive)
     http_host: str = "127.0.0.1"

@@ -10,22 +10,30 @@ from qrun.core.ports import StoreError
 
 from ..app import App
 from ..config import ConfigError, load
+from ..daemon.startup import until_up
 from ..wiring import bootstrap, load_app, migrate
 
 #: What a refused request raises: printed as its message, exit 1, never a traceback.
 REFUSED = (ConfigError, StoreError, ValueError)
 
 
-def app_for(ctx: click.Context, *, create: bool = False, **settings: Any) -> App:
+def app_for(ctx: click.Context, *, create: bool = False, wait: bool = False, **settings: Any) -> App:
     """The app for this invocation. `create`: make (or bring up to date) the embedded
-    SQLite file first; a PostgreSQL schema is only ever made by `qrun migrate`."""
+    SQLite file first; a PostgreSQL schema is only ever made by `qrun migrate`. `wait`
+    (the daemon): a database that is down is waited for (`startup_wait_s`), not refused."""
     try:
         config = load(ctx.obj["config"], database_url=ctx.obj["db"], app=ctx.obj.get("app"), **settings)
-        if create and not config.is_postgres:
-            migrate(config)
+
+        def open_app() -> App:
+            if create and not config.is_postgres:
+                migrate(config)
+            if config.app:
+                return load_app(config.app, config)  # the application's own, with its code
+            return bootstrap(config)
+
+        app = until_up(open_app, "opening the database", wait_s=config.startup_wait_s if wait else 0.0)
         if config.app:
-            return load_app(config.app, config)  # the application's own, with its code
-        app = bootstrap(config)
+            return app
     except REFUSED as exc:
         raise click.ClickException(str(exc)) from None
     app.knows_workflows = False  # the application's code (its workflows) is not loaded here

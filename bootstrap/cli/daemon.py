@@ -54,7 +54,7 @@ def serve(
     hide_from_same_user()  # the jobs it starts run as its user: they cannot read its memory
     if app_ref:
         ctx.obj["app"] = app_ref
-    app = app_for(ctx, create=True, slots=slots, worker_name=worker_name, queues=queues)
+    app = app_for(ctx, create=True, wait=True, slots=slots, worker_name=worker_name, queues=queues)
     click.echo(f"qrun serving {mask(app.config.database_url)} as {app.worker.id}", err=True)
     try:
         app.serve(burst=burst)

@@ -3,6 +3,7 @@ LISTEN connection and the HTTP API beside it; recovery at start-up; a drain at t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from ..runtime.reaper import Reaper, Sanitizer
 from ..runtime.worker import Worker
 from ..runtime.workflows import Triggers, Workflows
 from .http_server import HttpServer
+from .startup import StartupAborted, until_up
 
 log = logging.getLogger("qrun")
 MAX_BACKOFF_S = 30.0
@@ -60,10 +62,21 @@ class Daemon:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-        with self.hold_name():
-            http = self._bind_http()  # a port in use stops the daemon here, before any work
-            self.prepare()
-            recovered = self.worker.recover(self.worker.name)
+        wait_s = self.config.startup_wait_s
+        with contextlib.ExitStack() as held:
+            try:
+                # R-H2: each step waits out a database outage; a held name ends start-up.
+                until_up(
+                    lambda: held.enter_context(self.hold_name()), "taking the name", wait_s=wait_s, stop=stop
+                )
+                http = self._bind_http()  # a port in use stops the daemon here, before any work
+                until_up(self.prepare, "declaring the pools", wait_s=wait_s, stop=stop)
+                recovered = until_up(
+                    lambda: self.worker.recover(self.worker.name), "recovering", wait_s=wait_s, stop=stop
+                )
+            except StartupAborted:
+                log.info("stopped before serving")
+                return
             if recovered:
                 log.warning(
                     "recovered %d running job(s) of earlier daemons named %s", recovered, self.worker.name
