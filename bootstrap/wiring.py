@@ -15,6 +15,7 @@ from qrun.adapters import crashpoints
 from qrun.adapters.notify.log import LogNotifier
 from qrun.adapters.notify.webhook import WebhookNotifier
 from qrun.adapters.redact import mask
+from qrun.adapters.runners.procs import hide_from_same_user
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry
 from qrun.adapters.runners.sessions import SessionRunner
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
@@ -26,6 +27,7 @@ from qrun.core.workflow import SESSION_KIND
 from .app import App
 from .config import Config, ConfigError, PoolConfig, load
 from .daemon.serve import Daemon
+from .daemon.startup import until_up
 from .runtime.apply import Applier, Effects
 from .runtime.clock import SystemClock
 from .runtime.metrics import JobMetrics
@@ -263,3 +265,27 @@ def bootstrap(
             max_attempts=spec.max_attempts,
         )
     return app
+
+
+def open_app(config: Config, *, create: bool, wait: bool) -> App:
+    """The app a command runs on: the application's own (`config.app`), else one built
+    here. `create`: the embedded SQLite file made or brought up to date first. `wait`
+    (the daemon): a database that is down is waited for, `startup_wait_s` at most (R-H2)."""
+
+    def opened() -> App:
+        if create and not config.is_postgres:
+            migrate(config)
+        return load_app(config.app, config) if config.app else bootstrap(config)
+
+    return until_up(opened, "opening the database", wait_s=config.startup_wait_s if wait else 0.0)
+
+
+def become_daemon() -> None:
+    """What `qrun serve` does to its own process before anything runs: the jobs it starts
+    run as its user, and must not read its memory or environment (R-I1)."""
+    hide_from_same_user()
+
+
+def without_password(text: str) -> str:
+    """`text` fit to show: every database or webhook password in it masked (R-I2)."""
+    return mask(text)

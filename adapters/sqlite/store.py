@@ -426,7 +426,7 @@ def _connect(path: Path, busy_timeout_s: float, synchronous: str = "FULL") -> sq
     # and result. SQLite gives the -wal and -shm files the database's own mode. O_EXCL:
     # an existing file is never opened here, since closing any descriptor of a file drops
     # every POSIX lock this process holds on it, the other connections' included.
-    with contextlib.suppress(FileExistsError):
+    with contextlib.suppress(FileExistsError, FileNotFoundError):  # no folder: SQLite says so
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")

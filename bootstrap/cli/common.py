@@ -10,8 +10,7 @@ from qrun.core.ports import StoreError
 
 from ..app import App
 from ..config import ConfigError, load
-from ..daemon.startup import until_up
-from ..wiring import bootstrap, load_app, migrate
+from ..wiring import open_app
 
 #: What a refused request raises: printed as its message, exit 1, never a traceback.
 REFUSED = (ConfigError, StoreError, ValueError)
@@ -23,17 +22,9 @@ def app_for(ctx: click.Context, *, create: bool = False, wait: bool = False, **s
     (the daemon): a database that is down is waited for (`startup_wait_s`), not refused."""
     try:
         config = load(ctx.obj["config"], database_url=ctx.obj["db"], app=ctx.obj.get("app"), **settings)
-
-        def open_app() -> App:
-            if create and not config.is_postgres:
-                migrate(config)
-            if config.app:
-                return load_app(config.app, config)  # the application's own, with its code
-            return bootstrap(config)
-
-        app = until_up(open_app, "opening the database", wait_s=config.startup_wait_s if wait else 0.0)
+        app = open_app(config, create=create, wait=wait)
         if config.app:
-            return app
+            return app  # the application's own, with its code
     except REFUSED as exc:
         raise click.ClickException(str(exc)) from None
     app.knows_workflows = False  # the application's code (its workflows) is not loaded here

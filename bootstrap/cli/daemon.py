@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from qrun.adapters.redact import mask
-from qrun.adapters.runners.procs import hide_from_same_user
 from qrun.core.errors import QrunError
 
 from ..config import load
 from ..logs import configure as configure_logging
+from ..wiring import become_daemon, without_password
 from ..wiring import migrate as migrate_schema
 from .common import REFUSED, app_for
 
@@ -23,7 +22,7 @@ def migrate(ctx: click.Context) -> None:
         migrate_schema(config)
     except REFUSED as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"schema is current in {mask(config.database_url)}", err=True)
+    click.echo(f"schema is current in {without_password(config.database_url)}", err=True)
 
 
 @click.command()
@@ -51,11 +50,11 @@ def serve(
     """Run jobs until SIGTERM/SIGINT, then drain: the worker, the reaper that recovers
     dead workers' jobs, schedules and workflows. With --app, your application's tasks."""
     configure_logging(as_json=True if log_json else None)
-    hide_from_same_user()  # the jobs it starts run as its user: they cannot read its memory
+    become_daemon()  # the jobs it starts run as its user: they cannot read its memory
     if app_ref:
         ctx.obj["app"] = app_ref
     app = app_for(ctx, create=True, wait=True, slots=slots, worker_name=worker_name, queues=queues)
-    click.echo(f"qrun serving {mask(app.config.database_url)} as {app.worker.id}", err=True)
+    click.echo(f"qrun serving {without_password(app.config.database_url)} as {app.worker.id}", err=True)
     try:
         app.serve(burst=burst)
     except QrunError as exc:  # another live daemon has this name (R-G1), the port is taken, ...

@@ -8,8 +8,7 @@ import sys
 
 import click
 
-from qrun.adapters.redact import mask
-
+from ..wiring import without_password
 from . import batches, daemon, jobs, listing, queues, workflows
 
 
@@ -21,7 +20,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except click.ClickException as exc:
-            setattr(exc, "message", mask(exc.message))  # noqa: B010 - typeshed calls it Final
+            setattr(exc, "message", without_password(exc.message))  # noqa: B010 - typeshed calls it Final
             raise
 
 

@@ -6,8 +6,7 @@ import json
 
 import click
 
-from qrun.adapters.redact import mask
-
+from ..wiring import without_password
 from .common import app_for
 
 
@@ -94,7 +93,9 @@ def doctor(ctx: click.Context) -> None:
     """Check the database, its schema and the jobs in it; exit 1 if anything needs care."""
     app = app_for(ctx)  # opening the store checks the database and the schema version
     total, findings = app.doctor()
-    click.echo(f"database {mask(app.config.database_url)}: reachable, schema current, {total} job(s)")
+    click.echo(
+        f"database {without_password(app.config.database_url)}: reachable, schema current, {total} job(s)"
+    )
     for f in findings:
         click.echo(f"{f.job_id}: {f.problem} -> {f.fix}")
     click.echo("no problems found" if not findings else f"{len(findings)} problem(s) found", err=True)

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from qrun.adapters.outages import is_outage
 from qrun.adapters.redact import mask
+from qrun.core.errors import QrunError
 
 log = logging.getLogger("qrun")
 T = TypeVar("T")
@@ -20,7 +21,7 @@ FIRST_PAUSE_S = 0.5
 MAX_PAUSE_S = 30.0
 
 
-class StartupAborted(Exception):
+class StartupAborted(QrunError):
     """The daemon was asked to stop while it waited for the database."""
 
 

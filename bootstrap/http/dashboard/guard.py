@@ -10,11 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Request
 
+from qrun.core.errors import QrunError
+
 from .html import CSRF_SLOT
 from .sessions import COOKIE, Session, Sessions
 
 
-class Refused(Exception):
+class Refused(QrunError):
     """An action refused before it did anything; `why` says what to do instead."""
 
     def __init__(self, status_code: int, why: str) -> None:
