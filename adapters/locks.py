@@ -63,9 +63,12 @@ def _holder(path: Path) -> str:
 
 
 @contextmanager
-def file_lock(path: Path, taken: Callable[[str], str]) -> Iterator[None]:
+def file_lock(path: Path, taken: Callable[[str], str], *, siblings: str | None = None) -> Iterator[None]:
     """Hold `path` while the context is open; NameTaken (`taken(the holder's pid)`) if a
-    live process holds it. The file is private (0600), and removed when let go."""
+    live process holds it. The file is private (0600), and removed when let go. First,
+    the lock files matching `siblings` beside it whose holders died are removed."""
+    if siblings is not None:
+        clear_stale(path.parent, siblings)
     fd = _take(path)
     if fd is None:
         raise NameTaken(taken(_holder(path)))

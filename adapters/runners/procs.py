@@ -67,23 +67,24 @@ def liveness(who: ProcessId) -> Liveness:
     return Liveness.ALIVE
 
 
+def _prctl(option: int, value: int) -> int | None:
+    """libc's prctl(option, value), or None where there is none (not Linux)."""
+    try:
+        return int(ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0))
+    except (OSError, AttributeError):
+        return None
+
+
 def hide_from_same_user() -> bool:
     """Mark this process not dumpable (prctl PR_SET_DUMPABLE 0), so a process of the same
     user, a command job the daemon started among them, can neither read its environment
     and memory through /proc nor ptrace it (R-I1). Root keeps that power whatever we do:
     run the daemon as a user of its own. Its children are dumpable again once they exec.
     Whether it took (False off Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
+    return _prctl(_PR_SET_DUMPABLE, 0) == 0
 
 
 def dumpable() -> bool | None:
     """This process's PR_GET_DUMPABLE, or None where it cannot be asked."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0))
-    except (OSError, AttributeError):
-        return None
+    found = _prctl(_PR_GET_DUMPABLE, 0)
+    return None if found is None else bool(found)

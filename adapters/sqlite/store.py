@@ -33,7 +33,7 @@ from qrun.core.ports import (
 )
 from qrun.core.submission import check, resolve
 
-from ..locks import clear_stale, file_lock
+from ..locks import file_lock
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.codec import from_micros as _from_micros
@@ -201,13 +201,13 @@ class SqliteStore(SqlStore):
     def lock_name(self, name: str) -> AbstractContextManager[None]:
         """A lock file beside the database (`file_lock`); dead daemons' files go first."""
         path = self.path.with_name(f"{self.path.name}.{self.prefix}{quote(name, safe='')}.lock")
-        clear_stale(self.path.parent, f"{glob.escape(self.path.name)}.{glob.escape(self.prefix)}*.lock")
         return file_lock(
             path,
             lambda pid: (
                 f"a daemon named {name!r} is running on {self.path} (pid {pid}); "
                 "give this one another name (--name or QRUN_WORKER_NAME)"
             ),
+            siblings=f"{glob.escape(self.path.name)}.{glob.escape(self.prefix)}*.lock",
         )
 
     # -- writes --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import attrs
 
-from qrun.adapters.locks import clear_stale, file_lock
+from qrun.adapters.locks import file_lock
 from qrun.core import Status
 from qrun.core.daemons import DaemonSeen
 from qrun.core.ports import DaemonRegistry, JobStore, Listens, NameLocks, StoreUnreachable
@@ -30,10 +30,10 @@ from ..runtime.reaper import Reaper, Sanitizer
 from ..runtime.worker import Worker
 from ..runtime.workflows import Triggers, Workflows
 from .http_server import HttpServer
-from .startup import StartupAborted, until_up
+from .startup import MAX_PAUSE_S, StartupAborted, until_up
 
 log = logging.getLogger("qrun")
-MAX_BACKOFF_S = 30.0
+MAX_BACKOFF_S = MAX_PAUSE_S  # a failing pass backs off as start-up does
 
 
 @attrs.define
@@ -216,8 +216,8 @@ class Daemon:
             return self.store.lock_name(name)
         state = Path(self.config.state_dir)
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        clear_stale(state, "*.lock")
         return file_lock(
             state / f"{quote(name, safe='')}.lock",
             lambda pid: f"a daemon named {name!r} is running here (pid {pid}); give this one another name",
+            siblings="*.lock",
         )

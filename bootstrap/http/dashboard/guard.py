@@ -25,8 +25,14 @@ class Refused(QrunError):
 
 
 def session(request: Request) -> Session | None:
-    sessions: Sessions | None = request.app.state.sessions
-    return sessions.read(request.cookies.get(COOKIE)) if sessions is not None else None
+    """This request's session, read (its signature checked) once per request: the gate,
+    the page and each form's CSRF field all ask."""
+    if not hasattr(request.state, "session"):
+        sessions: Sessions | None = request.app.state.sessions
+        found = sessions.read(request.cookies.get(COOKIE)) if sessions is not None else None
+        request.state.session = found
+    current: Session | None = request.state.session
+    return current
 
 
 def same_origin(request: Request) -> None:

@@ -165,7 +165,8 @@ def test_a_forged_or_expired_session_is_refused(dash):
     assert done.status_code == 401
     clock = Clock()
     clock.now = 10**12  # long after the session's eight hours
-    client.app.app.state.sessions._clock = clock  # the dashboard's sessions, read later
+    state = client.app.app.state  # the dashboard's sessions, as a daemon eight hours on
+    state.sessions = Sessions(TOKEN, ttl_s=state.sessions.ttl_s, clock=clock)
     client.cookies.set(COOKIE, real)
     assert client.get("/").status_code == 303
     done = client.post("/ui/queues/mail/pause", data={"csrf": csrf}, headers=SAME)
