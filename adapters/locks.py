@@ -62,8 +62,19 @@ def _holder(path: Path) -> str:
         return "?"
 
 
+class FileHold:
+    """Held while `path` still names the locked file: a file removed by hand (or by a
+    cleaner of /tmp) lets another process lock a new one under the same name."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self._path, self._fd = path, fd
+
+    def held(self) -> bool:
+        return _names(self._path, self._fd)
+
+
 @contextmanager
-def file_lock(path: Path, taken: Callable[[str], str], *, siblings: str | None = None) -> Iterator[None]:
+def file_lock(path: Path, taken: Callable[[str], str], *, siblings: str | None = None) -> Iterator[FileHold]:
     """Hold `path` while the context is open; NameTaken (`taken(the holder's pid)`) if a
     live process holds it. The file is private (0600), and removed when let go. First,
     the lock files matching `siblings` beside it whose holders died are removed."""
@@ -75,7 +86,7 @@ def file_lock(path: Path, taken: Callable[[str], str], *, siblings: str | None =
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
+        yield FileHold(path, fd)
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # still holding it: whoever opened it meanwhile goes round again

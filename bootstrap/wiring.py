@@ -207,6 +207,7 @@ def bootstrap(
     sanitizer = Sanitizer(
         store, policy=policy, clock=clock, enabled=config.sanitizer_enabled, applier=applier
     )
+    worker.healed = sanitizer.count  # a claim that heals a row counts it as the sanitizer does
     scheduler = Scheduler(store, clock, grace_s=config.schedule_grace_s)
     pruner = Pruner(store, clock, keep=config.retention, batch=config.prune_batch)
     workflows = Workflows()

@@ -17,7 +17,7 @@ from qrun.core import (
     Status,
     Unique,
 )
-from qrun.core.ports import DuplicateJob, JobFilter, JobStore, NameLocks, NameTaken, UniqueConflict
+from qrun.core.ports import DuplicateJob, JobFilter, JobStore, UniqueConflict
 
 from .base import POLICY, StoreFixtures, claim_one, lease, step
 from .builders import T0, at, new_job, ok
@@ -192,26 +192,3 @@ class StoreFeatures(StoreFixtures):
         store.pause("mail")
         got = store.claim("w2", limit=1, now=at(3600), lease_until=lease(at(3600)), policy=POLICY)
         assert [d.job.id for d in got] == [job.id]
-
-
-class StoreNameLocks(StoreFixtures):
-    """The optional `NameLocks` (R-G1): one live holder per daemon name."""
-
-    @pytest.fixture
-    def names(self, store: JobStore) -> NameLocks:
-        if not isinstance(store, NameLocks):
-            pytest.skip(f"{type(store).__name__} does not offer NameLocks (optional)")
-        return store
-
-    def test_r_g1_a_name_has_one_live_holder(self, names: NameLocks) -> None:
-        with names.lock_name("box"):
-            with pytest.raises(NameTaken, match="box"), names.lock_name("box"):
-                pass
-            with names.lock_name("other"):  # other names are free meanwhile
-                pass
-
-    def test_r_g1_a_released_name_can_be_taken_again(self, names: NameLocks) -> None:
-        with names.lock_name("box"):
-            pass
-        with names.lock_name("box"):
-            pass

@@ -7,7 +7,9 @@ from .batched import StoreApplyThenClaim, StoreBatchedWrites
 from .batches import StoreBatches
 from .daemons import StoreDaemons
 from .edges import StoreEdges
-from .features import StoreFeatures, StoreNameLocks
+from .features import StoreFeatures
+from .impossible import StoreImpossibleRows
+from .names import StoreNameLocks
 from .obligations import StoreObligations
 from .pools import StorePools
 from .races import StoreRaces
@@ -19,6 +21,7 @@ from .topics import StoreTopics
 
 class JobStoreContract(
     StoreObligations,
+    StoreImpossibleRows,
     StoreEdges,
     StoreBatchedWrites,
     StoreApplyThenClaim,

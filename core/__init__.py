@@ -5,7 +5,7 @@ and effects are data. Adapters store what `decide` decided and carry out what it
 """
 
 from .batch import BatchSummary, Durations, summarize
-from .claim import Pick, pick
+from .claim import Claimed, Healed, Pick, decide_picks, pick
 from .decide import TABLE, decide
 from .decision import Decision, Rejection
 from .effects import AdoptRun, DeleteInputs, Effect, EnqueueJob, Kill, Notify, Spawn, is_durable
@@ -73,6 +73,9 @@ __all__ = [
     "Notify",
     "Observation",
     "Pick",
+    "Claimed",
+    "Healed",
+    "decide_picks",
     "Pool",
     "PoolState",
     "OrphanPolicy",

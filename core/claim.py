@@ -1,5 +1,9 @@
 """Which jobs a claim hands out, decided purely (R-A3, R-E3, R-F1).
 
+A job whose row breaks the invariants (`core.invariants`: a queued job holding a run, a
+lease or a start stamp, say) is never handed out: the claim that meets it heals it as the
+sanitizer would, in the same write, and says so (`Claimed.healed`, R-C1, R-C4).
+
 Adoptable jobs (running, lease cleared) come first: their executions may still be
 alive and are cheaper to adopt than to re-run. Then queued jobs that are available,
 whose dependencies are all done, whose concurrency key has room and whose pool (if it
@@ -16,9 +20,14 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 import attrs
+from returns.result import Success
 
-from .events import Adopt, Claim
+from .decide import decide
+from .decision import Decision
+from .events import Adopt, Claim, Sanitize
+from .invariants import violations
 from .job import Job, Status
+from .policy import Policy
 from .pools import PoolState
 
 
@@ -110,3 +119,49 @@ def pick(
             used[key] += 1
         chosen.append(Pick(job, slot))
     return chosen
+
+
+@attrs.frozen
+class Healed:
+    """An impossible row a claim met (`before`) and the decision that healed it."""
+
+    before: Job
+    decision: Decision
+
+    @property
+    def found(self) -> str:
+        return "; ".join(violations(self.before))
+
+
+class Claimed(list[Decision]):
+    """A claim's decisions, in hand-out order, and `healed`: the impossible rows it met
+    and healed instead of handing them out (R-C1, R-C4), written with it."""
+
+    def __init__(self, claims: Iterable[Decision] = (), healed: Iterable[Healed] = ()) -> None:
+        super().__init__(claims)
+        self.healed = list(healed)
+
+    @property
+    def writes(self) -> list[Decision]:
+        """Everything the claim writes: its claims and its heals."""
+        return [*self, *(h.decision for h in self.healed)]
+
+
+def decide_picks(
+    picks: Iterable[Pick], worker: str, lease_until: datetime, now: datetime, policy: Policy
+) -> Claimed:
+    """What a claim writes for `picks`: each coherent job claimed (or adopted) by
+    `worker`, each impossible one healed (`Sanitize`) instead. A pick `decide` refuses
+    is passed over."""
+    claims: list[Decision] = []
+    healed: list[Healed] = []
+    for choice in picks:
+        if violations(choice.job):
+            heal = decide(choice.job, Sanitize(), now, policy)
+            if isinstance(heal, Success):
+                healed.append(Healed(choice.job, heal.unwrap()))
+            continue
+        result = decide(choice.job, choice.event(worker, lease_until), now, policy)
+        if isinstance(result, Success):
+            claims.append(result.unwrap())
+    return Claimed(claims, healed)

@@ -196,12 +196,23 @@ class DuplicateEvent(StoreError):
 
 
 @runtime_checkable
-class NameLocks(Protocol):
-    """Daemon names held for a daemon's whole life, across every process and host using
-    the store (R-G1): a second live daemon cannot take a name, and a daemon that holds
-    one knows every earlier holder is dead, so it may recover their jobs at once."""
+class NameHold(Protocol):
+    """A daemon's hold on its name, asked every heartbeat (R-G1)."""
 
-    def lock_name(self, name: str) -> AbstractContextManager[None]:
+    def held(self) -> bool:
+        """Whether the name is still this holder's. A hold that lives on a connection (a
+        PostgreSQL session lock) ends with the connection, through a server restart, a
+        failover, a terminated backend or a proxy's idle timeout, while its holder lives:
+        then False, and False when the store cannot tell. Answers within seconds."""
+
+
+@runtime_checkable
+class NameLocks(Protocol):
+    """Daemon names, each held by at most one live daemon across every process and host
+    using the store (R-G1). A hold is no proof that earlier holders are dead: it may have
+    been lost and taken while they lived (see `core.daemons.proven_dead`)."""
+
+    def lock_name(self, name: str) -> AbstractContextManager[NameHold]:
         """Hold `name` while the context is open; NameTaken if a live holder has it. A
         holder that dies (even by kill -9) releases it."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -19,7 +19,7 @@ from returns.result import Success
 
 from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
-from qrun.core.claim import pick
+from qrun.core.claim import decide_picks, pick
 from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
@@ -29,6 +29,7 @@ from qrun.core.ports import (
     Conflict,
     DuplicateEvent,
     JobFilter,
+    NameHold,
     NameTaken,
     UniqueConflict,
     unique_conflict_message,
@@ -93,13 +94,9 @@ class MemoryStore:
                 pools=states(self._pool_sizes, holders(live)),
                 served_pools=frozenset(pools) if pools is not None else None,
             )
-            out: list[Decision] = []
-            for choice in chosen:
-                result = decide(choice.job, choice.event(worker, lease_until), now, policy)
-                if isinstance(result, Success):
-                    decision = result.unwrap()
-                    self._write(decision)
-                    out.append(decision)
+            out = decide_picks(chosen, worker, lease_until, now, policy)
+            for decision in out.writes:
+                self._write(decision)
             return out
 
     def apply(self, decision: Decision) -> ApplyResult:
@@ -381,7 +378,7 @@ class MemoryStore:
             self._daemons.pop(daemon_id, None)
 
     @contextmanager
-    def lock_name(self, name: str) -> Iterator[None]:
+    def lock_name(self, name: str) -> Iterator[NameHold]:
         with self._lock:
             if name in self._names:
                 raise NameTaken(
@@ -389,7 +386,7 @@ class MemoryStore:
                 )
             self._names.add(name)
         try:
-            yield
+            yield _Held(lambda: name in self._names)  # in one process, lost only by letting go
         finally:
             with self._lock:
                 self._names.discard(name)
@@ -416,3 +413,11 @@ class MemoryStore:
         for effect in decision.durable:
             if isinstance(effect, EnqueueJob) and effect.job.id not in self._jobs:
                 self._put(effect.job)
+
+
+class _Held:
+    def __init__(self, check: Callable[[], bool]) -> None:
+        self._check = check
+
+    def held(self) -> bool:
+        return self._check()

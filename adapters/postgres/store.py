@@ -29,6 +29,7 @@ from qrun.core.ports import (
     Applied,
     ApplyResult,
     Conflict,
+    NameHold,
     NameTaken,
     StoreError,
     StoreUnreachable,
@@ -40,7 +41,7 @@ from ..redact import mask
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, micros
 from ..sql.event_codec import EventCodec
-from ..sql.fast_claim import CLAIM_SET, claim_step, claimed
+from ..sql.fast_claim import CLAIM_SET, IMPOSSIBLE_QUEUED, claim_step, claimed
 from ..sql.names import identifier
 from ..sql.store import Dialect, SqlStore, Tables, Transaction, Written
 from ..sql.versioning import check_version
@@ -362,7 +363,7 @@ class PostgresStore(SqlStore):
                 ORDER BY priority DESC, available_at, requested_at, id
                 LIMIT %(limit)s FOR UPDATE SKIP LOCKED
             ), keyed AS (
-                SELECT 1 FROM c WHERE concurrency_key IS NOT NULL OR pool IS NOT NULL
+                SELECT 1 FROM c WHERE concurrency_key IS NOT NULL OR pool IS NOT NULL OR {IMPOSSIBLE_QUEUED}
             ), u AS (
                 UPDATE {t} j SET {set_claim}
                 FROM c WHERE j.id = c.id AND NOT EXISTS (SELECT 1 FROM keyed)
@@ -547,18 +548,29 @@ class PostgresStore(SqlStore):
 
     # -- daemon names (R-G1) ----------------------------------------------------------------
     @contextmanager
-    def lock_name(self, name: str) -> Iterator[None]:
-        """A session advisory lock on its own connection, held for the daemon's life: the
-        server releases it when that connection ends, however the holder died."""
+    def lock_name(self, name: str) -> Iterator[NameHold]:
+        """A session advisory lock on its own connection. The server releases it when
+        that connection ends, however the holder died, and also when the connection
+        drops under a live holder: `held()` asks the connection (keepalives and a TCP
+        user timeout bound how long a silent network can hide that)."""
         key = f"qrun-name:{self.schema}:{name}"
-        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+        # Named for operators (pg_stat_activity), and for tests that end it.
+        settings = {
+            **_held_connection(self._connect_timeout_s),
+            "application_name": self.name_lock_label(name),
+        }
+        with psycopg.connect(self._conninfo, autocommit=True, **settings) as conn:
             row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
             if not (row and row[0]):
                 raise NameTaken(
                     f"a daemon named {name!r} is running on schema {self.schema!r} of this database; "
                     "give this one another name (--name or QRUN_WORKER_NAME)"
                 )
-            yield
+            yield _SessionHold(conn)
+
+    def name_lock_label(self, name: str) -> str:
+        """The application_name of the connection holding `name` (at most 63 bytes)."""
+        return f"qrun name {self.schema}.{name}".encode()[:63].decode(errors="ignore")
 
     # -- wake-up -----------------------------------------------------------------------------
     @contextmanager
@@ -568,6 +580,34 @@ class PostgresStore(SqlStore):
         with psycopg.connect(self._conninfo, autocommit=True) as conn:
             conn.execute(f"LISTEN {self.channel}")
             yield Listener(conn)
+
+
+def _held_connection(timeout_s: float) -> dict[str, Any]:
+    """libpq settings for a connection whose loss must show within seconds."""
+    return {
+        "connect_timeout": max(1, round(timeout_s)),
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,  # ms: an unanswered write fails instead of hanging
+    }
+
+
+class _SessionHold:
+    """Held while its connection lives: the server holds a session lock exactly as long."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def held(self) -> bool:
+        if self._conn.closed or self._conn.broken:
+            return False
+        try:
+            self._conn.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
 
 
 class Listener:

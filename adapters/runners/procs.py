@@ -67,6 +67,14 @@ def liveness(who: ProcessId) -> Liveness:
     return Liveness.ALIVE
 
 
+def pid_runs(pid: int) -> bool:
+    """Whether a live process has `pid` here; True where there is no procfs to tell."""
+    if not Path("/proc/self/stat").exists():
+        return True
+    found = _stat(pid)
+    return found is not None and found[0] not in ("Z", "X")
+
+
 def _prctl(option: int, value: int) -> int | None:
     """libc's prctl(option, value), or None where there is none (not Linux)."""
     try:

@@ -44,6 +44,15 @@ and `requested_at` (a clock set back never stamps a start before the request), `
 the claim's step on the timeline (`claim_step`)."""
 
 
+IMPOSSIBLE_QUEUED = (
+    "(run_id IS NOT NULL OR lease_worker IS NOT NULL OR started_at IS NOT NULL OR finished_at IS NOT NULL "
+    "OR cancel_requested OR attempts >= max_attempts OR pool_slot IS NOT NULL)"
+)
+"""A queued row that breaks R-C1 (`core.invariants`): the one-statement claim leaves it,
+and the claim, to the general path, which heals it (`core.claim.decide_picks`). The
+contract's obligations hold the two to each other."""
+
+
 def claim_step(step: Callable[..., str], *, j: str, worker: str, at: str) -> str:
     """The timeline step `decide` records for a Claim, as `Dialect.step` writes it."""
     return step(j=j, event="Claim", status="running", attempt=f"{j}attempts + 1", worker=worker, at=at)

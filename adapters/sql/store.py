@@ -15,11 +15,10 @@ from functools import partial
 from typing import Any, Protocol
 
 import attrs
-from returns.result import Success
 
-from qrun.core import Decision, Heartbeat, Job, Policy, Status, decide, timeline
+from qrun.core import Decision, Heartbeat, Job, Policy, Status, timeline
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
-from qrun.core.claim import Pick
+from qrun.core.claim import Pick, decide_picks
 from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
 from qrun.core.pools import Pool, PoolState, check_size
 from qrun.core.ports import BatchNotFinished, DuplicateEvent, JobFilter
@@ -290,16 +289,12 @@ class SqlStore:
         chosen = [Pick(d.codec.job(r)) for r in rows]
         if len(chosen) < limit:
             chosen += self._ready(tx, now, scope, scope_args, limit - len(chosen), limit)
-        out: list[Decision] = []
-        for choice in chosen:
-            result = decide(choice.job, choice.event(worker, lease_until), now, policy)
-            if isinstance(result, Success):
-                out.append(result.unwrap())
-        if out:
+        out = decide_picks(chosen, worker, lease_until, now, policy)
+        if out.writes:
             sets = ", ".join(f"{c} = {d.mark}" for c in COLUMNS)
             tx.executemany(
                 f"UPDATE {t} SET {sets} WHERE id = {d.mark} AND version = {d.mark}",
-                [(*d.codec.row(c.job), c.job.id, c.expected_version) for c in out],
+                [(*d.codec.row(c.job), c.job.id, c.expected_version) for c in out.writes],
             )
         return out
 

@@ -33,13 +33,13 @@ from qrun.core.ports import (
 )
 from qrun.core.submission import check, resolve
 
-from ..locks import file_lock
+from ..locks import FileHold, file_lock
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.codec import from_micros as _from_micros
 from ..sql.codec import micros as _micros
 from ..sql.event_codec import EventCodec
-from ..sql.fast_claim import CLAIM_SET, claim_step, claimed
+from ..sql.fast_claim import CLAIM_SET, IMPOSSIBLE_QUEUED, claim_step, claimed
 from ..sql.names import identifier
 from ..sql.store import Dialect, SqlStore, Tables, Written
 from ..sql.versioning import check_version
@@ -198,7 +198,7 @@ class SqliteStore(SqlStore):
         self._local = threading.local()
 
     # -- daemon names (R-G1) --------------------------------------------------------------
-    def lock_name(self, name: str) -> AbstractContextManager[None]:
+    def lock_name(self, name: str) -> AbstractContextManager[FileHold]:
         """A lock file beside the database (`file_lock`); dead daemons' files go first."""
         path = self.path.with_name(f"{self.path.name}.{self.prefix}{quote(name, safe='')}.lock")
         return file_lock(
@@ -290,7 +290,7 @@ class SqliteStore(SqlStore):
         qnamed = qsql.replace("?", ":q{}").format(*range(len(qargs))) if qargs else qsql
         sql = f"""
             WITH c AS (
-                SELECT id, concurrency_key, pool FROM {t} j
+                SELECT id, concurrency_key, pool, {IMPOSSIBLE_QUEUED} AS impossible FROM {t} j
                 WHERE status = 'queued' AND available_at <= :now{qnamed}
                   AND queue NOT IN (SELECT name FROM {self._paused_t})
                   AND NOT EXISTS (SELECT 1 FROM {d} x LEFT JOIN {t} p ON p.id = x.dep_id
@@ -299,7 +299,9 @@ class SqliteStore(SqlStore):
             )
             UPDATE {t} SET {set_claim}
             WHERE id IN (SELECT id FROM c)
-              AND NOT EXISTS (SELECT 1 FROM c WHERE concurrency_key IS NOT NULL OR pool IS NOT NULL)
+              AND NOT EXISTS (
+                SELECT 1 FROM c WHERE concurrency_key IS NOT NULL OR pool IS NOT NULL OR impossible
+              )
               AND NOT EXISTS (SELECT 1 FROM {t} WHERE status = 'running' AND lease_worker IS NULL{qnamed})
             RETURNING {_COLS}
         """

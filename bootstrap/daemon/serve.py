@@ -3,7 +3,6 @@ LISTEN connection and the HTTP API beside it; recovery at start-up; a drain at t
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -12,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,11 +19,21 @@ from urllib.parse import quote
 import attrs
 
 from qrun.adapters.locks import file_lock
+from qrun.adapters.runners.procs import pid_runs
 from qrun.core import Status
-from qrun.core.daemons import DaemonSeen
-from qrun.core.ports import DaemonRegistry, JobStore, Listens, NameLocks, StoreUnreachable
+from qrun.core.daemons import DaemonSeen, proven_dead
+from qrun.core.ports import (
+    DaemonRegistry,
+    JobStore,
+    Listens,
+    NameHold,
+    NameLocks,
+    NameTaken,
+)
 
 from ..config import Config
+from ..runtime.failures import log_failure
+from ..runtime.names import NameKeeper, Standing
 from ..runtime.periodic import Pruner, Scheduler
 from ..runtime.reaper import Reaper, Sanitizer
 from ..runtime.worker import Worker
@@ -63,17 +72,20 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
         wait_s = self.config.startup_wait_s
-        with contextlib.ExitStack() as held:
+        keeper = NameKeeper(
+            self.worker.name,
+            self.hold_name,
+            check_s=self.worker.heartbeat_s,
+            monotonic=time.monotonic,
+            holder=self._holder,
+        )
+        with keeper:
             try:
                 # R-H2: each step waits out a database outage; a held name ends start-up.
-                until_up(
-                    lambda: held.enter_context(self.hold_name()), "taking the name", wait_s=wait_s, stop=stop
-                )
+                until_up(keeper.take, "taking the name", wait_s=wait_s, stop=stop)
                 http = self._bind_http()  # a port in use stops the daemon here, before any work
                 until_up(self.prepare, "declaring the pools", wait_s=wait_s, stop=stop)
-                recovered = until_up(
-                    lambda: self.worker.recover(self.worker.name), "recovering", wait_s=wait_s, stop=stop
-                )
+                recovered = until_up(self._recover, "recovering", wait_s=wait_s, stop=stop)
             except StartupAborted:
                 log.info("stopped before serving")
                 return
@@ -81,11 +93,18 @@ class Daemon:
                 log.warning(
                     "recovered %d running job(s) of earlier daemons named %s", recovered, self.worker.name
                 )
-            self._serve(stop, burst, http)
+            self.worker.acting = keeper.acting
+            self._serve(stop, burst, http, keeper)
+        if keeper.taken_by is not None:
+            raise NameTaken(
+                f"another daemon took the name {self.worker.name!r} while this one had lost its "
+                f"database connection: {keeper.taken_by}; this one stopped"
+            )
 
-    def _serve(self, stop: threading.Event, burst: bool, http: HttpServer | None) -> None:
-        keeper = threading.Thread(target=self._keep, args=(stop,), name="qrun-reaper", daemon=True)
+    def _serve(self, stop: threading.Event, burst: bool, http: HttpServer | None, name: NameKeeper) -> None:
+        keeper = threading.Thread(target=self._keep, args=(stop, name), name="qrun-reaper", daemon=True)
         keeper.start()
+        threading.Thread(target=self._keep_name, args=(stop, name), name="qrun-name", daemon=True).start()
         if self.config.scheduler_enabled and (self.scheduler.schedules or self.workflows.workflows):
             threading.Thread(target=self._fire, args=(stop,), name="qrun-scheduler", daemon=True).start()
         if http is not None:
@@ -118,10 +137,7 @@ class Daemon:
                 # Backing off: a database that is down is not hammered by every daemon.
                 pause = min(self.config.poll_s * 2**failures, MAX_BACKOFF_S)
                 failures += 1
-                if isinstance(exc, StoreUnreachable):
-                    log.error("worker pass failed: %s; retrying in %.1fs", exc, pause)
-                else:
-                    log.exception("worker pass failed; retrying in %.1fs", pause)
+                log_failure(log, "worker pass failed (retrying in %.1fs)", exc, pause)
                 stop.wait(pause)
         self.worker.drain(self.config.drain_timeout_s)
         keeper.join(timeout=5)
@@ -149,30 +165,77 @@ class Daemon:
                 log.warning("LISTEN connection lost; polling every %ss until it is back", self.config.poll_s)
                 stop.wait(5.0)
 
-    def _keep(self, stop: threading.Event) -> None:
+    def _keep(self, stop: threading.Event, name: NameKeeper) -> None:
         # Start-up: every status (R-C4), beside the worker rather than before it: a claim
         # never hands out an unclean job (decide refuses it), so nothing waits on this.
         started = self.worker.clock.now()
         self._report(started)
-        try:
-            self.sanitizer.tick(statuses=tuple(Status))
-        except Exception:
-            log.exception("start-up sanitizer pass failed")
+        swept = self._sweep_all()
         next_prune = 0.0
         while not stop.wait(self.config.reaper_interval_s):
             self._report(started)
+            if not name.acting():
+                continue  # R-G1: without its name a daemon recovers nothing
+            swept = swept or self._sweep_all()
             self.reaper.tick()
             try:
                 self.sanitizer.tick()
-            except Exception:
-                log.exception("sanitizer tick failed")
+            except Exception as exc:
+                log_failure(log, "sanitizer tick failed", exc)
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + self.config.prune_interval_s
                 try:
                     if pruned := self.pruner.tick():
                         log.info("pruned %d finished job(s) past retention", pruned)
-                except Exception:
-                    log.exception("prune failed")
+                except Exception as exc:
+                    log_failure(log, "prune failed", exc)
+
+    def _sweep_all(self) -> bool:
+        """The sanitizer's pass over every status; False (retried next tick) if it failed."""
+        try:
+            self.sanitizer.tick(statuses=tuple(Status))
+        except Exception as exc:
+            log_failure(log, "start-up sanitizer pass failed (retried at the next tick)", exc)
+            return False
+        return True
+
+    def _keep_name(self, stop: threading.Event, name: NameKeeper) -> None:
+        """Every heartbeat: is the name still ours (R-G1)? Taken again after a loss, the
+        jobs of earlier holders proven dead are recovered; taken by another, we stop."""
+        while not stop.wait(name.check_s):
+            standing = name.check()
+            if standing is Standing.TAKEN:
+                stop.set()
+                return
+            if standing is Standing.REGAINED:
+                try:
+                    if recovered := self._recover():
+                        log.warning(
+                            "recovered %d running job(s) of earlier daemons named %s", recovered, name.name
+                        )
+                except Exception as exc:
+                    log.warning("recovering after taking the name again failed: %s", exc)
+
+    def _recover(self) -> int:
+        here, me = socket.gethostname(), os.getpid()
+        return self.worker.recover(
+            self.worker.name, lambda holder: proven_dead(holder, host=here, pid=me, runs=pid_runs)
+        )
+
+    def _holder(self) -> str | None:
+        """Who holds our name, from the daemons' own reports (R-F4), if they say."""
+        if not isinstance(self.store, DaemonRegistry):
+            return None
+        now = self.worker.clock.now()
+        try:
+            seen = self.store.daemons(now - timedelta(seconds=3 * self.config.reaper_interval_s))
+        except Exception:
+            return None
+        others = [d for d in seen if d.name == self.worker.name and d.id != self.worker.id]
+        if not others:
+            return None
+        d = max(others, key=lambda d: d.seen_at)
+        return f"{d.id} (pid {d.pid} on {d.host}, last seen {d.seen_at.isoformat(timespec='seconds')})"
 
     def _report(self, started: datetime) -> None:
         """What this daemon runs, for operators (R-F4): renewed every reaper tick."""
@@ -193,8 +256,8 @@ class Daemon:
                     seen_at=worker.clock.now(),
                 )
             )
-        except Exception:
-            log.warning("could not report this daemon's slots; retrying at the next tick", exc_info=True)
+        except Exception as exc:
+            log_failure(log, "could not report this daemon's slots (retried at the next tick)", exc)
 
     def _fire(self, stop: threading.Event) -> None:
         # Once a second: a slot fires within a second of its time, and a tick that finds
@@ -205,10 +268,10 @@ class Daemon:
             if triggers is not None and self.workflows.workflows:
                 try:
                     triggers.tick()
-                except Exception:
-                    log.exception("workflow triggers failed")
+                except Exception as exc:
+                    log_failure(log, "workflow triggers failed", exc)
 
-    def hold_name(self) -> AbstractContextManager[None]:
+    def hold_name(self) -> AbstractContextManager[NameHold]:
         """This daemon's name, held for its life (R-G1): through the store where it can
         (every host on the database), else a lock file in `state_dir` (this host)."""
         name = self.worker.name

@@ -15,6 +15,7 @@ from qrun.core import (
     Exited,
     Gate,
     Handle,
+    Healed,
     Job,
     Liveness,
     Notify,
@@ -29,6 +30,7 @@ from qrun.core import (
 from qrun.core.ports import Clock, ExitPeek, JobStore, Runner
 
 from .apply import Applier, Effects, Step
+from .failures import log_failure
 from .paging import all_jobs
 
 log = logging.getLogger("qrun.reaper")
@@ -98,9 +100,9 @@ class Reaper:
         try:
             self.store.sweep_stale_leases(now)  # dead workers' jobs become adoptable (R-A5)
             jobs = list(all_jobs(self.store, Status.RUNNING))
-        except Exception:
+        except Exception as exc:
             self.errors_total += 1
-            log.exception("reaper pass failed to read the store")
+            log_failure(log, "reaper pass failed to read the store", exc)
             return done
         live = set()
         for job in jobs:
@@ -108,9 +110,9 @@ class Reaper:
             live.add((job.id, job.run.id))
             try:
                 repair = self._judge(job, now)
-            except Exception:
+            except Exception as exc:
                 self.errors_total += 1
-                log.exception("reaper failed on job %s", job.id)
+                log_failure(log, "reaper failed on job %s", exc, job.id)
                 continue
             if repair is not None:
                 done.append(repair)
@@ -185,14 +187,22 @@ class Sanitizer:
                 written = self.applier.one(Step(job, Sanitize()), now=now).decision
                 if written is None:
                     continue
-                healed = written.job
-                repair = Repair(job.id, "; ".join(found), f"healed -> {healed.status.value}", now)
-                done.append(repair)
-                self.healed_total += 1
-                self.impossible_queued_total += job.status is Status.QUEUED
-                log.warning("sanitized job %s: %s; %s", job.id, repair.found, repair.done)
-        self.last_repairs = [*done, *self.last_repairs][: self._keep]
+                done.append(self._record(job, written.job, "; ".join(found), now))
         return done
+
+    def count(self, healed: Healed) -> None:
+        """A row a claim met, and healed instead of handing out (R-C1): counted and
+        recorded here like the sanitizer's own repairs."""
+        job = healed.decision.job
+        self._record(healed.before, job, healed.found, self.clock.now(), by=" by the claim that met it")
+
+    def _record(self, before: Job, healed: Job, found: str, now: datetime, by: str = "") -> Repair:
+        repair = Repair(before.id, found, f"healed -> {healed.status.value}{by}", now)
+        self.healed_total += 1
+        self.impossible_queued_total += before.status is Status.QUEUED
+        self.last_repairs = [repair, *self.last_repairs][: self._keep]
+        log.warning("sanitized job %s: %s; %s", before.id, repair.found, repair.done)
+        return repair
 
 
 def _ended(runner: Runner, handle: Handle) -> int | None:

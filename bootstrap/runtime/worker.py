@@ -49,6 +49,7 @@ from qrun.core import (
     Status,
     decide,
 )
+from qrun.core.claim import Healed
 from qrun.core.decide import orphan_stop
 from qrun.core.pools import Placement, place
 from qrun.core.ports import (
@@ -129,7 +130,10 @@ class Worker:
         crash: CrashHook = never,
         monotonic: Callable[[], float] = monotonic,
         observe: Callable[[Decision], None] | None = None,
+        acting: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`acting`: may it take work now (its daemon holds its name, R-G1); while not, it
+        claims and adopts nothing, and keeps the leases of what it runs."""
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
         if lease_s <= 0:
@@ -154,6 +158,9 @@ class Worker:
         # it is configured with: another host's worktrees are not here (R-E3).
         self.serve_pools = tuple(serve_pools) if serve_pools is not None else None
         self.draining = False
+        self.acting = acting
+        #: Told of each impossible row a claim healed instead of handing out (R-C1).
+        self.healed: Callable[[Healed], None] = _log_heal
         #: Set by anything that means "a pass has work now": a run ended, a job was
         #: submitted (the daemon's listener), shutdown.
         self.wake = threading.Event()
@@ -202,7 +209,7 @@ class Worker:
         self._heartbeat_if_due()
         if self._collect():
             self.crash("exit")
-        claiming = not self.draining and self._leases_trusted()
+        claiming = not self.draining and self._leases_trusted() and self.acting()
         chunks, wait = self._due(flush_all)
         free = self.slots - self._running() if claiming else 0
         for i, chunk in enumerate(chunks):
@@ -229,14 +236,18 @@ class Worker:
         self.applier.apply([Step(i.job, Release(self.id), i.fence) for i in self.inflight.values()])
         self.inflight.clear()
 
-    def recover(self, name: str) -> int:
-        """Start-up, holding `name`: make the jobs earlier daemons of that name left
-        running adoptable at once (R-B11, R-C1); the name's lock proves them dead.
+    def recover(self, name: str, dead: Callable[[str], bool]) -> int:
+        """Holding `name`: make the jobs that earlier daemons of that name left running
+        adoptable at once (R-B11, R-C1), where `dead(their worker id)` proves them gone.
+        The others keep their leases: a live holder renews them, a dead one's expire.
         Returns how many."""
         held = [
             job
             for job in all_jobs(self.store, Status.RUNNING)
-            if job.lease is not None and job.lease.worker != self.id and name_of(job.lease.worker) == name
+            if job.lease is not None
+            and job.lease.worker != self.id
+            and name_of(job.lease.worker) == name
+            and dead(job.lease.worker)
         ]
         done = self.applier.apply([Step(job, Recover(job.lease.worker)) for job in held if job.lease])
         return sum(o.decision is not None for o in done)
@@ -305,6 +316,8 @@ class Worker:
             self.crash("claim")
         if claimed and idle:  # fresh leases: the next renewal is a third of a lease away
             self._last_beat = self._last_beat_ok = self._mono()
+        for healed in getattr(claimed, "healed", ()):  # a store's claim may heal what it met
+            self.healed(healed)
         self.applier.carried(claimed)  # Spawn and AdoptRun come back to _spawn and _adopt
         self._write_steps()
 
@@ -510,6 +523,10 @@ class Worker:
             # Found by its run id: stamp what the dead worker could not.
             self._steps.append(Step(job, Spawned(found.handle), Fence.of(job)))
         self._watch(item)
+
+
+def _log_heal(healed: Healed) -> None:
+    log.warning("a claim healed job %s instead of handing it out: %s", healed.before.id, healed.found)
 
 
 def _event(item: InFlight) -> Finished | Failed:

@@ -5,11 +5,19 @@ import itertools
 import pytest
 
 from qrun.adapters.sqlite import SqliteStore
-from qrun.contract import JobStoreContract
+from qrun.contract import JobStoreContract, StoreNameLoss
 
 
-class TestSqliteStore(JobStoreContract):
+class TestSqliteStore(JobStoreContract, StoreNameLoss):
     state_machine_examples = 40
+
+    @pytest.fixture
+    def lose_name(self):
+        def remove(store, name):  # a cleaner of old files, or a hand, removes the lock file
+            (found,) = store.path.parent.glob(f"{store.path.name}.*{name}.lock")
+            found.unlink()
+
+        return remove
 
     @pytest.fixture
     def make_store(self, tmp_path):

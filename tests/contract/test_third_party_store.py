@@ -14,7 +14,7 @@ from returns.result import Success
 from qrun.contract import JobStoreContract
 from qrun.core import EnqueueJob, Heartbeat, LeaseExpired, Status, decide
 from qrun.core.batch import clear_refusal, summarize
-from qrun.core.claim import pick
+from qrun.core.claim import decide_picks, pick
 from qrun.core.daemons import FORGOTTEN_AFTER
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
@@ -72,8 +72,7 @@ class TinyStore:
                 if j.status is Status.RUNNING and j.concurrency_key
             )
             done = {i for i, j in self.jobs.items() if j.status is Status.DONE}
-            out = []
-            for choice in pick(
+            chosen = pick(
                 self.jobs.values(),
                 now=now,
                 limit=limit,
@@ -83,11 +82,11 @@ class TinyStore:
                 paused=frozenset(self.paused_queues),
                 pools=states(self.pool_sizes, holders(self.jobs.values())),
                 served_pools=frozenset(pools) if pools is not None else None,
-            ):
-                result = decide(choice.job, choice.event(worker, lease_until), now, policy)
-                if isinstance(result, Success):
-                    self._write(result.unwrap())
-                    out.append(result.unwrap())
+            )
+            # Claims the coherent picks, heals the impossible ones (R-C1): what to write.
+            out = decide_picks(chosen, worker, lease_until, now, policy)
+            for decision in out.writes:
+                self._write(decision)
             return out
 
     def apply(self, decision):
@@ -117,7 +116,7 @@ class TinyStore:
                 raise NameTaken(f"{name} is taken")
             self.names.add(name)
         try:
-            yield
+            yield Held(lambda: name in self.names)  # NameHold: one process never loses it
         finally:
             self.names.discard(name)
 
@@ -318,3 +317,8 @@ class TestTinyStore(JobStoreContract):
     @pytest.fixture
     def make_store(self):
         return TinyStore
+
+
+class Held:
+    def __init__(self, check):
+        self.held = check

@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -98,3 +100,188 @@ def test_r_h2_a_schema_of_another_version_ends_start_up_at_once(cluster, tmp_pat
     )
     assert done.returncode == 1 and "waiting for the database" not in done.stderr
     assert "qrun migrate" in done.stderr
+
+
+# -- faults under load: named daemons, short and long commands ------------------------------
+
+LOAD_ENV = {"QRUN_LEASE_S": "6", "QRUN_REAPER_INTERVAL_S": "1", "QRUN_SLOTS": "4"}
+
+
+def submit_commands(url, ledger, jobs):
+    """`jobs`: (id, seconds) pairs. Each command writes a start and an end line to `ledger`
+    (appends of one short line: atomic), so a second start of a job shows."""
+    from qrun.adapters.postgres import PostgresStore
+    from qrun.core import Job
+
+    store = PostgresStore(url)
+    now = datetime.now(UTC)
+    line = f'echo "start $QRUN_JOB_ID" >> {ledger}; sleep {{s}}; echo "end $QRUN_JOB_ID" >> {ledger}'
+    store.submit(
+        [Job.new(id=j, kind="command", now=now, payload={"shell": line.format(s=s)}) for j, s in jobs]
+    )
+    store.close()
+
+
+def counts(url):
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            return dict(conn.execute("SELECT status, count(*) FROM qrun.jobs GROUP BY status").fetchall())
+    except psycopg.OperationalError:
+        return None
+
+
+def start_daemon(env, cwd, name):
+    log = cwd / f"{name}.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([*QRUN, "serve", "--name", name], cwd=cwd, env=env, stderr=err)
+    return proc, log
+
+
+def refused(env, cwd, name):
+    """A second `qrun serve --name NAME` is refused at once, naming the name."""
+    done = subprocess.run(
+        [*QRUN, "serve", "--name", name],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode == 1 and f"a daemon named {name!r} is running" in done.stderr
+
+
+def ran_once_each(ledger, ids):
+    lines = ledger.read_text().split("\n")
+    for job_id in ids:
+        assert lines.count(f"start {job_id}") == 1, f"{job_id} started {lines.count(f'start {job_id}')} times"
+        assert lines.count(f"end {job_id}") == 1, f"{job_id} ended {lines.count(f'end {job_id}')} times"
+
+
+def stop_all(daemons):
+    for proc, _log in daemons:
+        proc.send_signal(signal.SIGTERM)
+    for proc, log in daemons:
+        assert proc.wait(90) == 0, log.read_text()[-3000:]
+
+
+def test_r_g1_a_server_restart_under_three_named_daemons_loses_nothing_and_keeps_the_names(cluster, tmp_path):
+    env = {**env_for(cluster.url), **LOAD_ENV}
+    qrun(env, tmp_path, "migrate")
+    ledger = tmp_path / "ledger"
+    jobs = [(f"short-{i}", 0.3) for i in range(40)] + [(f"long-{i}", 8) for i in range(6)]
+    submit_commands(cluster.url, ledger, jobs)
+    daemons = [start_daemon(env, tmp_path, f"d{i}") for i in range(1, 4)]
+    try:
+        running_long = "SELECT count(*) FROM qrun.jobs WHERE status = 'running' AND id LIKE 'long-%%'"
+
+        def long_ones_run():
+            with psycopg.connect(cluster.url) as conn:
+                return conn.execute(running_long).fetchone()[0] >= 3
+
+        wait_for(long_ones_run, "long commands running", daemons[0][0])
+        assert refused(env, tmp_path, "d1"), "a live daemon's name was given to another before the restart"
+        before = counts(cluster.url).get("done", 0)
+        cluster.restart("fast")
+        up = time.monotonic()
+        for proc, log in daemons:  # each notices, and holds its name again
+            wait_for(lambda log=log: "holding the name d" in log.read_text(), "the name held again", proc)
+        wait_for(lambda: (counts(cluster.url) or {}).get("done", 0) > before, "a job ended", daemons[0][0])
+        print(f"first job done {time.monotonic() - up:.1f}s after the restart")
+        assert refused(env, tmp_path, "d1"), "a live daemon's name was given to another after the restart"
+        wait_for(lambda: counts(cluster.url) == {"done": len(jobs)}, "every job done", daemons[0][0], 240)
+        print(f"every job done {time.monotonic() - up:.1f}s after the restart")
+        assert all(proc.poll() is None for proc, _ in daemons), "a daemon died"
+    finally:
+        stop_all(daemons)
+    ran_once_each(ledger, [j for j, _ in jobs])
+    for _proc, log in daemons:
+        assert "Traceback" not in log.read_text(), log.read_text()[-6000:]
+
+
+def test_r_g1_backends_terminated_twice_a_second_lose_nothing_and_run_nothing_twice(cluster, tmp_path):
+    env = {**env_for(cluster.url), **LOAD_ENV}
+    qrun(env, tmp_path, "migrate")
+    ledger = tmp_path / "ledger"
+    jobs = [(f"j-{i}", 0.2) for i in range(60)] + [(f"long-{i}", 6) for i in range(4)]
+    submit_commands(cluster.url, ledger, jobs)
+    daemons = [start_daemon(env, tmp_path, f"t{i}") for i in range(1, 3)]
+    ended = 0
+    try:
+        wait_for(lambda: (counts(cluster.url) or {}).get("running", 0) >= 4, "jobs running", daemons[0][0])
+        with psycopg.connect(cluster.url, autocommit=True, application_name="qrun-fault-test") as killer:
+            for _ in range(40):  # 20 s
+                ended += killer.execute(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                    "AND application_name <> 'qrun-fault-test'"
+                ).fetchone()[0]
+                time.sleep(0.5)  # the fault's rate, not a wait for an outcome
+        print(f"terminated {ended} backends in 20 s")
+        wait_for(lambda: counts(cluster.url) == {"done": len(jobs)}, "every job done", daemons[0][0], 240)
+        for proc, log in daemons:
+            wait_for(lambda log=log: "holding the name t" in log.read_text(), "the name held again", proc)
+        assert refused(env, tmp_path, "t1") and refused(env, tmp_path, "t2"), (
+            "a name is free under its daemon"
+        )
+        assert all(proc.poll() is None for proc, _ in daemons), "a daemon died"
+    finally:
+        stop_all(daemons)
+    assert ended >= 40
+    ran_once_each(ledger, [j for j, _ in jobs])
+
+
+def done_between(url, start, end):
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM qrun.jobs WHERE status = 'done' AND finished_at >= %s AND finished_at < %s",
+            (start, end),
+        ).fetchone()[0]
+
+
+def test_r_h2_an_idle_transaction_holding_the_xmin_horizon_for_60s_fails_nothing(cluster, tmp_path):
+    env = {**env_for(cluster.url), **LOAD_ENV, "QRUN_SLOTS": "8"}
+    qrun(env, tmp_path, "migrate")
+    ledger = tmp_path / "ledger"
+    daemon = start_daemon(env, tmp_path, "x1")
+    submitted = []
+    stop = threading.Event()
+
+    def feed():  # a steady backlog: throughput is what the daemon can do, not the feed
+        n = 0
+        while not stop.is_set():
+            if (counts(cluster.url) or {}).get("queued", 0) < 200:
+                batch = [(f"x-{n + i}", 0) for i in range(100)]
+                submit_commands(cluster.url, ledger, batch)
+                submitted.extend(j for j, _ in batch)
+                n += 100
+            stop.wait(0.2)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    windows = {}
+    try:
+        wait_for(lambda: (counts(cluster.url) or {}).get("done", 0) >= 50, "jobs ran", daemon[0])
+        t0 = datetime.now(UTC)
+        stop.wait(10)  # the windows are the measurement: 10 s before, 60 s held, 10 s after
+        t1 = datetime.now(UTC)
+        with psycopg.connect(cluster.url) as holder:  # REPEATABLE READ: one snapshot, held idle
+            holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            holder.execute("SELECT count(*) FROM qrun.jobs").fetchone()
+            stop.wait(60)
+            t2 = datetime.now(UTC)
+            holder.rollback()
+        stop.wait(10)
+        t3 = datetime.now(UTC)
+        stop.set()
+        feeder.join(30)
+        for name, (a, b) in {"before": (t0, t1), "during": (t1, t2), "after": (t2, t3)}.items():
+            windows[name] = done_between(cluster.url, a, b) / (b - a).total_seconds()
+        print("jobs/s " + ", ".join(f"{k} {v:.1f}" for k, v in windows.items()))
+        wait_for(lambda: counts(cluster.url) == {"done": len(submitted)}, "every job done", daemon[0], 240)
+        assert daemon[0].poll() is None, "the daemon died"
+    finally:
+        stop.set()
+        stop_all([daemon])
+    assert all(rate > 0 for rate in windows.values()), windows
+    ran_once_each(ledger, submitted)

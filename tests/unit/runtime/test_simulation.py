@@ -37,7 +37,8 @@ def test_the_seeds_meet_every_fault_they_are_meant_to():
     runtime_points = [p for p in POINTS if not p.startswith("monitor.")]
     missing = [p for p in runtime_points if not seen[f"crash at {p}"]]
     assert not missing, f"no seed crashed at {missing}: {seen}"
-    for fault in ("daemon killed", "monitor killed", "disk full", "clock set forward", "clock set back"):
+    faults = ("daemon killed", "monitor killed", "disk full", "clock set forward", "clock set back")
+    for fault in (*faults, "name lock dropped", "ousted daemon exits"):
         assert seen[fault] > 0, f"no seed met {fault!r}: {seen}"
     for status in Status:
         if status is not Status.QUEUED and status is not Status.RUNNING:
@@ -72,6 +73,20 @@ def test_the_simulation_catches_a_run_started_twice():
     seed, failure = first_failure(StartsWhatItGaveUp)
     assert seed is not None, "no seed caught a run that a late monitor starts after adoption"
     assert "starts" in failure and f"python -m sim {seed}" in failure
+
+
+def test_the_simulation_catches_a_recovery_that_trusts_the_name_lock():
+    """Before issue 28 a daemon that took a name recovered every job of earlier holders
+    at once: a dropped lock let it take the jobs of a holder still alive."""
+    caught = None
+    for seed in range(400):
+        try:
+            simulate(seed, trusts_the_lock=True)
+        except SimFailure as failure:
+            caught = str(failure)
+            break
+    assert caught is not None, "no seed caught a recovery of a live daemon's jobs"
+    assert "which is alive" in caught
 
 
 def test_a_failing_seed_replays_step_for_step():

@@ -156,11 +156,43 @@ def test_r_b11_recover_makes_the_previous_processes_jobs_adoptable(env):
     old.tick()
     new = worker("w")
     assert new.id != old.id  # R-G1: a restart is a new identity
-    assert new.recover("w") == 1
+    assert new.recover("w", dead=lambda holder: holder == old.id) == 1
     assert store.get(job.id).adoptable
     new.tick()
     got = store.get(job.id)
     assert got.lease.worker == new.id and got.adoptions == 1 and job.id in new.inflight
+
+
+def test_r_g1_recover_leaves_a_holder_not_proven_dead_its_leases(env):
+    # The name's hold is no proof: it may have been lost (a dropped connection) while
+    # the old holder lives on, on a host where its runs cannot be seen.
+    store, _clock, _runner, worker = env
+    job = new_job()
+    store.submit([job])
+    old = worker("w")
+    old.tick()
+    new = worker("w")
+    assert new.recover("w", dead=lambda holder: False) == 0
+    got = store.get(job.id)
+    assert got.lease.worker == old.id and not got.adoptable
+    old.tick()  # the live holder still carries it
+    assert job.id in old.inflight
+
+
+def test_r_g1_a_worker_that_may_not_act_claims_nothing_and_keeps_its_runs(env):
+    store, _clock, _runner, worker = env
+    first, second = new_job(), new_job()
+    store.submit([first])
+    w = worker("w")
+    w.tick()
+    allowed = False
+    w.acting = lambda: allowed
+    store.submit([second])
+    w.tick()
+    assert store.get(second.id).status is Status.QUEUED and first.id in w.inflight
+    allowed = True
+    w.tick()
+    assert store.get(second.id).status is Status.RUNNING
 
 
 def test_bad_settings_are_refused():
