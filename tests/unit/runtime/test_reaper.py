@@ -243,3 +243,22 @@ def test_r_c4_the_sanitizer_heals_and_counts_an_impossible_queued_job(env):
     assert store.get(job.id).clean and s.impossible_queued_total == 1
     assert s.tick() == [] and s.impossible_queued_total == 1  # idempotent
     assert Sanitizer(store, policy=P, clock=clock, enabled=False).tick() == []
+
+
+def test_r_c4_a_row_a_claim_heals_is_counted_and_recorded_as_the_sanitizers_own(env):
+    from qrun.bootstrap.runtime.worker import Worker
+
+    store, clock, runner = env
+    store.submit([new_job()])
+    job = store.list()[0]
+    store.apply(Decision(attrs.evolve(job, started_at=T0, version=job.version + 1)))
+    s = Sanitizer(store, policy=P, clock=clock)
+    w = Worker(store, {"test": runner}, clock=clock, policy=P)
+    w.healed = s.count
+    w.tick()
+    assert runner.spawned == []  # never handed out
+    assert s.healed_total == 1 and s.impossible_queued_total == 1
+    [repair] = s.last_repairs
+    assert repair.job_id == job.id and "queued with started_at" in repair.found
+    assert "by the claim that met it" in repair.done
+    assert store.get(job.id).clean and s.tick() == []  # nothing left for the sanitizer
