@@ -32,7 +32,7 @@ def migrate(ctx: click.Context) -> None:
     "--name",
     "worker_name",
     default=None,
-    help="this daemon's name: one live daemon per name; a restart under it recovers its jobs at once",
+    help="this daemon's name: one live daemon per name; a restart under it on this host recovers its jobs",
 )
 @click.option("--burst", is_flag=True, help="exit once nothing is left to start and nothing runs")
 @click.option("--app", "app_ref", default=None, metavar="MODULE:ATTR", help="your App, e.g. tasks:app")

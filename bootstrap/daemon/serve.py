@@ -85,14 +85,10 @@ class Daemon:
                 until_up(keeper.take, "taking the name", wait_s=wait_s, stop=stop)
                 http = self._bind_http()  # a port in use stops the daemon here, before any work
                 until_up(self.prepare, "declaring the pools", wait_s=wait_s, stop=stop)
-                recovered = until_up(self._recover, "recovering", wait_s=wait_s, stop=stop)
+                until_up(self._recover, "recovering", wait_s=wait_s, stop=stop)
             except StartupAborted:
                 log.info("stopped before serving")
                 return
-            if recovered:
-                log.warning(
-                    "recovered %d running job(s) of earlier daemons named %s", recovered, self.worker.name
-                )
             self.worker.acting = keeper.acting
             self._serve(stop, burst, http, keeper)
         if keeper.taken_by is not None:
@@ -167,7 +163,8 @@ class Daemon:
 
     def _keep(self, stop: threading.Event, name: NameKeeper) -> None:
         # Start-up: every status (R-C4), beside the worker rather than before it: a claim
-        # never hands out an unclean job (decide refuses it), so nothing waits on this.
+        # never hands out an unclean job (it heals it, `core.claim.decide_picks`), so
+        # nothing waits on this.
         started = self.worker.clock.now()
         self._report(started)
         swept = self._sweep_all()
@@ -209,18 +206,20 @@ class Daemon:
                 return
             if standing is Standing.REGAINED:
                 try:
-                    if recovered := self._recover():
-                        log.warning(
-                            "recovered %d running job(s) of earlier daemons named %s", recovered, name.name
-                        )
+                    self._recover()
                 except Exception as exc:
-                    log.warning("recovering after taking the name again failed: %s", exc)
+                    log_failure(log, "recovering after taking the name again failed", exc)
 
-    def _recover(self) -> int:
+    def _recover(self) -> None:
+        """Holding the name: the running jobs of its earlier holders proven dead."""
         here, me = socket.gethostname(), os.getpid()
-        return self.worker.recover(
+        recovered = self.worker.recover(
             self.worker.name, lambda holder: proven_dead(holder, host=here, pid=me, runs=pid_runs)
         )
+        if recovered:
+            log.warning(
+                "recovered %d running job(s) of earlier daemons named %s", recovered, self.worker.name
+            )
 
     def _holder(self) -> str | None:
         """Who holds our name, from the daemons' own reports (R-F4), if they say."""

@@ -58,7 +58,7 @@ class NameKeeper:
         self.taken_by: str | None = None
 
     def take(self) -> None:
-        """Start-up: hold the name, or raise NameTaken."""
+        """Hold the name (at start-up, and again after a loss), or raise NameTaken."""
         self._hold = self._stack.enter_context(self._take()) or _Always()
         self._confirmed = self._mono()
 

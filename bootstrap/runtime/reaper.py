@@ -193,8 +193,9 @@ class Sanitizer:
     def count(self, healed: Healed) -> None:
         """A row a claim met, and healed instead of handing out (R-C1): counted and
         recorded here like the sanitizer's own repairs."""
-        job = healed.decision.job
-        self._record(healed.before, job, healed.found, self.clock.now(), by=" by the claim that met it")
+        self._record(
+            healed.before, healed.decision.job, healed.found, self.clock.now(), by=" by the claim that met it"
+        )
 
     def _record(self, before: Job, healed: Job, found: str, now: datetime, by: str = "") -> Repair:
         repair = Repair(before.id, found, f"healed -> {healed.status.value}{by}", now)

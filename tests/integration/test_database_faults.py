@@ -158,6 +158,17 @@ def ran_once_each(ledger, ids):
         assert lines.count(f"end {job_id}") == 1, f"{job_id} ended {lines.count(f'end {job_id}')} times"
 
 
+def named_daemons(cluster, tmp_path, names, jobs=(), **settings):
+    """A migrated cluster, `jobs` submitted, one `qrun serve --name NAME` per name:
+    (their environment, the jobs' ledger, [(process, log)])."""
+    env = {**env_for(cluster.url), **LOAD_ENV, **settings}
+    qrun(env, tmp_path, "migrate")
+    ledger = tmp_path / "ledger"
+    if jobs:
+        submit_commands(cluster.url, ledger, jobs)
+    return env, ledger, [start_daemon(env, tmp_path, name) for name in names]
+
+
 def stop_all(daemons):
     for proc, _log in daemons:
         proc.send_signal(signal.SIGTERM)
@@ -166,12 +177,8 @@ def stop_all(daemons):
 
 
 def test_r_g1_a_server_restart_under_three_named_daemons_loses_nothing_and_keeps_the_names(cluster, tmp_path):
-    env = {**env_for(cluster.url), **LOAD_ENV}
-    qrun(env, tmp_path, "migrate")
-    ledger = tmp_path / "ledger"
     jobs = [(f"short-{i}", 0.3) for i in range(40)] + [(f"long-{i}", 8) for i in range(6)]
-    submit_commands(cluster.url, ledger, jobs)
-    daemons = [start_daemon(env, tmp_path, f"d{i}") for i in range(1, 4)]
+    env, ledger, daemons = named_daemons(cluster, tmp_path, ["d1", "d2", "d3"], jobs)
     try:
         running_long = "SELECT count(*) FROM qrun.jobs WHERE status = 'running' AND id LIKE 'long-%%'"
 
@@ -200,12 +207,8 @@ def test_r_g1_a_server_restart_under_three_named_daemons_loses_nothing_and_keeps
 
 
 def test_r_g1_backends_terminated_twice_a_second_lose_nothing_and_run_nothing_twice(cluster, tmp_path):
-    env = {**env_for(cluster.url), **LOAD_ENV}
-    qrun(env, tmp_path, "migrate")
-    ledger = tmp_path / "ledger"
     jobs = [(f"j-{i}", 0.2) for i in range(60)] + [(f"long-{i}", 6) for i in range(4)]
-    submit_commands(cluster.url, ledger, jobs)
-    daemons = [start_daemon(env, tmp_path, f"t{i}") for i in range(1, 3)]
+    env, ledger, daemons = named_daemons(cluster, tmp_path, ["t1", "t2"], jobs)
     ended = 0
     try:
         wait_for(lambda: (counts(cluster.url) or {}).get("running", 0) >= 4, "jobs running", daemons[0][0])
@@ -221,9 +224,8 @@ def test_r_g1_backends_terminated_twice_a_second_lose_nothing_and_run_nothing_tw
         wait_for(lambda: counts(cluster.url) == {"done": len(jobs)}, "every job done", daemons[0][0], 240)
         for proc, log in daemons:
             wait_for(lambda log=log: "holding the name t" in log.read_text(), "the name held again", proc)
-        assert refused(env, tmp_path, "t1") and refused(env, tmp_path, "t2"), (
-            "a name is free under its daemon"
-        )
+        for name in ("t1", "t2"):
+            assert refused(env, tmp_path, name), f"{name} is free under its live daemon"
         assert all(proc.poll() is None for proc, _ in daemons), "a daemon died"
     finally:
         stop_all(daemons)
@@ -240,10 +242,7 @@ def done_between(url, start, end):
 
 
 def test_r_h2_an_idle_transaction_holding_the_xmin_horizon_for_60s_fails_nothing(cluster, tmp_path):
-    env = {**env_for(cluster.url), **LOAD_ENV, "QRUN_SLOTS": "8"}
-    qrun(env, tmp_path, "migrate")
-    ledger = tmp_path / "ledger"
-    daemon = start_daemon(env, tmp_path, "x1")
+    _env, ledger, [daemon] = named_daemons(cluster, tmp_path, ["x1"], QRUN_SLOTS="8")
     submitted = []
     stop = threading.Event()
 
