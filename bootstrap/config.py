@@ -167,6 +167,9 @@ class Config:
     complete_batch: int = attrs.field(default=100, validator=_positive)
     complete_ms: float = attrs.field(default=2.0, validator=_not_negative)
     drain_timeout_s: float = attrs.field(default=30.0, validator=_positive)
+    # `serve --burst` waits for queued jobs due within this many seconds (a retry's
+    # backoff, a short delay) before it ends; it names what it leaves behind.
+    burst_wait_s: float = attrs.field(default=60.0, validator=_not_negative)
     reaper_interval_s: float = attrs.field(default=10.0, validator=_positive)
     reaper_enabled: bool = True
     sanitizer_enabled: bool = True

@@ -389,12 +389,22 @@ TABLE: dict[Status, dict[type, Handler]] = {
 """`{status: {event type: handler}}`: the one place a transition is allowed."""
 
 
+def _applies_to(event: type) -> str:
+    """Which statuses take `event`, for a refusal that says what is possible."""
+    takers = [status.value for status in Status if event in TABLE.get(status, {})]
+    if not takers:
+        return "applies to no job"
+    listed = takers[0] if len(takers) == 1 else ", ".join(takers[:-1]) + " or " + takers[-1]
+    return f"applies only to {listed} jobs"
+
+
 def decide(job: Job, event: ev.Event, now: datetime, policy: Policy = Policy()) -> Outcome:
     """The next state of `job` after `event` at `now`, or why the event does not apply."""
     name = type(event).__name__
     handler = TABLE.get(job.status, {}).get(type(event))
     if handler is None:
-        return Failure(Rejection(job.id, job.status, name, f"no transition from {job.status.value}"))
+        reason = f"no transition from {job.status.value}; {name} {_applies_to(type(event))}"
+        return Failure(Rejection(job.id, job.status, name, reason))
     try:
         outcome = handler(job, event, now, policy)
     except _Reject as stop:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from qrun.core import Cancel, Retry, Status
+from qrun.core import Cancel, Job, Retry, Status
 from qrun.core.ports import KeepsOutput, RunnerUnavailable
 
 from .batches import wait_batch
@@ -200,7 +200,16 @@ def _act(ctx: click.Context, job_id: str, event: Cancel | Retry, verb: str) -> N
     outcome = app_for(ctx).act(job_id, event)
     if outcome.decision is None:
         raise click.ClickException(f"cannot {verb}: {outcome.rejection or f'no job {job_id}'}")
-    click.echo(f"{job_id} {outcome.decision.job.status.value}", err=True)
+    click.echo(_what_happened(outcome.decision.job), err=True)
+
+
+def _what_happened(job: Job) -> str:
+    """What a cancel or a retry did, in words: a running job is not cancelled yet."""
+    if job.status is Status.RUNNING and job.cancel_requested:
+        return f"{job.id} stopping: its run is being killed, and it ends cancelled"
+    if job.status is Status.QUEUED:
+        return f"{job.id} queued again, with fresh attempts"
+    return f"{job.id} {job.status.value}"
 
 
 @click.command()
@@ -250,10 +259,12 @@ def wait(
             )
         except ValueError as exc:
             raise refused(exc) from None
+    for j in ended:  # each job's outcome, in the order given
+        click.echo(
+            f"{j.id} {j.status.value}" + (f": {j.error}" if j.status is not Status.DONE else ""), err=True
+        )
     if len(ended) < len(job_ids):
-        click.echo(f"timed out: {len(job_ids) - len(ended)} of {len(job_ids)} job(s) unfinished", err=True)
+        left = [i for i in job_ids if i not in {j.id for j in ended}]
+        click.echo(f"timed out: {len(left)} of {len(job_ids)} job(s) unfinished: {' '.join(left)}", err=True)
         ctx.exit(124)
-    bad = [j for j in ended if j.status is not Status.DONE]
-    for j in bad:
-        click.echo(f"{j.id} {j.status.value}: {j.error}", err=True)
-    ctx.exit(1 if bad else 0)
+    ctx.exit(0 if all(j.status is Status.DONE for j in ended) else 1)

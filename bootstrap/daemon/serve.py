@@ -34,6 +34,7 @@ from qrun.core.ports import (
 from ..config import Config
 from ..runtime.failures import log_failure
 from ..runtime.names import NameKeeper, Standing
+from ..runtime.paging import all_jobs
 from ..runtime.periodic import Pruner, Scheduler
 from ..runtime.reaper import Reaper, Sanitizer
 from ..runtime.worker import Worker
@@ -126,7 +127,7 @@ class Daemon:
                 # lost notification (poolers drop LISTEN), R-G6.
                 self.worker.run(stop, burst=burst)
                 failures = 0
-                if burst:
+                if burst and not self._due_soon(stop):
                     stop.set()  # the reaper and the listener end with the worker
                     break
             except Exception as exc:  # a failing pass (database down) must not end the daemon
@@ -144,6 +145,30 @@ class Daemon:
                 log.warning("could not remove this daemon's report; it ages out of the list")
         if http is not None:
             http.stop()
+
+    def _due_soon(self, stop: threading.Event) -> bool:
+        """`--burst` found nothing to start: wait for the next queued job due within
+        `burst_wait_s` (True: go on), else say what is left (False: end)."""
+        now = self.worker.clock.now()
+        queued = list(all_jobs(self.store, Status.QUEUED))
+        later = sorted(j.available_at for j in queued if j.available_at > now)
+        bound = self.config.burst_wait_s
+        if later and (later[0] - now).total_seconds() <= bound:
+            wait = (later[0] - now).total_seconds()
+            log.info("burst: a queued job is due in %.1fs; waiting for it", wait)
+            stop.wait(wait)
+            return not stop.is_set()
+        if queued:
+            log.warning(
+                "burst done, leaving %d queued job(s): %d due later than burst_wait_s (%gs)%s; "
+                "%d waiting on a dependency, a paused queue, a key or a pool",
+                len(queued),
+                len(later),
+                bound,
+                f", the first at {later[0].isoformat(timespec='seconds')}" if later else "",
+                len(queued) - len(later),
+            )
+        return False
 
     def _bind_http(self) -> HttpServer | None:
         if not self.config.http_port:

@@ -158,9 +158,10 @@ def test_cancel_and_retry_say_why_they_cannot(qrun):
     assert missing.returncode == 1 and "no job nope" in missing.stderr
     refused = qrun("retry", job_id, check=False)
     assert refused.returncode == 1 and "rejects Retry" in refused.stderr
-    qrun("cancel", job_id)
+    assert "Retry applies only to failed or cancelled jobs" in refused.stderr
+    assert f"{job_id} cancelled" in qrun("cancel", job_id).stderr
     assert status(qrun, job_id) == "cancelled"
-    qrun("retry", job_id)
+    assert f"{job_id} queued again, with fresh attempts" in qrun("retry", job_id).stderr
     assert status(qrun, job_id) == "queued"
 
 
@@ -214,12 +215,15 @@ def test_the_daemon_serves_its_status_metrics_and_token_guarded_writes_over_http
 def test_wait_blocks_until_done_and_its_exit_code_says_how_it_ended(qrun):
     ok_id = qrun("submit", "--", "true").stdout.strip()
     bad_id = qrun("submit", "--max-attempts", "1", "--", "false").stdout.strip()
-    assert qrun("wait", ok_id, "--timeout", "0.3", "--interval", "0.05", check=False).returncode == 124
+    early = qrun("wait", ok_id, "--timeout", "0.3", "--interval", "0.05", check=False)
+    assert early.returncode == 124 and f"1 of 1 job(s) unfinished: {ok_id}" in early.stderr
     daemon = qrun.serve()
     try:
-        assert qrun("wait", ok_id, "--interval", "0.05").returncode == 0
+        done = qrun("wait", ok_id, "--interval", "0.05")
+        assert done.returncode == 0 and f"{ok_id} done" in done.stderr  # it says so, not only by its code
         failed = qrun("wait", ok_id, bad_id, "--interval", "0.05", check=False)
-        assert failed.returncode == 1 and f"{bad_id} failed" in failed.stderr
+        assert failed.returncode == 1 and f"{bad_id} failed: exit code 1" in failed.stderr
+        assert f"{ok_id} done" in failed.stderr
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(30)

@@ -89,7 +89,16 @@ def test_r_f1_cancel_a_running_command_through_the_cli(tmp_path):
         show = lambda: json.loads(run(tmp_path, env, "show", job_id, "--json"))  # noqa: E731
         wait_for(lambda: show()["run"] and show()["run"]["handle"], what="the command to start")
         started = time.monotonic()
-        run(tmp_path, env, "cancel", job_id)
+        said = subprocess.run(
+            [*QRUN, "cancel", job_id],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stderr
+        assert f"{job_id} stopping: its run is being killed" in said  # not "running", as if nothing happened
         wait_for(lambda: show()["status"] == "cancelled", what="the job to end cancelled")
         assert time.monotonic() - started < 15
         job = show()

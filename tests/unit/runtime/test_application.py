@@ -194,3 +194,32 @@ def test_a_timeout_on_a_plain_function_is_refused_at_registration(app):
 
     with pytest.raises(ValueError, match="timeout_s must be seconds above 0"):
         app.task(timeout_s=0)
+
+
+def test_serve_burst_waits_for_a_job_due_soon_and_names_the_ones_it_leaves(caplog):
+    app = app_for_tests(burst_wait_s=30)
+
+    @app.task()
+    def noop() -> None:
+        return None
+
+    soon = app.submit("noop", {}, delay_s=0.3)  # a retry's backoff, say
+    later = app.submit("noop", {}, delay_s=3600)
+    with caplog.at_level("WARNING", logger="qrun"):
+        app.serve(handle_signals=False, burst=True)
+    assert app.store.get(soon).status is Status.DONE
+    assert app.store.get(later).status is Status.QUEUED
+    assert "burst done, leaving 1 queued job(s): 1 due later than burst_wait_s (30s)" in caplog.text
+
+
+def test_serve_burst_with_no_wait_ends_at_once_and_says_so(caplog):
+    app = app_for_tests(burst_wait_s=0)
+
+    @app.task()
+    def noop() -> None:
+        return None
+
+    waiting = app.submit("noop", {}, delay_s=3600)
+    with caplog.at_level("WARNING", logger="qrun"):
+        app.serve(handle_signals=False, burst=True)
+    assert app.store.get(waiting).status is Status.QUEUED and "leaving 1 queued job(s)" in caplog.text
