@@ -68,22 +68,14 @@ def _loopback(host: str) -> bool:
 _SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def _cron(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    from croniter import croniter
-
-    if not croniter.is_valid(value):
-        raise ValueError(
-            f"cron {value!r} is not a cron expression (five fields: minute hour day month weekday, "
-            "e.g. '*/5 * * * *'; a sixth field is seconds)"
-        )
-
-
 @attrs.frozen(kw_only=True)
 class ScheduleConfig:
     """A periodic job (R-F6): a command (`argv` or `shell`) or a python `task` with `args`,
     fired at each slot of `cron` (UTC)."""
 
-    cron: str = attrs.field(validator=_cron)
+    cron: str  # five fields: minute hour day month weekday (checked with `seconds`)
+    # A cron field for the second (e.g. "*/10"): more than one slot a minute.
+    seconds: str | None = None
     argv: tuple[str, ...] | None = None
     shell: str | None = None
     task: str | None = None
@@ -94,6 +86,9 @@ class ScheduleConfig:
     timeout_s: float | None = None
 
     def __attrs_post_init__(self) -> None:
+        from .runtime.periodic import cron_expression
+
+        cron_expression(self.cron, self.seconds)  # raises, saying what is read and how to write it
         given = [n for n in ("argv", "shell", "task") if getattr(self, n)]
         if len(given) != 1:
             raise ValueError(f"a schedule runs exactly one of argv, shell or task; got {given or 'none'}")

@@ -54,7 +54,8 @@ def schedules_view(scheduler: Scheduler, now: datetime) -> list[dict[str, Any]]:
         {
             "name": p.name,
             "cron": p.cron,
-            "next": p.next_slot(now).isoformat(),
+            "seconds": p.seconds,
+            "next": [slot.isoformat() for slot in p.next_slots(now)],
             "kind": p.template.kind,
             "payload": dict(p.template.payload),
             "queue": p.template.queue,

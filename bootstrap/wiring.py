@@ -261,6 +261,7 @@ def bootstrap(
             spec.cron,
             kind,
             payload,
+            seconds=spec.seconds,
             queue=spec.queue,
             priority=spec.priority,
             max_attempts=spec.max_attempts,

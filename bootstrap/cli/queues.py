@@ -65,13 +65,20 @@ def daemons(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
 @click.pass_context
 def schedules(ctx: click.Context, as_json: bool) -> None:
-    """Periodic jobs declared in the configuration, with each one's next slot (UTC)."""
+    """Periodic jobs, declared in the configuration or (with --app) in code, with each
+    one's next three slots (UTC): what its cron means."""
     view = app_for(ctx).schedules()
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return
+    if not view:
+        click.echo(
+            "no schedules in the configuration; those your code declares show with --app MODULE:ATTR",
+            err=True,
+        )
     for s in view:
-        click.echo(f"{s['name']:16} {s['cron']:16} next {s['next']}  {s['kind']} {s['payload']}")
+        cron = s["cron"] + (f" seconds={s['seconds']}" if s["seconds"] is not None else "")
+        click.echo(f"{s['name']:16} {cron:16} next {', '.join(s['next'])}  {s['kind']} {s['payload']}")
 
 
 @click.command()

@@ -1,6 +1,11 @@
 """Periodic jobs (R-F6) and retention (R-F3): the loops that fire schedule slots and
 prune finished jobs. The policy is the core's (`core.schedule`, `core.retention`); the
-cron arithmetic is croniter's, in UTC."""
+cron arithmetic is croniter's, in UTC.
+
+A cron has five fields: minute hour day month weekday. Six-field crons mean different
+things in different tools (Quartz, Spring and APScheduler's cron put seconds first,
+croniter puts them last), so qrun refuses them rather than guess; seconds are given
+apart and by name (`seconds="*/10"`)."""
 
 from __future__ import annotations
 
@@ -18,8 +23,34 @@ from qrun.core.schedule import due, fire
 log = logging.getLogger("qrun.periodic")
 
 
+FIELDS = "minute hour day month weekday"
+
+
+def cron_expression(cron: str, seconds: str | None = None) -> str:
+    """The croniter expression for a five-field `cron` and its `seconds` field (None:
+    at second 0), or ValueError saying what qrun reads and how to write it."""
+    fields = cron.split()
+    if len(fields) != 5:
+        six = (
+            "; six fields mean seconds first in Quartz and Spring and seconds last in croniter, "
+            "so qrun takes no six-field cron: give the seconds apart, e.g. "
+            f"cron={' '.join(fields[1:]) if len(fields) == 6 else '* * * * *'!r} seconds={fields[0]!r}"
+            if len(fields) == 6
+            else ""
+        )
+        raise ValueError(
+            f"cron {cron!r} is not a cron expression qrun reads: it has {len(fields)} field(s), "
+            f"and qrun reads five: {FIELDS} (UTC), e.g. '*/5 * * * *'{six}"
+        )
+    expression = cron if seconds is None else f"{cron} {seconds}"
+    if not croniter.is_valid(expression):
+        what = f"cron {cron!r}" + (f" with seconds {seconds!r}" if seconds is not None else "")
+        raise ValueError(f"{what} is not a cron expression ({FIELDS}, e.g. '*/5 * * * *')")
+    return expression
+
+
 def latest_slot(cron: str, now: datetime) -> datetime:
-    """The latest slot of `cron` at or before `now` (UTC)."""
+    """The latest slot of croniter expression `cron` at or before `now` (UTC)."""
     base = now.replace(microsecond=0) + timedelta(seconds=1)
     slot: datetime = croniter(cron, base).get_prev(datetime)
     return slot
@@ -27,19 +58,26 @@ def latest_slot(cron: str, now: datetime) -> datetime:
 
 @attrs.frozen
 class Periodic:
-    """A named cron schedule and the job each of its slots fires."""
+    """A named cron schedule and the job each of its slots fires; ValueError for a cron
+    qrun does not read (`cron_expression`)."""
 
     name: str
     cron: str
     template: Job
+    seconds: str | None = None
+    expression: str = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "expression", cron_expression(self.cron, self.seconds))
 
     def latest_slot(self, now: datetime) -> datetime:
         """The latest slot at or before `now`."""
-        return latest_slot(self.cron, now)
+        return latest_slot(self.expression, now)
 
-    def next_slot(self, now: datetime) -> datetime:
-        slot: datetime = croniter(self.cron, now).get_next(datetime)
-        return slot
+    def next_slots(self, now: datetime, n: int = 3) -> list[datetime]:
+        """The next `n` slots after `now`: what the schedule means, shown to its user."""
+        slots = croniter(self.expression, now)
+        return [slots.get_next(datetime) for _ in range(n)]
 
 
 class Scheduler:

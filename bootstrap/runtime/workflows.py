@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import attrs
-from croniter import croniter
 
 from qrun.adapters.ids import new_id
 from qrun.adapters.runners.sessions import Handler
@@ -25,7 +24,7 @@ from qrun.core.ports import Clock, DuplicateJob, JobStore, WorkflowStore
 from qrun.core.schedule import due
 from qrun.core.workflow import SESSION_KIND, Trigger, WorkflowSpec, session_key, session_queue
 
-from .periodic import latest_slot
+from .periodic import cron_expression, latest_slot
 
 
 @attrs.frozen
@@ -56,8 +55,11 @@ class Workflows:
         name = workflow.spec.name
         if name in self.workflows:
             raise ValueError(f"workflow {name!r} is defined twice")
-        if workflow.schedule is not None and not croniter.is_valid(workflow.schedule):
-            raise ValueError(f"workflow {name}: schedule {workflow.schedule!r} is not a cron expression")
+        if workflow.schedule is not None:
+            try:
+                cron_expression(workflow.schedule)
+            except ValueError as bad:
+                raise ValueError(f"workflow {name}: schedule {bad}") from None
         if workflow.on_event and not workflow.spec.topic:
             raise ValueError(f"workflow {name}: on_event needs a topic")
         self.workflows[name] = workflow

@@ -207,13 +207,22 @@ class JobCases(Parts):
             )
 
     def schedule(
-        self, name: str, cron: str, kind: str, payload: Mapping[str, Any] | None = None, **options: Any
+        self,
+        name: str,
+        cron: str,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        seconds: str | None = None,
+        **options: Any,
     ) -> None:
         """Declare a periodic job in code (R-F6), as `[schedules.NAME]` does in the config:
-        each slot of `cron` (UTC) fires once, however many daemons run."""
+        each slot of `cron` (five fields: minute hour day month weekday, UTC; `seconds`,
+        a cron field of its own, for more than one slot a minute) fires once, however
+        many daemons run. A six-field cron is refused: tools disagree on its order."""
         check_payload(kind, payload)
         template = Job.new(id=f"cron-{name}", kind=kind, now=self.clock.now(), payload=payload, **options)
-        self.scheduler.add(Periodic(name, cron, template))
+        self.scheduler.add(Periodic(name, cron, template, seconds))
 
     def run_direct(
         self, kind: str, payload: Mapping[str, Any], *, timeout_s: float | None = None

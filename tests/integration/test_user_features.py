@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 
 QRUN = [sys.executable, "-m", "qrun.bootstrap.cli"]
-EVERY_SECOND = "* * * * * *"  # croniter's sixth field is seconds
+EVERY_SECOND = {"cron": "* * * * *", "seconds": "*"}
 
 
 def qrun_env(**settings):
@@ -43,7 +43,7 @@ def wait_for(predicate, timeout_s=30, what="condition"):
 
 
 def two_daemons_fire_one_schedule(tmp_path, env):
-    env = {**env, "QRUN_SCHEDULES": json.dumps({"tick": {"cron": EVERY_SECOND, "argv": ["true"]}})}
+    env = {**env, "QRUN_SCHEDULES": json.dumps({"tick": {**EVERY_SECOND, "argv": ["true"]}})}
     daemons = [
         subprocess.Popen(
             [*QRUN, "serve", "--name", f"d{i}"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True

@@ -314,10 +314,19 @@ def sessions(request: Request, name: str) -> Response:
 @pages.get("/ui/schedules")
 def schedules(request: Request) -> Response:
     rows = [
-        [e(s["name"]), e(s["cron"]), e(s["next"]), e(s["kind"]), e(s["queue"])]
+        [
+            e(s["name"]),
+            e(s["cron"]),
+            e(s["seconds"] or "0"),
+            e(", ".join(s["next"])),
+            e(s["kind"]),
+            e(s["queue"]),
+        ]
         for s in _app(request).schedules()
     ]
-    return _render(request, "Schedules", table(["name", "cron", "next slot (UTC)", "kind", "queue"], rows))
+    return _render(
+        request, "Schedules", table(["name", "cron", "seconds", "next slots (UTC)", "kind", "queue"], rows)
+    )
 
 
 # -- signing in and acting -------------------------------------------------------------------

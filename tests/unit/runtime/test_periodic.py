@@ -7,6 +7,7 @@ import pytest
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.config import ConfigError, load
 from qrun.bootstrap.runtime.clock import FakeClock
+from qrun.bootstrap.testing import app_for_tests
 from qrun.bootstrap.wiring import bootstrap
 from qrun.contract.builders import T0
 from qrun.core import Cancel, Status
@@ -106,3 +107,28 @@ def test_r_f3_retention_of_zero_keeps_a_status_forever_and_must_outlive_the_sche
     assert Status.DONE not in load(env={}, retention_done_s=0).retention
     with pytest.raises(ConfigError, match=r"retention_failed_s .* must exceed schedule_grace_s"):
         load(env={}, retention_failed_s=10, schedule_grace_s=60)
+
+
+@pytest.mark.parametrize("where", ["code", "config"])
+def test_a_six_field_cron_is_refused_saying_how_to_write_seconds(where):
+    # "*/10 * * * * *" is every 10 s in Quartz and Spring (seconds first), and every second
+    # of every tenth minute in croniter (seconds last): qrun guesses neither.
+    def declare():
+        if where == "code":
+            app_for_tests().schedule("tick", "*/10 * * * * *", "command", {"argv": ["true"]})
+        else:
+            load(env={}, schedules={"tick": {"cron": "*/10 * * * * *", "argv": ["true"]}})
+
+    with pytest.raises((ValueError, ConfigError), match=r"has 6 field\(s\).*seconds='\*/10'") as refused:
+        declare()
+    assert "Quartz and Spring" in str(refused.value)
+
+
+def test_seconds_given_apart_fire_several_slots_a_minute():
+    clock = FakeClock(T0)
+    app = app_for_tests(clock=clock)
+    app.schedule("tick", "* * * * *", "command", {"argv": ["true"]}, seconds="*/10")
+    (view,) = app.schedules()
+    assert view["next"] == [f"2030-01-01T00:00:{s}+00:00" for s in ("10", "20", "30")]
+    clock.advance(10)
+    assert app.scheduler.tick() == ["cron-tick-20300101T000010"]
