@@ -143,6 +143,29 @@ class StoreEdges(StoreFixtures):
         rest = store.list(JobFilter(queue="n", limit=10, newest_first=True, after=built("job-n3")))
         assert [j.id for j in rest] == ["job-n2", "job-n1", "job-n0"]
 
+    def test_newest_first_is_by_submit_time_then_id_and_pages_stably(self, store: JobStore) -> None:
+        # Ids that say nothing of time (a schedule's "cron-...", a caller's own): the
+        # newest submitted comes first all the same, and ties go by id.
+        store.submit(
+            [
+                new_job(id="cron-b", queue="t", now=at(1)),
+                new_job(id="cron-a", queue="t", now=at(1)),
+                new_job(id="zzz", queue="t", now=at(0)),
+                new_job(id="aaa", queue="t", now=at(2)),
+                new_job(id="other", queue="u", now=at(3)),
+            ]
+        )
+        newest = store.list(JobFilter(queue="t", newest_first=True))
+        assert [j.id for j in newest] == ["aaa", "cron-b", "cron-a", "zzz"]
+        pages, after = [], None
+        while page := store.list(JobFilter(queue="t", newest_first=True, limit=1, after=after)):
+            pages.append(page[0].id)
+            after = built(page[0].id)
+        assert pages == ["aaa", "cron-b", "cron-a", "zzz"]
+        oldest = store.list(JobFilter(queue="t", oldest_first=True, after=built("zzz")))
+        assert [j.id for j in oldest] == ["cron-a", "cron-b", "aaa"]
+        assert store.list(JobFilter(newest_first=True, after="gone")) == []  # its place is unknown
+
     def test_versions_past_the_small_integer_cache_still_compare_equal(self, store: JobStore) -> None:
         store.submit([new_job()])
         job = claim_one(store, "w1", T0).job

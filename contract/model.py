@@ -246,13 +246,9 @@ class Model:
                 and where.queue in (None, j.queue)
                 and where.kind in (None, j.kind)
                 and where.batch in (None, j.batch)
-                and (
-                    where.after is None or (j.id < where.after if where.newest_first else j.id > where.after)
-                )
             )
 
-        ordered = sorted(filter(fits, self.jobs.values()), key=lambda j: j.id, reverse=where.newest_first)
-        return ordered[: where.limit]
+        return where.page(filter(fits, self.jobs.values()), self.jobs.get)
 
     def counts(self) -> Mapping[tuple[str, Status], int]:
         return dict(Counter((j.queue, j.status) for j in self.jobs.values()))

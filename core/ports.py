@@ -3,7 +3,7 @@ adapter needs nothing but attrs (no `returns`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -49,9 +49,48 @@ class JobFilter:
     kind: str | None = None
     batch: str | None = None
     limit: int = 100
-    after: str | None = None  # the last id of the previous page
-    #: Ids descending (ids grow with time: the newest first); `after` then pages down.
+    #: The id of the last job of the previous page (one deleted since ends the listing).
+    after: str | None = None
+    #: The newest submitted first, by `requested_at` then id (what people read: ids of
+    #: schedules and of callers' own choosing say nothing of time); `after` pages down.
+    #: `oldest_first`: the other way. Neither: by id, to page through every job.
     newest_first: bool = False
+    oldest_first: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.newest_first and self.oldest_first:
+            raise ValueError("a listing is newest_first or oldest_first, not both")
+
+    @property
+    def by_time(self) -> bool:
+        return self.newest_first or self.oldest_first
+
+    def key(self, job: Job) -> tuple[Any, ...]:
+        """Where `job` sorts in this listing (ascending; `newest_first` reads it backwards)."""
+        return (job.requested_at, job.id) if self.by_time else (job.id,)
+
+    def start(self, lookup: Callable[[str], Job | None]) -> tuple[Any, ...] | None:
+        """The key this page starts past: `after`'s (by time, the job it names, read with
+        `lookup`), or None for the first page. Raises LookupError if that job is gone."""
+        if self.after is None:
+            return None
+        if not self.by_time:
+            return (self.after,)
+        cursor = lookup(self.after)
+        if cursor is None:
+            raise LookupError(self.after)
+        return self.key(cursor)
+
+    def page(self, jobs: Iterable[Job], lookup: Callable[[str], Job | None]) -> list[Job]:
+        """This listing's page of `jobs` (already filtered by status, queue, kind and
+        batch): sorted, past `after`, at most `limit`. How the reference stores list."""
+        try:
+            start = self.start(lookup)
+        except LookupError:
+            return []
+        newest = self.newest_first
+        past = [j for j in jobs if start is None or (self.key(j) < start if newest else self.key(j) > start)]
+        return sorted(past, key=self.key, reverse=newest)[: self.limit]
 
 
 class StoreError(QrunError):

@@ -327,7 +327,7 @@ class MemoryStore:
 
     def list(self, where: JobFilter = JobFilter()) -> list[Job]:
         with self._lock:
-            found = sorted(
+            return where.page(
                 (
                     j
                     for j in self._jobs.values()
@@ -335,15 +335,9 @@ class MemoryStore:
                     and (where.queue is None or j.queue == where.queue)
                     and (where.kind is None or j.kind == where.kind)
                     and (where.batch is None or j.batch == where.batch)
-                    and (
-                        where.after is None
-                        or (j.id < where.after if where.newest_first else j.id > where.after)
-                    )
                 ),
-                key=lambda j: j.id,
-                reverse=where.newest_first,
+                self._jobs.get,
             )
-            return found[: where.limit]
 
     def counts(self) -> Mapping[tuple[str, Status], int]:
         with self._lock:

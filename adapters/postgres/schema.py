@@ -138,5 +138,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {s}.jobs ADD COLUMN history jsonb NOT NULL DEFAULT '[]';
     """,
+    # 10: listings by submit time, the newest first (with or without a status), on an
+    # index: ids of schedules and callers' own choosing say nothing of time.
+    """
+    CREATE INDEX jobs_submitted ON {s}.jobs (requested_at, id);
+    CREATE INDEX jobs_status_submitted ON {s}.jobs (status, requested_at, id);
+    """,
 )
 VERSION = len(MIGRATIONS)

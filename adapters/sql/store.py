@@ -487,8 +487,9 @@ class SqlStore:
 
     def list(self, where: JobFilter = JobFilter()) -> list[Job]:
         m = self._dialect.mark
-        clause, args = where_sql(where, m)
-        order = "id DESC" if where.newest_first else "id"
+        clause, args = where_sql(where, m, self._tables.jobs)
+        way = " DESC" if where.newest_first else ""
+        order = f"requested_at{way}, id{way}" if where.by_time else "id"
         rows = self._fetch(
             f"SELECT {_COLS} FROM {self._tables.jobs} {clause} ORDER BY {order} LIMIT {m}",
             (*args, where.limit),

@@ -181,5 +181,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {p}jobs ADD COLUMN history TEXT NOT NULL DEFAULT '[]';
     """,
+    # 10: listings by submit time, the newest first (with or without a status), on an
+    # index: ids of schedules and callers' own choosing say nothing of time.
+    """
+    CREATE INDEX {p}jobs_submitted ON {p}jobs (requested_at, id);
+    CREATE INDEX {p}jobs_status_submitted ON {p}jobs (status, requested_at, id);
+    """,
 )
 VERSION = len(MIGRATIONS)

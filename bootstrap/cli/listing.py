@@ -23,7 +23,7 @@ from .common import REFUSED, app_for, refused
 @click.option("--queue", default=None, help="only jobs of this queue")
 @click.option("--kind", default=None, help="only jobs of this kind: command, container or a task's name")
 @click.option("--limit", default=50, type=click.IntRange(1, 100_000), help="how many to list (default 50)")
-@click.option("--oldest-first", is_flag=True, help="oldest first (default: the newest first)")
+@click.option("--oldest-first", is_flag=True, help="the oldest submitted first (default: the newest)")
 @click.option("--json", "as_json", is_flag=True, help="JSON, for scripts")
 @click.pass_context
 def ls(
@@ -35,13 +35,14 @@ def ls(
     oldest_first: bool,
     as_json: bool,
 ) -> None:
-    """List jobs, the newest first."""
+    """List jobs, the newest submitted first (by submit time, then id)."""
     where = JobFilter(
         status=Status(status) if status else None,
         queue=queue,
         kind=kind,
         limit=limit,
         newest_first=not oldest_first,
+        oldest_first=oldest_first,
     )
     try:
         jobs = app_for(ctx).jobs(where)

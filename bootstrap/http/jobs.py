@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -25,8 +25,19 @@ def jobs(
     batch: QueryName = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(description="the last id of the previous page")] = None,
+    order: Annotated[
+        Literal["newest", "oldest", "id"], Query(description="by submit time (then id), or by id")
+    ] = "newest",
 ) -> list[dict[str, Any]]:
-    where = JobFilter(status=status, queue=queue, batch=batch, limit=limit, after=after)
+    where = JobFilter(
+        status=status,
+        queue=queue,
+        batch=batch,
+        limit=limit,
+        after=after,
+        newest_first=order == "newest",
+        oldest_first=order == "oldest",
+    )
     return [job_view(j) for j in app.jobs(where)]
 
 

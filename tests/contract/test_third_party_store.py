@@ -261,14 +261,13 @@ class TinyStore:
         with self.lock:
             found = [
                 j
-                for i, j in sorted(self.jobs.items(), reverse=where.newest_first)
+                for j in self.jobs.values()
                 if (where.status is None or j.status is where.status)
                 and (where.queue is None or j.queue == where.queue)
                 and (where.kind is None or j.kind == where.kind)
                 and (where.batch is None or j.batch == where.batch)
-                and (where.after is None or (i < where.after if where.newest_first else i > where.after))
             ]
-            return found[: where.limit]
+            return where.page(found, self.jobs.get)  # sorted and paged as JobFilter says
 
     def counts(self):
         with self.lock:

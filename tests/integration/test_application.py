@@ -9,10 +9,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from qrun.adapters.postgres import PostgresStore
+from qrun.adapters.sqlite import SqliteStore
 from qrun.bootstrap.usecases.tasks import JobFailed
+from qrun.core import Job
 
 QRUN = [sys.executable, "-m", "qrun.bootstrap.cli"]
 TASKS = textwrap.dedent(
@@ -50,6 +54,13 @@ def database(request, tmp_path):
 def env(tmp_path, database):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("QRUN_")}
     return {**clean, **database, "QRUN_HTTP_PORT": "0", "QRUN_POLL_S": "0.05", "PYTHONPATH": str(tmp_path)}
+
+
+def open_store(env):
+    url = env["QRUN_DATABASE_URL"]
+    if url.startswith("postgresql"):
+        return PostgresStore(url, schema=env["QRUN_SCHEMA"])
+    return SqliteStore(url)
 
 
 def qrun(tmp_path, env, *args):
@@ -106,6 +117,14 @@ def test_logs_ls_newest_first_and_version(tmp_path, env):
         first,
         second,
     ]
+    # A schedule's job, fired before them: its "cron-" id sorts after theirs, its time before.
+    store = open_store(env)
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    store.submit([Job.new(id="cron-tick-20260101T000000", kind="command", now=hour_ago)])
+    store.close()
+    listed = [j["id"] for j in json.loads(qrun(tmp_path, env, "ls", "--json"))]
+    assert listed == [second, first, "cron-tick-20260101T000000"]
+    qrun(tmp_path, env, "cancel", "cron-tick-20260101T000000")
     qrun(tmp_path, env, "serve", "--burst")
     done = subprocess.run(
         [*QRUN, "logs", first], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False

@@ -1,5 +1,7 @@
 """The HTTP API on an app wired with the memory store and a fake clock."""
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -9,6 +11,7 @@ from qrun.bootstrap.http import create_api
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.wiring import bootstrap
 from qrun.contract.builders import T0
+from qrun.core import Job
 
 AUTH = {"Authorization": "Bearer s3cret"}
 NONE = {"Authorization": ""}  # the client sends AUTH unless told otherwise
@@ -150,3 +153,16 @@ def test_r_i4_the_openapi_document_says_bodies_take_no_other_fields(setup):
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     assert schemas["SubmitBody"]["additionalProperties"] is False
     assert schemas["BatchBody"]["additionalProperties"] is False
+
+
+def test_jobs_are_listed_newest_submitted_first_and_page_by_the_last_id(setup):
+    app, client = setup
+    store = app.store
+    store.submit([Job.new(id="cron-late", kind="command", now=T0), Job.new(id="aaa", kind="command", now=T0)])
+    store.submit([Job.new(id="0-newest", kind="command", now=T0 + timedelta(minutes=1))])
+    ids = lambda got: [j["id"] for j in got.json()]  # noqa: E731
+    assert ids(client.get("/jobs", headers=AUTH)) == ["0-newest", "cron-late", "aaa"]
+    assert ids(client.get("/jobs?limit=1&after=cron-late", headers=AUTH)) == ["aaa"]
+    assert ids(client.get("/jobs?order=oldest", headers=AUTH)) == ["aaa", "cron-late", "0-newest"]
+    assert ids(client.get("/jobs?order=id", headers=AUTH)) == ["0-newest", "aaa", "cron-late"]
+    assert client.get("/jobs?order=sideways", headers=AUTH).status_code == 422
