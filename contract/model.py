@@ -18,7 +18,7 @@ from returns.result import Success
 
 from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
-from qrun.core.claim import pick
+from qrun.core.claim import decide_picks, pick
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
     Applied,
@@ -72,6 +72,7 @@ class Model:
         policy: Policy,
         queues: Sequence[str] | None = None,
         pools: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[Decision]:
         live = self.open_jobs()
         busy = Counter(j.concurrency_key for j in live if j.status is Status.RUNNING and j.concurrency_key)
@@ -85,13 +86,11 @@ class Model:
             paused=frozenset(self.paused_queues),
             pools=states(self.sizes, holders(live)),
             served_pools=frozenset(pools) if pools is not None else None,
+            kinds=frozenset(kinds) if kinds is not None else None,
         )
-        out = []
-        for choice in chosen:
-            result = decide(choice.job, choice.event(worker, lease_until), now, policy)
-            if isinstance(result, Success):
-                self.write(result.unwrap())
-                out.append(result.unwrap())
+        out = decide_picks(chosen, worker, lease_until, now, policy)
+        for decision in out.writes:
+            self.write(decision)
         return out
 
     def apply(self, decision: Decision) -> ApplyResult:

@@ -21,6 +21,7 @@ from qrun.core import (
     Heartbeat,
     Job,
     OrphanPolicy,
+    Release,
     Run,
     Spawn,
     Spawned,
@@ -217,6 +218,23 @@ class StoreObligations(StoreFixtures):
         d = claim_one(store, "w1", queues=["b"])
         assert d.job.queue == "b"
         assert store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, queues=["c"]) == []
+
+    @pytest.mark.parametrize("keyed", [False, True])  # the one-statement claim, and the general one
+    def test_claim_takes_only_the_kinds_the_claimer_can_run(self, store: JobStore, keyed: bool) -> None:
+        key = {"concurrency_key": "k", "concurrency_limit": 5} if keyed else {}
+        store.submit([new_job(kind="task.a", priority=9, **key), new_job(kind="command", **key)])
+        got = store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, kinds=["command"])
+        assert [d.job.kind for d in got] == ["command"]
+        assert store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, kinds=[]) == []
+        (left,) = store.list(JobFilter(status=Status.QUEUED))
+        assert (left.kind, left.attempts) == ("task.a", 0)
+
+    def test_an_orphan_is_adopted_only_by_a_claimer_of_its_kind(self, store: JobStore) -> None:
+        store.submit([new_job(kind="task.a")])
+        job = step(store, claim_one(store, "w1").job, Spawned(H))
+        store.apply(ok(job, Release("w1"), T0, POLICY))
+        assert store.claim("w2", limit=5, now=T0, lease_until=lease(), policy=POLICY, kinds=["command"]) == []
+        assert claim_one(store, "w3", kinds=["task.a"]).job.adoptions == 1
 
     # -- apply -----------------------------------------------------------------------
     def test_apply_is_compare_and_set_on_the_version(self, store: JobStore) -> None:

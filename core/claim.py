@@ -55,10 +55,18 @@ def ready(job: Job, now: datetime, is_done: Callable[[str], bool]) -> bool:
     )
 
 
-def in_scope(job: Job, queues: frozenset[str] | None, served_pools: frozenset[str] | None) -> bool:
-    """Whether a claimer serving `queues` and `served_pools` (None: all) may take `job`;
-    a job outside any pool needs nothing a claimer could lack."""
+def in_scope(
+    job: Job,
+    queues: frozenset[str] | None,
+    served_pools: frozenset[str] | None,
+    kinds: frozenset[str] | None = None,
+) -> bool:
+    """Whether a claimer serving `queues`, `served_pools` and `kinds` (None: all) may
+    take `job`: a daemon takes only the kinds it has a runner (or a task) for, and a job
+    outside any pool needs nothing a claimer could lack."""
     if queues is not None and job.queue not in queues:
+        return False
+    if kinds is not None and job.kind not in kinds:
         return False
     return served_pools is None or job.pool is None or job.pool in served_pools
 
@@ -87,6 +95,7 @@ def pick(
     paused: frozenset[str] = frozenset(),
     pools: Mapping[str, PoolState] | None = None,
     served_pools: frozenset[str] | None = None,
+    kinds: frozenset[str] | None = None,
 ) -> list[Pick]:
     """Up to `limit` jobs to claim, in the order they are handed out. A job whose pool
     has no free slot (or is not declared) is passed over, never waited for (R-E3).
@@ -94,7 +103,7 @@ def pick(
     outside `served_pools` is left for a claimer that has that pool's resources."""
     if limit <= 0:
         return []
-    candidates = [j for j in jobs if in_scope(j, queues, served_pools)]
+    candidates = [j for j in jobs if in_scope(j, queues, served_pools, kinds)]
     chosen = [
         Pick(j) for j in heapq.nsmallest(limit, (j for j in candidates if j.adoptable), key=adopt_order)
     ]

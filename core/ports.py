@@ -156,12 +156,14 @@ class JobStore(Protocol):
         policy: Policy,
         queues: Sequence[str] | None = None,
         pools: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[Decision]:
         """Take up to `limit` jobs for `worker`, as `core.claim.pick` orders them, each
         through `decide` (Claim or Adopt) in the same transaction; returns the applied
         decisions, whose external effects the caller carries out. Only jobs of `queues`
-        are taken, and of jobs that need a pool only those of `pools` (None: any), so a
-        worker never takes a job whose pool it has no resources for (see `in_scope`)."""
+        are taken, of jobs that need a pool only those of `pools`, and only jobs of `kinds`
+        (None: any), so a worker never takes a job whose pool it has no resources for, nor
+        one it has no runner or task for (see `in_scope`)."""
 
     def apply(self, decision: Decision) -> ApplyResult:
         """Write `decision.job` if the stored version is `decision.expected_version`,
@@ -305,6 +307,7 @@ class ApplyThenClaim(Protocol):
         policy: Policy,
         queues: Sequence[str] | None = None,
         pools: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> tuple[list[ApplyResult], list[Decision]]: ...
 
 

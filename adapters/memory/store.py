@@ -75,6 +75,7 @@ class MemoryStore:
         policy: Policy,
         queues: Sequence[str] | None = None,
         pools: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[Decision]:
         with self._lock:
             live = [self._jobs[i] for i in self._open]
@@ -93,6 +94,7 @@ class MemoryStore:
                 queues=frozenset(queues) if queues is not None else None,
                 pools=states(self._pool_sizes, holders(live)),
                 served_pools=frozenset(pools) if pools is not None else None,
+                kinds=frozenset(kinds) if kinds is not None else None,
             )
             out = decide_picks(chosen, worker, lease_until, now, policy)
             for decision in out.writes:
@@ -142,6 +144,7 @@ class MemoryStore:
         policy: Policy,
         queues: Sequence[str] | None = None,
         pools: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> tuple[list[ApplyResult], list[Decision]]:
         with self._lock:
             results = self.apply_many(decisions)
@@ -153,6 +156,7 @@ class MemoryStore:
                 policy=policy,
                 queues=queues,
                 pools=pools,
+                kinds=kinds,
             )
             return results, claimed
 

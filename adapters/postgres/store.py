@@ -308,10 +308,11 @@ class PostgresStore(SqlStore):
         policy: Policy,
         queues: Sequence[str] | None = None,
         pools: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[Decision]:
         if limit <= 0:
             return []
-        qsql, qargs = _scope_filter(queues, pools)
+        qsql, qargs = _scope_filter(queues, pools, kinds)
         if lease_until > now:
             fast = self._claim_fast(worker, limit, now, lease_until, policy, qsql, qargs)
             if fast is not None:
@@ -434,6 +435,7 @@ class PostgresStore(SqlStore):
         policy: Policy,
         queues: Sequence[str] | None = None,
         pools: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> tuple[list[ApplyResult], list[Decision]]:
         """BEGIN, the batch's UPDATEs, the one-statement claim and COMMIT in one pipeline:
         one round trip and one commit where `apply_many` and `claim` take two. Anything
@@ -450,8 +452,9 @@ class PostgresStore(SqlStore):
                 policy=policy,
                 queues=queues,
                 pools=pools,
+                kinds=kinds,
             )
-        qsql, qargs = _scope_filter(queues, pools)
+        qsql, qargs = _scope_filter(queues, pools, kinds)
         writes = self._cas_groups(decisions)
         with self._pool.connection() as conn:
             try:
@@ -654,13 +657,17 @@ def _fast_claimed(rows: list[Any], worker: str) -> list[Decision] | None:
     return claimed((_codec.job(row[1:]) for row in rows), worker)
 
 
-def _scope_filter(queues: Sequence[str] | None, pools: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
-    """`core.claim.in_scope` as SQL: the job's queue among `queues`, and its pool (if it
-    has one) among `pools`; None leaves that side open."""
+def _scope_filter(
+    queues: Sequence[str] | None, pools: Sequence[str] | None, kinds: Sequence[str] | None
+) -> tuple[str, tuple[Any, ...]]:
+    """`core.claim.in_scope` as SQL: the job's queue among `queues`, its kind among
+    `kinds`, and its pool (if it has one) among `pools`; None leaves that side open."""
     sql = ""
     args: tuple[Any, ...] = ()
     if queues is not None:
         sql, args = " AND queue = ANY(%s)", (list(queues),)
+    if kinds is not None:
+        sql, args = f"{sql} AND kind = ANY(%s)", (*args, list(kinds))
     if pools is not None:
         sql, args = f"{sql} AND (pool IS NULL OR pool = ANY(%s))", (*args, list(pools))
     return sql, args

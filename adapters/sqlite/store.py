@@ -240,11 +240,12 @@ class SqliteStore(SqlStore):
         policy: Policy,
         queues: Sequence[str] | None = None,
         pools: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[Decision]:
         if limit <= 0:
             return []
         with self._tx() as c:
-            return self._claim_in(c, worker, limit, now, lease_until, policy, queues, pools)
+            return self._claim_in(c, worker, limit, now, lease_until, policy, queues, pools, kinds)
 
     def _claim_in(
         self,
@@ -256,8 +257,9 @@ class SqliteStore(SqlStore):
         policy: Policy,
         queues: Sequence[str] | None,
         pools: Sequence[str] | None,
+        kinds: Sequence[str] | None,
     ) -> list[Decision]:
-        qsql, qargs = _scope_filter(queues, pools)
+        qsql, qargs = _scope_filter(queues, pools, kinds)
         if lease_until > now:
             fast = self._claim_fast(c, worker, limit, now, lease_until, policy, qsql, qargs)
             if fast:
@@ -329,9 +331,10 @@ class SqliteStore(SqlStore):
         policy: Policy,
         queues: Sequence[str] | None = None,
         pools: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> tuple[list[ApplyResult], list[Decision]]:
         """Both under one write lock, one commit."""
-        claim = (worker, limit, now, lease_until, policy, queues, pools) if limit > 0 else None
+        claim = (worker, limit, now, lease_until, policy, queues, pools, kinds) if limit > 0 else None
         return self._atomically(decisions, claim)
 
     def _atomically(
@@ -450,14 +453,17 @@ def _read_version(conn: sqlite3.Connection, prefix: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def _scope_filter(queues: Sequence[str] | None, pools: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
-    """`core.claim.in_scope` as SQL: the job's queue among `queues`, and its pool (if it
-    has one) among `pools`; None leaves that side open."""
+def _scope_filter(
+    queues: Sequence[str] | None, pools: Sequence[str] | None, kinds: Sequence[str] | None
+) -> tuple[str, tuple[str, ...]]:
+    """`core.claim.in_scope` as SQL: the job's queue among `queues`, its kind among
+    `kinds`, and its pool (if it has one) among `pools`; None leaves that side open."""
     sql = ""
     args: tuple[str, ...] = ()
-    if queues is not None:
-        sql += f" AND queue IN ({', '.join('?' for _ in queues)})" if queues else " AND 0"
-        args += tuple(queues)
+    for column, among in (("queue", queues), ("kind", kinds)):
+        if among is not None:
+            sql += f" AND {column} IN ({', '.join('?' for _ in among)})" if among else " AND 0"
+            args += tuple(among)
     if pools is not None:
         listed = f" OR pool IN ({', '.join('?' for _ in pools)})" if pools else ""
         sql += f" AND (pool IS NULL{listed})"

@@ -307,6 +307,7 @@ class Worker:
             policy=self.policy,
             queues=self.queues,
             pools=self.serve_pools,
+            kinds=tuple(self.runners),  # only what it can run: a task needs its app (R-A1)
         )
         self._start(claimed, idle)
 
@@ -375,6 +376,7 @@ class Worker:
                     policy=self.policy,
                     queues=self.queues,
                     pools=self.serve_pools,
+                    kinds=tuple(self.runners),
                 )
                 taken.append(claimed)
                 return results

@@ -64,7 +64,7 @@ class TinyStore:
     def _holder(self, slot):
         return next((j.id for j in self.jobs.values() if j.unique_slot == slot), None)
 
-    def claim(self, worker, *, limit, now, lease_until, policy, queues=None, pools=None):
+    def claim(self, worker, *, limit, now, lease_until, policy, queues=None, pools=None, kinds=None):
         with self.lock:
             running = Counter(
                 j.concurrency_key
@@ -82,6 +82,7 @@ class TinyStore:
                 paused=frozenset(self.paused_queues),
                 pools=states(self.pool_sizes, holders(self.jobs.values())),
                 served_pools=frozenset(pools) if pools is not None else None,
+                kinds=frozenset(kinds) if kinds is not None else None,
             )
             # Claims the coherent picks, heals the impossible ones (R-C1): what to write.
             out = decide_picks(chosen, worker, lease_until, now, policy)

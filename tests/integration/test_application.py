@@ -133,3 +133,15 @@ def test_logs_ls_newest_first_and_version(tmp_path, env):
     table = qrun(tmp_path, env, "ls", "--kind", "command")
     assert first in table and "done" in table
     assert qrun(tmp_path, env, "--version").startswith("qrun, version ")
+
+
+def test_a_daemon_without_the_app_leaves_its_task_jobs_queued_with_no_attempt_spent(tmp_path, env):
+    qrun(tmp_path, env, "migrate")
+    store = open_store(env)
+    store.submit([Job.new(id="send-1", kind="send", now=datetime.now(UTC), max_attempts=1)])
+    store.close()
+    command = qrun(tmp_path, env, "submit", "--", "true").strip()
+    qrun(tmp_path, env, "serve", "--burst")  # no --app: it has no task named "send"
+    shown = {j["id"]: j for j in json.loads(qrun(tmp_path, env, "ls", "--json"))}
+    assert shown[command]["status"] == "done"
+    assert (shown["send-1"]["status"], shown["send-1"]["attempts"]) == ("queued", 0)

@@ -52,13 +52,16 @@ def test_r_c5_a_spawn_that_fails_gives_the_attempt_back(env):
     assert got.status is Status.QUEUED and got.attempts == 0 and got.error == "fork failed"
 
 
-def test_an_unknown_kind_fails_with_an_error_naming_it(env):
-    store, _clock, _runner, worker = env
-    job = new_job(kind="mystery", max_attempts=1)
-    store.submit([job])
+def test_a_job_of_a_kind_it_cannot_run_is_left_queued_with_no_attempt_spent(env):
+    # A daemon without the app that registers a task used to claim its jobs and spend
+    # every attempt on "no runner": now the claim takes only the kinds it has.
+    store, _clock, runner, worker = env
+    job, mine = new_job(kind="mystery", max_attempts=1), new_job()
+    store.submit([job, mine])
     worker().tick()
     got = store.get(job.id)
-    assert got.status is Status.FAILED and "no runner for job kind 'mystery'" in got.error
+    assert got.status is Status.QUEUED and got.attempts == 0 and got.error is None
+    assert runner.spawned == [mine.id]
 
 
 def test_r_g3_a_lost_lease_makes_the_worker_forget_the_job(env):
