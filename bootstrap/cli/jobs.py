@@ -60,6 +60,7 @@ from .common import REFUSED, app_for, refused
 )
 @click.option("--pool", default=None, help="a pool this job needs a slot of ([pools.NAME] in the config)")
 @click.option("--batch", default=None, help="add the job to this batch id (see qrun batch)")
+@click.option("--after", "depends_on", multiple=True, help="start only once job ID is done (repeatable)")
 @click.argument("command", nargs=-1)
 @click.pass_context
 def submit(

@@ -77,15 +77,18 @@ def ls(
 @click.pass_context
 def show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show one job: its state, its times, its error (a task's traceback included)."""
-    job = app_for(ctx).job(job_id)
+    app = app_for(ctx)
+    job = app.job(job_id)
     if job is None:
         raise click.ClickException(f"no job {job_id}")
-    view = job_view(job)
+    view = {**job_view(job), "waiting": list(app.waiting(job))}
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return
     error = view.pop("error")
     view.pop("history")
+    for reason in view.pop("waiting"):
+        click.echo(f"{'waiting':18} {reason}")
     for key, value in view.items():
         if value in (None, [], {}, ()) and key not in ("result",):
             continue

@@ -46,7 +46,7 @@ def job(app: AppDep, job_id: PathName) -> dict[str, Any]:
     found = app.job(job_id)
     if found is None:
         raise HTTPException(404, f"no job {job_id}")
-    return job_view(found)
+    return {**job_view(found), "waiting": list(app.waiting(found))}  # why it is not running
 
 
 @router.post("/jobs", status_code=201, dependencies=WRITE)

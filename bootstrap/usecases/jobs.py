@@ -13,9 +13,11 @@ from typing import Any
 from qrun.adapters.ids import new_id
 from qrun.core import Backoff, Cancel, Handle, Job, Retry, Run, Status, Unique
 from qrun.core.job import MAX_DELAY_S
-from qrun.core.ports import AsyncStore, Exit, JobFilter, RunLogs
+from qrun.core.ports import AsyncStore, DaemonRegistry, Exit, JobFilter, RunLogs
+from qrun.core.waiting import Surroundings, why_waiting
 
 from ..runtime.apply import Outcome
+from ..runtime.paging import all_jobs
 from ..runtime.periodic import Periodic
 from .base import Parts
 from .payloads import check_payload
@@ -256,6 +258,32 @@ class JobCases(Parts):
 
     def job(self, job_id: str) -> Job | None:
         return self.store.get(job_id)
+
+    def waiting(self, job: Job) -> tuple[str, ...]:
+        """Why `job` is not running now (`core.waiting`), read with a query per
+        dependency, one for its key's holders (the running jobs), one each for the
+        paused queues, the pools and the daemons' reports: never a scan of every job."""
+        now = self.clock.now()
+        if job.status is not Status.QUEUED:
+            return why_waiting(job, Surroundings(now=now))
+        deps = {dep: (found.status if (found := self.store.get(dep)) else None) for dep in job.depends_on}
+        key = job.concurrency_key
+        holders = (
+            tuple(j.id for j in all_jobs(self.store, Status.RUNNING) if j.concurrency_key == key)
+            if key is not None
+            else ()
+        )
+        seen = now - timedelta(seconds=3 * self.config.reaper_interval_s)
+        daemons = tuple(self.store.daemons(seen)) if isinstance(self.store, DaemonRegistry) else None
+        around = Surroundings(
+            now=now,
+            paused=self.store.paused(),
+            dependencies=deps,
+            key_holders=holders,
+            pool=self.store.pools().get(job.pool) if job.pool is not None else None,
+            daemons=daemons,
+        )
+        return why_waiting(job, around)
 
     def jobs(self, where: JobFilter) -> list[Job]:
         return self.store.list(where)

@@ -165,6 +165,22 @@ def test_cancel_and_retry_say_why_they_cannot(qrun):
     assert status(qrun, job_id) == "queued"
 
 
+def test_show_says_why_a_job_waits_on_a_dependency_that_failed(qrun):
+    parent = qrun("submit", "--max-attempts", "1", "--", "false").stdout.strip()
+    child = qrun("submit", "--after", parent, "--", "true").stdout.strip()
+    daemon = qrun.serve()
+    try:
+        wait_status(qrun, parent, "failed")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)
+    shown = qrun("show", child).stdout
+    assert f"waiting            it depends on {parent}, which ended failed: `qrun retry {parent}`" in shown
+    said = json.loads(qrun("show", child, "--json").stdout)["waiting"]
+    assert said[0].startswith(f"it depends on {parent}, which ended failed")
+    assert "no daemon has reported lately" in said[-1]  # and none serves it now
+
+
 def test_bad_configuration_is_refused_with_the_setting_named(qrun):
     bad = qrun("ls", check=False, extra_env={"QRUN_SLOTS": "lots"})
     assert bad.returncode == 1 and "slots" in bad.stderr

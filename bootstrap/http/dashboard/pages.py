@@ -194,9 +194,11 @@ def job(request: Request, job_id: str) -> Response:
     deps = ", ".join(link(f"/ui/jobs/{d}", d) for d in found.depends_on) or "none"
     follow = e(json.dumps(view["follow_up"])) if view.get("follow_up") else "none"
     batch = link(f"/ui/batches/{found.batch}", found.batch) if found.batch else "none"
+    reasons = app.waiting(found)
+    why = f"<h2>Why it waits</h2><ul>{''.join(f'<li>{e(r)}</li>' for r in reasons)}</ul>" if reasons else ""
     body = (
         f"<p>{status(found.status.value)} queue {e(found.queue)}, kind {e(found.kind)}, "
-        f"attempt {found.attempts} of {found.max_attempts}, batch {batch}</p><p>{acts}</p>"
+        f"attempt {found.attempts} of {found.max_attempts}, batch {batch}</p><p>{acts}</p>{why}"
         f"<h2>Timeline</h2>{_timeline(found)}"
         f"<h2>Error</h2>{pre(found.error) if found.error else '<p>none</p>'}"
         f"<h2>Payload</h2>{pre(json.dumps(view['payload'], indent=2))}"

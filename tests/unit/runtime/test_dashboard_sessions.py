@@ -201,3 +201,12 @@ def test_a_trusted_origin_behind_a_proxy_may_act(tmp_path):
     csrf = csrf_of(client)
     assert client.post("/ui/queues/mail/pause", data={"csrf": csrf}, headers=proxied).status_code == 303
     assert paused(app)
+
+
+def test_a_jobs_page_says_why_it_waits(dash):
+    app, client = dash
+    job_id = app.submit("command", {"argv": ["true"]}, queue="ops")
+    app.store.pause("ops")
+    sign_in(client)
+    page = client.get(f"/ui/jobs/{job_id}").text
+    assert "Why it waits" in page and "its queue ops is paused" in page

@@ -166,3 +166,14 @@ def test_jobs_are_listed_newest_submitted_first_and_page_by_the_last_id(setup):
     assert ids(client.get("/jobs?order=oldest", headers=AUTH)) == ["aaa", "cron-late", "0-newest"]
     assert ids(client.get("/jobs?order=id", headers=AUTH)) == ["0-newest", "aaa", "cron-late"]
     assert client.get("/jobs?order=sideways", headers=AUTH).status_code == 422
+
+
+def test_a_job_says_why_it_waits(setup):
+    app, client = setup
+    job_id = app.submit("command", {"argv": ["true"]}, delay_s=3600, queue="mail")
+    app.store.pause("mail")
+    got = client.get(f"/jobs/{job_id}", headers=AUTH).json()
+    assert got["waiting"][:2] == [
+        "scheduled for 2030-01-01T01:00:00+00:00",
+        "its queue mail is paused: `qrun resume mail`",
+    ]
