@@ -38,7 +38,7 @@ class StoreDaemons(StoreFixtures):
         return store
 
     def test_r_f4_reports_read_back_as_written_by_name_host_and_id(self, registry: DaemonRegistry) -> None:
-        b = seen("w-b", 5, name="box", host="h2", queues=("mail", "default"))
+        b = seen("w-b", 5, name="box", host="h2", queues=("mail", "default"), kinds=("command", "send"))
         a = seen("w-a", 6, name="box", host="h2")
         c = seen("w-c", 7, name="alpha", host="h9", slots=64, running=0)
         for report in (b, a, c):

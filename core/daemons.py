@@ -26,6 +26,8 @@ class DaemonSeen:
     slots: int
     running: int
     queues: tuple[str, ...] | None = attrs.field(default=None, converter=_queues)
+    #: The job kinds it can run (its runners and its app's tasks); None: not reported.
+    kinds: tuple[str, ...] | None = attrs.field(default=None, converter=_queues)
     started_at: datetime
     seen_at: datetime
 

@@ -69,6 +69,11 @@ def why_waiting(job: Job, around: Surroundings) -> tuple[str, ...]:
                 f"no live daemon serves its queue {job.queue}"
                 + ("" if around.daemons else ": no daemon has reported lately; start `qrun serve`")
             )
+        elif not any(d.kinds is None or job.kind in d.kinds for d in serving):
+            found.append(
+                f"no live daemon serving its queue can run kind {job.kind}: "
+                "start one with the app that registers it (`qrun serve --app MODULE:ATTR`)"
+            )
     return tuple(found)
 
 

@@ -144,5 +144,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_submitted ON {s}.jobs (requested_at, id);
     CREATE INDEX jobs_status_submitted ON {s}.jobs (status, requested_at, id);
     """,
+    # 11: the kinds each live daemon can run, so a job no daemon can run says so.
+    """
+    ALTER TABLE {s}.daemons ADD COLUMN kinds text;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -35,7 +35,18 @@ from .pool_sql import PoolSql, pool_state, pools_of
 from .retention import expired_sql
 
 _COLS = ", ".join(COLUMNS)
-_DAEMON_COLUMNS = ("id", "name", "host", "pid", "slots", "running", "queues", "started_at", "seen_at")
+_DAEMON_COLUMNS = (
+    "id",
+    "name",
+    "host",
+    "pid",
+    "slots",
+    "running",
+    "queues",
+    "kinds",
+    "started_at",
+    "seen_at",
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -421,8 +432,8 @@ class SqlStore:
     def report(self, daemon: DaemonSeen) -> None:
         d, t = self._dialect, self._tables.daemons
         m = ", ".join(d.mark for _ in _DAEMON_COLUMNS)
-        queues = dumps(list(daemon.queues)) if daemon.queues is not None else None
-        row = (daemon.id, daemon.name, daemon.host, daemon.pid, daemon.slots, daemon.running, queues)
+        queues, kinds = (dumps(list(v)) if v is not None else None for v in (daemon.queues, daemon.kinds))
+        row = (daemon.id, daemon.name, daemon.host, daemon.pid, daemon.slots, daemon.running, queues, kinds)
         with self._transaction() as tx:
             tx.execute(
                 f"DELETE FROM {t} WHERE seen_at < {d.mark}", (d.time_in(daemon.seen_at - FORGOTTEN_AFTER),)
@@ -448,10 +459,11 @@ class SqlStore:
                 slots=int(s),
                 running=int(r),
                 queues=json.loads(q) if q is not None else None,
+                kinds=json.loads(k) if k is not None else None,
                 started_at=d.time_out(a),
                 seen_at=d.time_out(b),
             )
-            for i, n, h, p, s, r, q, a, b in rows
+            for i, n, h, p, s, r, q, k, a, b in rows
         ]
 
     def forget(self, daemon_id: str) -> None:

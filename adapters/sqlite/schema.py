@@ -187,5 +187,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX {p}jobs_submitted ON {p}jobs (requested_at, id);
     CREATE INDEX {p}jobs_status_submitted ON {p}jobs (status, requested_at, id);
     """,
+    # 11: the kinds each live daemon can run, so a job no daemon can run says so.
+    """
+    ALTER TABLE {p}daemons ADD COLUMN kinds TEXT;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -61,6 +61,7 @@ from .common import REFUSED, app_for, refused
 @click.option("--pool", default=None, help="a pool this job needs a slot of ([pools.NAME] in the config)")
 @click.option("--batch", default=None, help="add the job to this batch id (see qrun batch)")
 @click.option("--after", "depends_on", multiple=True, help="start only once job ID is done (repeatable)")
+@click.option("--force", is_flag=True, help="queue a --task that no live daemon can run yet")
 @click.argument("command", nargs=-1)
 @click.pass_context
 def submit(
@@ -79,6 +80,7 @@ def submit(
     cpus: float | None,
     network: str | None,
     env_vars: tuple[str, ...],
+    force: bool,
     **options: Any,
 ) -> None:
     """Submit a command (or --task) and print the new job's id alone on stdout."""
@@ -109,6 +111,12 @@ def submit(
         except OSError as exc:
             raise click.UsageError(f"--input {name}: cannot read {path}: {exc.strerror}") from None
     app = app_for(ctx, create=True)
+    if task is not None and not force and not app.runnable(task):
+        raise click.ClickException(
+            f"no task named {task!r}: this app does not register it and no live daemon can run it, "
+            "so it would wait in the queue; give --app MODULE:ATTR (the app that registers it), "
+            "start `qrun serve --app MODULE:ATTR`, or pass --force to queue it anyway"
+        )
     try:
         given = {k: v for k, v in options.items() if v is not None}  # the rest: the task's, else Job's
         job_id = app.submit(kind, payload, inputs=inputs, delay_s=delay, **given)

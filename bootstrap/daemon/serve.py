@@ -276,6 +276,7 @@ class Daemon:
                     slots=worker.slots,
                     running=len(worker.inflight),
                     queues=worker.queues,
+                    kinds=tuple(worker.runners),
                     started_at=started,
                     seen_at=worker.clock.now(),
                 )

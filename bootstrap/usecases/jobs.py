@@ -259,6 +259,16 @@ class JobCases(Parts):
     def job(self, job_id: str) -> Job | None:
         return self.store.get(job_id)
 
+    def runnable(self, kind: str) -> bool:
+        """Whether this app, or a live daemon (by its reports), can run jobs of `kind`;
+        True where a daemon does not say what it runs (one from before it said)."""
+        if kind in self.runners:
+            return True
+        if not isinstance(self.store, DaemonRegistry):
+            return False
+        seen = self.clock.now() - timedelta(seconds=3 * self.config.reaper_interval_s)
+        return any(d.kinds is None or kind in d.kinds for d in self.store.daemons(seen))
+
     def waiting(self, job: Job) -> tuple[str, ...]:
         """Why `job` is not running now (`core.waiting`), read with a query per
         dependency, one for its key's holders (the running jobs), one each for the

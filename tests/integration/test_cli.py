@@ -181,6 +181,16 @@ def test_show_says_why_a_job_waits_on_a_dependency_that_failed(qrun):
     assert "no daemon has reported lately" in said[-1]  # and none serves it now
 
 
+def test_submitting_a_task_no_one_can_run_is_refused_unless_forced(qrun):
+    refused = qrun("submit", "--task", "typo", check=False)
+    assert (
+        refused.returncode == 1 and "no task named 'typo'" in refused.stderr and "--force" in refused.stderr
+    )
+    assert json.loads(qrun("ls", "--json").stdout) == []  # nothing was stored
+    forced = qrun("submit", "--task", "typo", "--force").stdout.strip()
+    assert status(qrun, forced) == "queued"
+
+
 def test_bad_configuration_is_refused_with_the_setting_named(qrun):
     bad = qrun("ls", check=False, extra_env={"QRUN_SLOTS": "lots"})
     assert bad.returncode == 1 and "slots" in bad.stderr

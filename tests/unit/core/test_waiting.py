@@ -19,9 +19,18 @@ def reasons(job, **around):
     return why_waiting(job, Surroundings(now=NOW, **around))
 
 
-def daemon(queues=None):
+def daemon(queues=None, kinds=None):
     return DaemonSeen(
-        id="d@h:1:x", name="d", host="h", pid=1, slots=4, running=0, queues=queues, started_at=T0, seen_at=NOW
+        id="d@h:1:x",
+        name="d",
+        host="h",
+        pid=1,
+        slots=4,
+        running=0,
+        queues=queues,
+        kinds=kinds,
+        started_at=T0,
+        seen_at=NOW,
     )
 
 
@@ -54,6 +63,11 @@ def test_each_reason_says_what_to_do():
     assert reasons(new_job(queue="q"), daemons=(daemon(queues=("other",)),)) == (
         "no live daemon serves its queue q",
     )
+    assert reasons(new_job(kind="send"), daemons=(daemon(kinds=("command",)),)) == (
+        "no live daemon serving its queue can run kind send: "
+        "start one with the app that registers it (`qrun serve --app MODULE:ATTR`)",
+    )
+    assert reasons(new_job(kind="send"), daemons=(daemon(kinds=("command", "send")),)) == ()
     assert reasons(new_job(), daemons=()) == (
         "no live daemon serves its queue default: no daemon has reported lately; start `qrun serve`",
     )
