@@ -15,6 +15,7 @@ from .pools import StorePools
 from .races import StoreRaces
 from .sessions import StoreSessions
 from .stateful import run_against_reference
+from .suspects import StoreSuspects
 from .timeline import StoreTimeline
 from .topics import StoreTopics
 
@@ -33,6 +34,7 @@ class JobStoreContract(
     StoreSessions,
     StoreRaces,
     StoreDaemons,
+    StoreSuspects,
     StoreTimeline,
 ):
     """Every obligation of the JobStore port, the races, and a stateful comparison with

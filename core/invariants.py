@@ -3,6 +3,9 @@ empty tuple means the job is coherent. The sanitizer heals what this finds (R-C4
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from .job import Job, Status
 
 
@@ -58,3 +61,16 @@ def violations(job: Job) -> tuple[str, ...]:
 
 def holds(job: Job) -> bool:
     return not violations(job)
+
+
+def needs_care(job: Job, now: datetime, status_of: Callable[[str], Status | None]) -> bool:
+    """What `qrun doctor` reports of an open job: an impossible state, a lease that ended
+    before `now` (its reaper is not running), or, queued, a dependency that failed, was
+    cancelled or does not exist (`status_of` gives None for a missing job)."""
+    if job.status.terminal:
+        return False
+    if violations(job):
+        return True
+    if job.status is Status.RUNNING:
+        return job.lease is not None and job.lease.until < now
+    return any(status_of(dep) in (None, Status.FAILED, Status.CANCELLED) for dep in job.depends_on)

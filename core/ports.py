@@ -259,6 +259,18 @@ class NameLocks(Protocol):
 
 
 @runtime_checkable
+class Examinable(Protocol):
+    """Optional: the open jobs that may need care, found by the database, so `qrun
+    doctor` reads those rather than every job. A superset is allowed (the doctor judges
+    each); missing one is not."""
+
+    def suspects(self, now: datetime, limit: int, after: str | None = None) -> list[Job]:
+        """Up to `limit` queued or running jobs, by id past `after`, that may need care
+        (`core.invariants.needs_care`): an impossible state, a lease that ended before
+        `now`, or a dependency that failed, was cancelled or does not exist."""
+
+
+@runtime_checkable
 class DaemonRegistry(Protocol):
     """Optional: what live daemons report of themselves every few seconds (their slots in
     use, where they run), so an operator sees every host's daemons in one place (R-F4).

@@ -21,6 +21,7 @@ from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import decide_picks, pick
 from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
+from qrun.core.invariants import needs_care
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
     Applied,
@@ -342,6 +343,16 @@ class MemoryStore:
                 ),
                 self._jobs.get,
             )
+
+    def suspects(self, now: datetime, limit: int, after: str | None = None) -> builtins.list[Job]:
+        with self._lock:
+            status = lambda i: j.status if (j := self._jobs.get(i)) else None  # noqa: E731
+            found = [
+                job
+                for i in sorted(self._open)
+                if (after is None or i > after) and needs_care(job := self._jobs[i], now, status)
+            ]
+            return found[:limit]
 
     def counts(self) -> Mapping[tuple[str, Status], int]:
         with self._lock:

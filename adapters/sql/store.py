@@ -30,6 +30,7 @@ from .admission import Admission
 from .codec import COLUMNS, Codec, dumps, micros
 from .event_codec import EventCodec
 from .event_sql import EventSql, settle_args
+from .fast_claim import IMPOSSIBLE_QUEUED
 from .filters import where_sql
 from .pool_sql import PoolSql, pool_state, pools_of
 from .retention import expired_sql
@@ -496,6 +497,27 @@ class SqlStore:
             f"SELECT {_COLS} FROM {self._tables.jobs} WHERE id = {self._dialect.mark}", (job_id,)
         )
         return self._dialect.codec.job(rows[0]) if rows else None
+
+    def suspects(self, now: datetime, limit: int, after: str | None = None) -> list[Job]:
+        """`core.invariants.needs_care` as one query over the open jobs (a superset: the
+        doctor judges each row it returns)."""
+        d, t, deps = self._dialect, self._tables.jobs, self._tables.deps
+        m = d.mark
+        past = f" AND id > {m}" if after is not None else ""
+        sql = f"""
+            SELECT {_COLS} FROM {t} j WHERE status IN ('queued', 'running'){past} AND (
+                attempts > max_attempts OR started_at < requested_at OR finished_at < started_at
+                OR (status = 'queued' AND {IMPOSSIBLE_QUEUED})
+                OR (status = 'running' AND (run_id IS NULL OR started_at IS NULL OR finished_at IS NOT NULL
+                    OR attempts < 1 OR (pool IS NULL) <> (pool_slot IS NULL)
+                    OR (exit_recorded_at IS NOT NULL AND exit_code IS NULL) OR lease_until < {m}))
+                OR (status = 'queued' AND EXISTS (
+                    SELECT 1 FROM {deps} x LEFT JOIN {t} p ON p.id = x.dep_id
+                    WHERE x.job_id = j.id AND (p.id IS NULL OR p.status IN ('failed', 'cancelled'))))
+            ) ORDER BY id LIMIT {m}
+        """
+        args = (*((after,) if after is not None else ()), d.time_in(now), limit)
+        return [d.codec.job(r) for r in self._fetch(sql, args)]
 
     def list(self, where: JobFilter = JobFilter()) -> list[Job]:
         m = self._dialect.mark

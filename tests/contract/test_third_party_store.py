@@ -16,6 +16,7 @@ from qrun.core import EnqueueJob, Heartbeat, LeaseExpired, Status, decide
 from qrun.core.batch import clear_refusal, summarize
 from qrun.core.claim import decide_picks, pick
 from qrun.core.daemons import FORGOTTEN_AFTER
+from qrun.core.invariants import needs_care
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
     Applied,
@@ -269,6 +270,12 @@ class TinyStore:
                 and (where.batch is None or j.batch == where.batch)
             ]
             return where.page(found, self.jobs.get)  # sorted and paged as JobFilter says
+
+    def suspects(self, now, limit, after=None):  # Examinable: qrun doctor without a full read
+        with self.lock:
+            status = lambda i: self.jobs[i].status if i in self.jobs else None  # noqa: E731
+            found = [j for i, j in sorted(self.jobs.items()) if (after is None or i > after)]
+            return [j for j in found if needs_care(j, now, status)][:limit]
 
     def counts(self):
         with self.lock:
