@@ -9,7 +9,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -246,13 +246,18 @@ class Config:
         }
         return {s: timedelta(seconds=v) for s, v in given.items() if v > 0}
 
+    def live_since(self, now: datetime) -> datetime:
+        """Daemons that reported after this are live: a daemon reports every reaper tick,
+        so three intervals without one mean it is gone (R-F4)."""
+        return now - timedelta(seconds=3 * self.reaper_interval_s)
+
     @property
     def worst_case_recovery_s(self) -> float:
         """R-G8: the longest a dead worker's job waits before another worker adopts it.
         The dead worker's lease ends at most `lease_s` after its last renewal; the reaper's
         next tick, at most `reaper_interval_s` later, clears it; a worker's next claim, at
-        most `poll_s` later, adopts it. (A worker restarted under the same name recovers
-        its predecessor's jobs at start-up, at once.)"""
+        most `poll_s` later, adopts it. (A worker restarted under the same name on the
+        same host recovers its predecessor's jobs at start-up, at once.)"""
         return self.lease_s + self.reaper_interval_s + self.poll_s
 
     @property

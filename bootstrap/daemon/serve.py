@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -252,7 +252,7 @@ class Daemon:
             return None
         now = self.worker.clock.now()
         try:
-            seen = self.store.daemons(now - timedelta(seconds=3 * self.config.reaper_interval_s))
+            seen = self.store.daemons(self.config.live_since(now))
         except Exception:
             return None
         others = [d for d in seen if d.name == self.worker.name and d.id != self.worker.id]

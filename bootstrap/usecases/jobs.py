@@ -266,8 +266,8 @@ class JobCases(Parts):
             return True
         if not isinstance(self.store, DaemonRegistry):
             return False
-        seen = self.clock.now() - timedelta(seconds=3 * self.config.reaper_interval_s)
-        return any(d.kinds is None or kind in d.kinds for d in self.store.daemons(seen))
+        seen = self.store.daemons(self.config.live_since(self.clock.now()))
+        return any(d.kinds is None or kind in d.kinds for d in seen)
 
     def waiting(self, job: Job) -> tuple[str, ...]:
         """Why `job` is not running now (`core.waiting`), read with a query per
@@ -283,8 +283,8 @@ class JobCases(Parts):
             if key is not None
             else ()
         )
-        seen = now - timedelta(seconds=3 * self.config.reaper_interval_s)
-        daemons = tuple(self.store.daemons(seen)) if isinstance(self.store, DaemonRegistry) else None
+        live = self.config.live_since(now)
+        daemons = tuple(self.store.daemons(live)) if isinstance(self.store, DaemonRegistry) else None
         around = Surroundings(
             now=now,
             paused=self.store.paused(),

@@ -40,8 +40,7 @@ class QueueCases(Parts):
         if not isinstance(self.store, DaemonRegistry):
             return []
         now = self.clock.now()
-        since = now - timedelta(seconds=3 * self.config.reaper_interval_s)
-        return [daemon_view(d, now) for d in self.store.daemons(since)]
+        return [daemon_view(d, now) for d in self.store.daemons(self.config.live_since(now))]
 
     def paused_queues(self) -> list[str]:
         return sorted(self.store.paused())
