@@ -19,6 +19,7 @@ from returns.result import Success
 from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import decide_picks, pick
+from qrun.core.dependents import at_submit, ended, pending, revived, still_blocked
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
     Applied,
@@ -58,7 +59,7 @@ class Model:
     def submit(self, jobs: Sequence[Job]) -> list[str]:
         fresh, ids = resolve(jobs, self.holder)
         check(fresh, lambda wanted: {i for i in wanted if i in self.jobs})
-        for job in fresh:
+        for job in at_submit(fresh, lambda i: self.jobs[i].status if i in self.jobs else None):
             self.jobs[job.id] = job
         return ids
 
@@ -90,7 +91,8 @@ class Model:
         )
         out = decide_picks(chosen, worker, lease_until, now, policy)
         for decision in out.writes:
-            self.write(decision)
+            self.put(decision)
+        self.carry_down(out.writes, {})
         return out
 
     def apply(self, decision: Decision) -> ApplyResult:
@@ -110,8 +112,9 @@ class Model:
             if held_by is not None and held_by != decision.job.id:
                 self.jobs = before
                 raise UniqueConflict(unique_conflict_message(decision.job, held_by))
-            self.write(decision)
+            self.put(decision)
             out.append(Applied(decision.job))
+        self.carry_down([d for d, r in zip(decisions, out, strict=True) if isinstance(r, Applied)], {})
         return out
 
     def apply_then_claim(
@@ -120,11 +123,37 @@ class Model:
         results = self.apply_many(decisions)
         return results, self.claim(worker, **claim)  # type: ignore[arg-type]
 
-    def write(self, decision: Decision) -> None:
+    def put(self, decision: Decision) -> None:
         self.jobs[decision.job.id] = decision.job
         for effect in decision.durable:
             if isinstance(effect, EnqueueJob) and effect.job.id not in self.jobs:
                 self.jobs[effect.job.id] = effect.job
+
+    def carry_down(self, written: Sequence[Decision], times: dict[str, int]) -> None:
+        """The ends and revivals `written` announce, one round of dependents at a time
+        (`core.dependents`), each job decided at most twice (a batch may submit a cycle)."""
+        ends, revives = pending(written)
+        if not ends and not revives:
+            return
+        waiting = [
+            j for j in self.jobs.values() if j.status is Status.QUEUED and set(j.depends_on) & set(ends)
+        ]
+        decisions = ended(sorted(waiting, key=lambda j: j.id), ends)
+        taken = {d.job.id for d in decisions}
+        cancelled = [
+            j
+            for j in sorted(self.jobs.values(), key=lambda j: j.id)
+            if j.status is Status.CANCELLED and j.cancelled_for in revives and j.id not in taken
+        ]
+        status = {i: j.status for i, j in self.jobs.items()}.get
+        again = [d.job for d in written if d.job.id in revives and d.job.id not in taken]
+        decisions += revived(cancelled, revives, status)
+        decisions += still_blocked(again, revives, status)
+        decisions = [d for d in decisions if times.get(d.job.id, 0) < 2]
+        for d in decisions:
+            times[d.job.id] = times.get(d.job.id, 0) + 1
+            self.put(d)
+        self.carry_down(decisions, times)
 
     def heartbeat(
         self,
@@ -140,7 +169,7 @@ class Model:
             job = self.jobs.get(job_id)
             result = decide(job, Heartbeat(worker, lease_until, ran_s), now) if job else None
             if isinstance(result, Success):
-                self.write(result.unwrap())
+                self.put(result.unwrap())
                 kept.add(job_id)
         return frozenset(kept)
 
@@ -148,7 +177,7 @@ class Model:
         cleared = 0
         for job in list(self.jobs.values()):
             if job.status is Status.RUNNING and job.lease is not None and job.lease.until <= now:
-                self.write(decide(job, LeaseExpired(), now).unwrap())
+                self.put(decide(job, LeaseExpired(), now).unwrap())
                 cleared += 1
         return cleared
 

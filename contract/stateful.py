@@ -19,7 +19,8 @@ from hypothesis.stateful import (
 )
 from returns.result import Success
 
-from qrun.core import TERMINAL, Backoff, Claim, Decision, Job, Status, Unique, decide
+from qrun.core import TERMINAL, Backoff, Claim, Decision, DependencyFailure, Job, Status, Unique, decide
+from qrun.core.decide import ENDS_DEPENDENTS
 from qrun.core.ports import Applied, ApplyThenClaim, Conflict, JobFilter, JobStore, StoreError
 from qrun.core.topics import Settle, TopicEvent
 
@@ -87,6 +88,7 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
                         available_at=self.now + timedelta(seconds=data.draw(st.integers(0, 30))),
                         concurrency_key=data.draw(st.none() | st.just("key")),
                         depends_on=tuple(deps),
+                        on_dependency_failure=data.draw(st.sampled_from(list(DependencyFailure))),
                         unique=data.draw(uniques),
                         pool=data.draw(st.none() | st.sampled_from(["p", "q"])),
                         batch=data.draw(st.none() | st.sampled_from(["b1", "b2"])),
@@ -298,6 +300,16 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             for topic in ("t1", "t2"):
                 assert self.store.events(topic) == self.ref.events(topic)  # type: ignore[attr-defined]
                 assert self.store.available(topic, self.now) == self.ref.available(topic, self.now)  # type: ignore[attr-defined]
+
+        @invariant()
+        def no_job_waits_for_a_dependency_that_ended(self) -> None:
+            jobs = {j.id: j for j in self.store.list(ALL)}
+            for job in jobs.values():
+                ended = [d for d in job.depends_on if d in jobs and jobs[d].status in ENDS_DEPENDENTS]
+                if job.status is Status.QUEUED and job.on_dependency_failure is DependencyFailure.CANCEL:
+                    assert not ended, f"{job.id} waits for {ended}, which ended"
+                if job.cancelled_for is not None:
+                    assert job.status is Status.CANCELLED and job.cancelled_for in job.depends_on
 
         def teardown(self) -> None:
             self.store.close()

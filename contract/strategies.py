@@ -15,6 +15,9 @@ from qrun.core import (
     Cancel,
     Claim,
     Decision,
+    DependencyEnded,
+    DependencyFailure,
+    DependencyRetried,
     Event,
     Exited,
     Failed,
@@ -35,6 +38,7 @@ from qrun.core import (
     Sanitize,
     Spawned,
     SpawnFailed,
+    Status,
     decide,
 )
 
@@ -44,6 +48,8 @@ WORKERS = ("w1", "w2", "w3")
 workers = st.sampled_from(WORKERS)
 offsets = st.integers(min_value=0, max_value=3600).map(lambda s: timedelta(seconds=s))
 times = offsets.map(lambda d: T0 + d)
+DEPS = ("dep1", "dep2")
+statuses = st.sampled_from(list(Status))
 run_ids = st.uuids().map(lambda u: u.hex)
 handles = st.builds(
     Handle,
@@ -65,6 +71,8 @@ def new_jobs(draw: st.DrawFn) -> Job:
         follow_up=draw(st.none() | st.just(FollowUp("next"))),
         orphan_policy=draw(st.sampled_from(list(OrphanPolicy))),
         pool=draw(st.none() | st.just("wt")),
+        depends_on=draw(st.sampled_from([(), DEPS[:1], DEPS])),
+        on_dependency_failure=draw(st.sampled_from(list(DependencyFailure))),
     )
 
 
@@ -89,6 +97,12 @@ def _event_strategies() -> dict[type, st.SearchStrategy[Event]]:
         Cancel: st.just(Cancel()),
         Sanitize: st.just(Sanitize()),
         Retry: st.just(Retry()),
+        DependencyEnded: st.builds(DependencyEnded, dependency=st.sampled_from(DEPS), status=statuses),
+        DependencyRetried: st.builds(
+            DependencyRetried,
+            dependency=st.sampled_from(DEPS),
+            others=st.lists(st.tuples(st.sampled_from(DEPS), statuses), max_size=2).map(tuple),
+        ),
     }
     return found
 

@@ -6,6 +6,7 @@ from .base import MakeStore
 from .batched import StoreApplyThenClaim, StoreBatchedWrites
 from .batches import StoreBatches
 from .daemons import StoreDaemons
+from .dependents import StoreDependents
 from .edges import StoreEdges
 from .features import StoreFeatures
 from .impossible import StoreImpossibleRows
@@ -24,6 +25,7 @@ class JobStoreContract(
     StoreObligations,
     StoreImpossibleRows,
     StoreEdges,
+    StoreDependents,
     StoreBatchedWrites,
     StoreApplyThenClaim,
     StoreFeatures,

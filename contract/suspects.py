@@ -29,7 +29,7 @@ class StoreSuspects(StoreFixtures):
         store.submit(
             [
                 new_job(id="a-failed", priority=9, max_attempts=1),
-                new_job(id="b-orphan", depends_on=("a-failed",)),
+                new_job(id="b-orphan", depends_on=("a-failed",), on_dependency_failure="wait"),
                 new_job(id="c-fine", priority=-5),
                 new_job(id="d-leased", priority=8),
                 new_job(id="e-broken", priority=-9),

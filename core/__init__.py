@@ -8,13 +8,26 @@ from .batch import BatchSummary, Durations, summarize
 from .claim import Claimed, Healed, Pick, decide_picks, pick
 from .decide import TABLE, decide
 from .decision import Decision, Rejection
-from .effects import AdoptRun, DeleteInputs, Effect, EnqueueJob, Kill, Notify, Spawn, is_durable
+from .effects import (
+    AdoptRun,
+    DeleteInputs,
+    Effect,
+    EndDependents,
+    EnqueueJob,
+    Kill,
+    Notify,
+    ReviveDependents,
+    Spawn,
+    is_durable,
+)
 from .errors import QrunError
 from .events import (
     EVENT_TYPES,
     Adopt,
     Cancel,
     Claim,
+    DependencyEnded,
+    DependencyRetried,
     Event,
     Exited,
     Failed,
@@ -32,7 +45,20 @@ from .events import (
     SpawnFailed,
 )
 from .invariants import violations
-from .job import TERMINAL, Fence, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Step, Unique
+from .job import (
+    TERMINAL,
+    DependencyFailure,
+    Fence,
+    FollowUp,
+    Handle,
+    Job,
+    Lease,
+    OrphanPolicy,
+    Run,
+    Status,
+    Step,
+    Unique,
+)
 from .policy import Backoff, Policy
 from .pools import Pool, PoolState
 from .reaper import Assessment, Gate, Liveness, Observation, assess, needs_gate
@@ -54,6 +80,11 @@ __all__ = [
     "DeleteInputs",
     "Effect",
     "EnqueueJob",
+    "EndDependents",
+    "ReviveDependents",
+    "DependencyEnded",
+    "DependencyRetried",
+    "DependencyFailure",
     "Event",
     "Exited",
     "Failed",

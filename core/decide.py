@@ -43,13 +43,25 @@ from returns.result import Failure, Result, Success
 
 from . import events as ev
 from .decision import Decision, Rejection
-from .effects import AdoptRun, DeleteInputs, Effect, EnqueueJob, Kill, Notify, Spawn
+from .effects import (
+    AdoptRun,
+    DeleteInputs,
+    Effect,
+    EndDependents,
+    EnqueueJob,
+    Kill,
+    Notify,
+    ReviveDependents,
+    Spawn,
+)
 from .invariants import violations
-from .job import Job, Lease, OrphanPolicy, Run, Status, json_problem
+from .job import DependencyFailure, Job, Lease, OrphanPolicy, Run, Status, json_problem
 from .policy import Policy
 from .timeline import recorded, step
 
 Outcome = Result[Decision, Rejection]
+ENDS_DEPENDENTS = frozenset({Status.FAILED, Status.CANCELLED})
+"""How a dependency ends that ends its waiting dependents (DependencyFailure.CANCEL)."""
 Handler = Callable[[Job, Any, datetime, Policy], Outcome]
 
 
@@ -95,7 +107,10 @@ def _requeue(job: Job, now: datetime, delay: timedelta, *effects: Effect, **chan
 
 def _finalize(job: Job, status: Status, now: datetime, *effects: Effect, **changes: Any) -> Outcome:
     """A terminal state keeps the run and `started_at`, stamps `finished_at` (R-C6) and
-    gives the pool slot back (R-E3)."""
+    gives the pool slot back (R-E3). A job that ends failed or cancelled ends the jobs
+    that wait for it, in the same write (`EndDependents`)."""
+    if status in ENDS_DEPENDENTS:
+        effects = (*effects, EndDependents(job.id, status, now))
     return _ok(
         job,
         *effects,
@@ -355,15 +370,53 @@ def _sanitize(job: Job, e: ev.Sanitize, now: datetime, policy: Policy) -> Outcom
 
 
 def _retry(job: Job, e: ev.Retry, now: datetime, policy: Policy) -> Outcome:
+    return _revive(job, now)
+
+
+def _revive(job: Job, now: datetime) -> Outcome:
+    """Queued again with fresh attempts; the jobs cancelled for this one come back too."""
     return _requeue(
-        job, now, timedelta(0), attempts=0, transient_attempts=0, finished_at=None, error=None, result=None
+        job,
+        now,
+        timedelta(0),
+        ReviveDependents(job.id, now),
+        attempts=0,
+        transient_attempts=0,
+        finished_at=None,
+        error=None,
+        result=None,
+        cancelled_for=None,
     )
+
+
+def _dependency_ended(job: Job, e: ev.DependencyEnded, now: datetime, policy: Policy) -> Outcome:
+    if e.dependency not in job.depends_on:
+        raise _Reject(f"it does not depend on {e.dependency}")
+    if e.status not in ENDS_DEPENDENTS:
+        raise _Reject(f"dependency {e.dependency} is {e.status.value}; only failed or cancelled ends it")
+    if job.on_dependency_failure is DependencyFailure.WAIT:
+        raise _Reject("it waits for a retry of its dependencies (on_dependency_failure=wait)")
+    why = f"dependency {e.dependency} ended {e.status.value}"
+    note = Notify(job.id, "cancelled", f"job {job.id} cancelled: {why}")
+    return _finalize(
+        job, Status.CANCELLED, now, DeleteInputs(job.id), note, error=why, cancelled_for=e.dependency
+    )
+
+
+def _dependency_retried(job: Job, e: ev.DependencyRetried, now: datetime, policy: Policy) -> Outcome:
+    if job.cancelled_for != e.dependency:
+        raise _Reject(f"it was not cancelled for dependency {e.dependency}")
+    for dep, status in e.others:
+        if dep in job.depends_on and dep != e.dependency and status in ENDS_DEPENDENTS:
+            return _ok(job, cancelled_for=dep, error=f"dependency {dep} ended {status.value}")
+    return _revive(job, now)
 
 
 TABLE: dict[Status, dict[type, Handler]] = {
     Status.QUEUED: {
         ev.Claim: _claim,
         ev.Cancel: _cancel_queued,
+        ev.DependencyEnded: _dependency_ended,
         ev.Sanitize: _sanitize,
     },
     Status.RUNNING: {
@@ -384,7 +437,7 @@ TABLE: dict[Status, dict[type, Handler]] = {
     },
     Status.DONE: {ev.Sanitize: _sanitize},
     Status.FAILED: {ev.Retry: _retry, ev.Sanitize: _sanitize},
-    Status.CANCELLED: {ev.Retry: _retry, ev.Sanitize: _sanitize},
+    Status.CANCELLED: {ev.Retry: _retry, ev.DependencyRetried: _dependency_retried, ev.Sanitize: _sanitize},
 }
 """`{status: {event type: handler}}`: the one place a transition is allowed."""
 

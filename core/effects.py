@@ -8,11 +8,12 @@ by job and run id, so carrying one out twice is harmless.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import attrs
 
-from .job import Handle, Job
+from .job import Handle, Job, Status
 
 
 # -- durable ---------------------------------------------------------------------------
@@ -23,7 +24,26 @@ class EnqueueJob:
     job: Job
 
 
-DurableEffect = EnqueueJob
+@attrs.frozen
+class EndDependents:
+    """`job_id` ended `status` (failed or cancelled) at `at`: each queued job depending on
+    it is judged (`DependencyEnded`) in the same transaction, and theirs in turn."""
+
+    job_id: str
+    status: Status
+    at: datetime
+
+
+@attrs.frozen
+class ReviveDependents:
+    """`job_id` was queued again at `at`: each job cancelled for it is judged
+    (`DependencyRetried`) in the same transaction, and theirs in turn."""
+
+    job_id: str
+    at: datetime
+
+
+DurableEffect = EnqueueJob | EndDependents | ReviveDependents
 
 
 # -- external --------------------------------------------------------------------------
@@ -73,7 +93,7 @@ class DeleteInputs:
 
 ExternalEffect = Spawn | AdoptRun | Kill | Notify | DeleteInputs
 Effect = DurableEffect | ExternalEffect
-DURABLE_TYPES: tuple[type, ...] = (EnqueueJob,)
+DURABLE_TYPES: tuple[type, ...] = (EnqueueJob, EndDependents, ReviveDependents)
 
 
 def is_durable(effect: Effect) -> bool:

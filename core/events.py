@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from .job import Handle, seconds, without_nul
+from .job import Handle, Status, seconds, without_nul
 
 
 @attrs.frozen
@@ -136,6 +136,25 @@ class Retry:
     """Give a failed or cancelled job a fresh set of attempts."""
 
 
+@attrs.frozen
+class DependencyEnded:
+    """A dependency of a queued job ended `failed` or `cancelled`: the job ends
+    `cancelled` for it, unless it waits for a retry (`DependencyFailure.WAIT`)."""
+
+    dependency: str
+    status: Status
+
+
+@attrs.frozen
+class DependencyRetried:
+    """The dependency a job was cancelled for was retried: the job is queued again with
+    fresh attempts, unless another of its dependencies also ended failed or cancelled
+    (`others`, with how each ended): then it stays cancelled, now for that one."""
+
+    dependency: str
+    others: tuple[tuple[str, Status], ...] = ()
+
+
 Event = (
     Claim
     | Adopt
@@ -153,6 +172,8 @@ Event = (
     | Cancel
     | Sanitize
     | Retry
+    | DependencyEnded
+    | DependencyRetried
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -172,4 +193,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Cancel,
     Sanitize,
     Retry,
+    DependencyEnded,
+    DependencyRetried,
 )

@@ -36,6 +36,21 @@ class OrphanPolicy(enum.Enum):
     FAIL = "fail"  # end it failed
 
 
+class DependencyFailure(enum.Enum):
+    """What a queued job does when one of its dependencies ends `failed` or `cancelled`."""
+
+    CANCEL = "cancel"  # end `cancelled` too, saying which dependency; a retry of it revives the job
+    WAIT = "wait"  # stay queued, for a dependency that will be retried by hand
+
+
+def _dependency_failure(value: DependencyFailure | str) -> DependencyFailure:
+    try:
+        return DependencyFailure(value)
+    except ValueError:
+        known = " or ".join(repr(p.value) for p in DependencyFailure)
+        raise ValueError(f"on_dependency_failure must be {known}, not {value!r}") from None
+
+
 class Step(NamedTuple):
     """One entry of a job's timeline: the event `decide` accepted at `at`, the status it
     left the job in, the attempt it belonged to, the worker whose lease it came under (or
@@ -253,6 +268,12 @@ class Job:
     concurrency_key: str | None = None
     concurrency_limit: int = attrs.field(default=1, validator=_positive)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    on_dependency_failure: DependencyFailure = attrs.field(
+        default=DependencyFailure.CANCEL, converter=_dependency_failure
+    )
+    # The dependency whose end cancelled this job (DependencyFailure.CANCEL): a retry of
+    # that dependency queues this job again.
+    cancelled_for: str | None = None
     follow_up: FollowUp | None = None
     orphan_policy: OrphanPolicy = OrphanPolicy.ADOPT
     cancel_requested: bool = False
@@ -293,6 +314,7 @@ class Job:
         concurrency_key: str | None = None,
         concurrency_limit: int = 1,
         depends_on: tuple[str, ...] = (),
+        on_dependency_failure: DependencyFailure | str = DependencyFailure.CANCEL,
         follow_up: FollowUp | None = None,
         orphan_policy: OrphanPolicy = OrphanPolicy.ADOPT,
         unique: Unique | None = None,
@@ -331,6 +353,7 @@ class Job:
             concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
             depends_on=depends_on,
+            on_dependency_failure=on_dependency_failure,
             follow_up=follow_up,
             orphan_policy=orphan_policy,
             unique=unique,

@@ -24,7 +24,7 @@ NOTE_CHARS = 200
 
 def note(event: ev.Event) -> str | None:
     """What a reader needs beside the event's name: an error's first line, an exit
-    code, the handle a run was started under, a reap's reason."""
+    code, the handle a run was started under, a reap's reason, the dependency."""
     if isinstance(event, (ev.Failed, ev.SpawnFailed)):
         lines = event.error.strip().splitlines()
         return lines[0][:NOTE_CHARS] if lines else None
@@ -34,6 +34,10 @@ def note(event: ev.Event) -> str | None:
         return f"{event.handle.runner} {event.handle.ref}"[:NOTE_CHARS]
     if isinstance(event, ev.Reap):
         return event.reason.value
+    if isinstance(event, ev.DependencyEnded):
+        return f"{event.dependency} {event.status.value}"
+    if isinstance(event, ev.DependencyRetried):
+        return f"{event.dependency} retried"
     return None
 
 

@@ -21,6 +21,7 @@ from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import decide_picks, pick
 from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
+from qrun.core.dependents import at_submit
 from qrun.core.invariants import needs_care
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
@@ -39,6 +40,8 @@ from qrun.core.retention import expired
 from qrun.core.submission import check, resolve
 from qrun.core.topics import EventStatus, Settle, TopicEvent, reserve, settle
 from qrun.core.workflow import HandlerRun, run_order
+
+from .. import dependents
 
 
 class MemoryStore:
@@ -62,7 +65,7 @@ class MemoryStore:
         with self._lock:
             fresh, ids = resolve(jobs, self._slots.get)
             check(fresh, lambda ids: {i for i in ids if i in self._jobs})
-            for job in fresh:
+            for job in at_submit(fresh, lambda i: j.status if (j := self._jobs.get(i)) else None):
                 self._put(job)
             return ids
 
@@ -100,6 +103,7 @@ class MemoryStore:
             out = decide_picks(chosen, worker, lease_until, now, policy)
             for decision in out.writes:
                 self._write(decision)
+            dependents.settle(out.writes, _Rows(self))
             return out
 
     def apply(self, decision: Decision) -> ApplyResult:
@@ -129,9 +133,10 @@ class MemoryStore:
                     slots[slot] = job.id
                 jobs[job.id] = job
                 out.append(Applied(job))
-            for decision, result in zip(decisions, out, strict=True):
-                if isinstance(result, Applied):
-                    self._write(decision)
+            won = [d for d, result in zip(decisions, out, strict=True) if isinstance(result, Applied)]
+            for decision in won:
+                self._write(decision)
+            dependents.settle(won, _Rows(self))
             return out
 
     def apply_then_claim(
@@ -422,6 +427,43 @@ class MemoryStore:
         for effect in decision.durable:
             if isinstance(effect, EnqueueJob) and effect.job.id not in self._jobs:
                 self._put(effect.job)
+
+
+class _Rows:
+    """The store's rows as `settle` reads and writes them (under the store's lock)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def queued_dependents(self, ids: Sequence[str]) -> list[Job]:
+        wanted = set(ids)
+        jobs = self._store._jobs
+        return [
+            job
+            for i in self._store._open
+            if (job := jobs[i]).status is Status.QUEUED and wanted.intersection(job.depends_on)
+        ]
+
+    def cancelled_for(self, ids: Sequence[str]) -> list[Job]:
+        wanted = set(ids)
+        return [
+            j
+            for j in self._store._jobs.values()
+            if j.status is Status.CANCELLED and j.cancelled_for in wanted
+        ]
+
+    def statuses(self, ids: Sequence[str]) -> dict[str, Status]:
+        jobs = self._store._jobs
+        return {i: jobs[i].status for i in ids if i in jobs}
+
+    def write(self, decisions: Sequence[Decision]) -> list[str]:
+        written = []
+        for decision in decisions:
+            current = self._store._jobs.get(decision.job.id)
+            if current is not None and current.version == decision.expected_version:
+                self._store._write(decision)
+                written.append(decision.job.id)
+        return written
 
 
 class _Held:

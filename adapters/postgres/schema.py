@@ -148,5 +148,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {s}.daemons ADD COLUMN kinds text;
     """,
+    # 12: what a job does when a dependency ends failed or cancelled (core.dependents),
+    # and the dependency whose end cancelled it, so a retry of that one revives it. Jobs
+    # stored before keep waiting, as they were submitted to; every write names the column.
+    """
+    ALTER TABLE {s}.jobs ADD COLUMN on_dependency_failure text NOT NULL DEFAULT 'wait';
+    ALTER TABLE {s}.jobs ADD COLUMN cancelled_for text;
+    """,
 )
 VERSION = len(MIGRATIONS)

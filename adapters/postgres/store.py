@@ -37,9 +37,11 @@ from qrun.core.ports import (
     unique_conflict_message,
 )
 
+from .. import dependents
 from ..redact import mask
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, micros
+from ..sql.dependent_rows import DependentRows
 from ..sql.event_codec import EventCodec
 from ..sql.fast_claim import CLAIM_SET, IMPOSSIBLE_QUEUED, claim_step, claimed
 from ..sql.names import identifier
@@ -528,12 +530,15 @@ class PostgresStore(SqlStore):
         return out
 
     def _follow_ups(self, conn: psycopg.Connection[Any], winners: Sequence[Decision]) -> None:
+        """The winners' durable effects, in their transaction: follow-up jobs inserted, and
+        the ends and revivals of dependencies carried down to the jobs waiting on them."""
         jobs = [e.job for d in winners for e in d.durable if isinstance(e, EnqueueJob)]
         if jobs:
             insert = f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS}) ON CONFLICT (id) DO NOTHING"
             with conn.cursor() as cur:
                 cur.executemany(insert, [_codec.row(j) for j in jobs])
                 cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+        dependents.settle(winners, DependentRows(conn, _DIALECT, self._t, self._d))
 
     def _unique_conflict(self, conn: psycopg.Connection[Any], decisions: Sequence[Decision]) -> Exception:
         for decision in decisions:

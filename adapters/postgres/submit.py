@@ -9,13 +9,14 @@ live in the steps only."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import attrs
 import psycopg
 
-from qrun.core import Job
+from qrun.core import Job, Status
+from qrun.core.dependents import at_submit
 from qrun.core.ports import DuplicateJob, StoreError, UnknownDependency
 from qrun.core.submission import duplicates, remap
 
@@ -63,10 +64,12 @@ class Submission:
             raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
         if any(j.unique is not None for j in jobs):
             return (yield from self._unique(jobs))
-        # Insert first: a duplicate id is reported before an unknown dependency, as every
-        # store does; either error undoes the whole batch.
-        yield Insert(jobs, [(j.id, d) for j in jobs for d in j.depends_on])
-        yield from self._known(sorted({d for j in jobs for d in j.depends_on} - set(ids)))
+        outside = sorted({d for j in jobs for d in j.depends_on} - set(ids))
+        ended = yield from self._statuses(outside)
+        # Insert before refusing an unknown dependency: a duplicate id is reported first,
+        # as every store does; either error undoes the whole batch.
+        yield Insert(at_submit(jobs, ended.get), [(j.id, d) for j in jobs for d in j.depends_on])
+        self._known(outside, ended)
         yield Query("SELECT pg_notify(%s, '')", (self.channel,))
         return ids
 
@@ -99,8 +102,16 @@ class Submission:
             raise DuplicateJob(f"job ids {', '.join(dups)} appear twice in the batch")
         fresh = [*inserted, *plain]
         deps = [(j.id, d) for j in fresh for d in j.depends_on]
-        yield Insert(plain, deps)
-        yield from self._known(sorted({d for _, d in deps} - {j.id for j in fresh}))
+        outside = sorted({d for _, d in deps} - {j.id for j in fresh})
+        ended = yield from self._statuses(outside)
+        born = {j.id: j for j in at_submit(fresh, ended.get) if j.status is not Status.QUEUED}
+        for job in born.values():
+            if job.id in {i.id for i in inserted}:  # inserted already, to take its key: now its end
+                yield Query(
+                    f"UPDATE {self.jobs} SET ({_COLS}) = ({_MARKS}) WHERE id = %s", (*self.row(job), job.id)
+                )
+        yield Insert([born.get(j.id, j) for j in plain], deps)
+        self._known(outside, ended)
         if fresh:
             yield Query("SELECT pg_notify(%s, '')", (self.channel,))
         return ids
@@ -124,8 +135,20 @@ class Submission:
             # The holder left the slot between the two statements: try again.
         raise StoreError(f"unique key of job {job.id} kept changing hands; submit it again")
 
-    def _known(self, deps: Sequence[str]) -> Generator[Step, Any, None]:
-        missing = set(deps) - (yield from self._existing(deps))
+    def _statuses(self, ids: Sequence[str]) -> Generator[Step, Any, dict[str, Status]]:
+        """The status of each stored job of `ids`, its row share-locked to commit: a
+        dependency cannot end between this read and the insert of its dependents unseen
+        (its end waits for this commit, then finds them)."""
+        if not ids:
+            return {}
+        rows = yield Query(
+            f"SELECT id, status FROM {self.jobs} WHERE id = ANY(%s) ORDER BY id FOR SHARE", (list(ids),)
+        )
+        return {r[0]: Status(r[1]) for r in rows}
+
+    @staticmethod
+    def _known(deps: Sequence[str], stored: Mapping[str, Status]) -> None:
+        missing = set(deps) - set(stored)
         if missing:
             raise UnknownDependency(
                 f"job(s) depend on unknown job(s) {', '.join(sorted(missing))}; "

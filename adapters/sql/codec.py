@@ -10,7 +10,20 @@ from typing import Any
 
 import cattrs
 
-from qrun.core import Backoff, Decision, FollowUp, Handle, Job, Lease, OrphanPolicy, Run, Status, Step, Unique
+from qrun.core import (
+    Backoff,
+    Decision,
+    DependencyFailure,
+    FollowUp,
+    Handle,
+    Job,
+    Lease,
+    OrphanPolicy,
+    Run,
+    Status,
+    Step,
+    Unique,
+)
 
 _converter = cattrs.Converter()
 
@@ -47,6 +60,8 @@ FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "batch": ("batch",),
     "backoff": ("backoff",),
     "history": ("history",),
+    "on_dependency_failure": ("on_dependency_failure",),
+    "cancelled_for": ("cancelled_for",),
     "version": ("version",),
 }
 """Each Job field and the columns that hold it, in table order."""
@@ -176,6 +191,8 @@ class Codec:
             job.batch,
             j(_converter.unstructure(job.backoff)) if job.backoff else None,
             self._steps(job.history),
+            job.on_dependency_failure.value,
+            job.cancelled_for,
             job.version,
         )
 
@@ -222,7 +239,7 @@ class Codec:
             return (value.value, job.unique_slot)
         if name == "unique":
             return (value.key if value else None, _finished(value))
-        if name == "orphan_policy":
+        if name in ("orphan_policy", "on_dependency_failure"):
             return (value.value,)
         if name == "payload":
             return (j(dict(value)),)
@@ -282,6 +299,8 @@ class Codec:
             batch=r["batch"],
             backoff=_backoff(self._jin(r["backoff"])) if r["backoff"] is not None else None,
             history=_steps_in(self._jin(r["history"])),
+            on_dependency_failure=DependencyFailure(r["on_dependency_failure"]),
+            cancelled_for=r["cancelled_for"],
             version=r["version"],
         )
 

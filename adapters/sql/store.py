@@ -25,9 +25,11 @@ from qrun.core.ports import BatchNotFinished, DuplicateEvent, JobFilter
 from qrun.core.topics import EventStatus, Settle, TopicEvent
 from qrun.core.workflow import HandlerRun, run_order
 
+from .. import dependents
 from . import run_sql
 from .admission import Admission
 from .codec import COLUMNS, Codec, dumps, micros
+from .dependent_rows import DependentRows
 from .event_codec import EventCodec
 from .event_sql import EventSql, settle_args
 from .fast_claim import IMPOSSIBLE_QUEUED
@@ -308,6 +310,7 @@ class SqlStore:
                 f"UPDATE {t} SET {sets} WHERE id = {d.mark} AND version = {d.mark}",
                 [(*d.codec.row(c.job), c.job.id, c.expected_version) for c in out.writes],
             )
+            dependents.settle(out.writes, DependentRows(tx, d, t, self._tables.deps))  # a heal may end one
         return out
 
     def _ready(

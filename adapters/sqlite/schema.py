@@ -191,5 +191,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {p}daemons ADD COLUMN kinds TEXT;
     """,
+    # 12: what a job does when a dependency ends failed or cancelled (core.dependents),
+    # and the dependency whose end cancelled it, so a retry of that one revives it. Jobs
+    # stored before keep waiting, as they were submitted to; every write names the column.
+    """
+    ALTER TABLE {p}jobs ADD COLUMN on_dependency_failure TEXT NOT NULL DEFAULT 'wait';
+    ALTER TABLE {p}jobs ADD COLUMN cancelled_for TEXT;
+    """,
 )
 VERSION = len(MIGRATIONS)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from qrun.core import Decision, EnqueueJob, Job, Policy
+from qrun.core.dependents import at_submit
 from qrun.core.ports import (
     Applied,
     ApplyResult,
@@ -33,11 +34,13 @@ from qrun.core.ports import (
 )
 from qrun.core.submission import check, resolve
 
+from .. import dependents
 from ..locks import FileHold, file_lock
 from ..sql import cas
 from ..sql.codec import COLUMNS, Codec, dumps
 from ..sql.codec import from_micros as _from_micros
 from ..sql.codec import micros as _micros
+from ..sql.dependent_rows import DependentRows
 from ..sql.event_codec import EventCodec
 from ..sql.fast_claim import CLAIM_SET, IMPOSSIBLE_QUEUED, claim_step, claimed
 from ..sql.names import identifier
@@ -217,6 +220,9 @@ class SqliteStore(SqlStore):
             # inserting cannot race; the unique index on unique_slot is the backstop.
             fresh, ids = resolve(jobs, lambda slot: self._holder(c, slot))
             check(fresh, lambda ids: self._existing(c, ids))
+            outside = sorted({d for j in fresh for d in j.depends_on} - {j.id for j in fresh})
+            ended = DependentRows(c, _DIALECT, self._t, self._d).statuses(outside) if outside else {}
+            fresh = at_submit(fresh, ended.get)
             c.executemany(
                 f"INSERT INTO {self._t} ({_COLS}) VALUES ({_MARKS})", [_codec.row(j) for j in fresh]
             )
@@ -357,13 +363,17 @@ class SqliteStore(SqlStore):
     def _apply_in(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> list[ApplyResult]:
         ids = [d.job.id for d in decisions]
         if len(set(ids)) != len(ids):
-            return self._in_order(c, decisions)
-        won = self._write_groups(c, decisions) if decisions else set()
-        for d in decisions:
-            if d.job.id in won:
-                self._follow_ups(c, d)
-        lost = [i for i in ids if i not in won]
-        return cas.results(decisions, won, self._rows(c, lost) if lost else {})
+            results = self._in_order(c, decisions)
+        else:
+            won = self._write_groups(c, decisions) if decisions else set()
+            for d in decisions:
+                if d.job.id in won:
+                    self._follow_ups(c, d)
+            lost = [i for i in ids if i not in won]
+            results = cas.results(decisions, won, self._rows(c, lost) if lost else {})
+        winners = [d for d, r in zip(decisions, results, strict=True) if isinstance(r, Applied)]
+        dependents.settle(winners, DependentRows(c, _DIALECT, self._t, self._d))
+        return results
 
     def _write_groups(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> set[str]:
         """One UPDATE ... FROM (VALUES ...) per set of changed columns (and per chunk of

@@ -53,6 +53,7 @@ _OPTIONS = frozenset(
         "max_attempts",
         "pool",
         "depends_on",
+        "on_dependency_failure",
         "delay_s",
         "unique_key",
         "unique_finished",
@@ -118,7 +119,8 @@ def submit_batch(
     """Submit the jobs in SOURCE (a JSON array or JSON lines; "-" for stdin) in one
     transaction, and print the batch id. An item is {"argv": [...]} or {"shell": "..."}
     (a command, with cwd/env/timeout_s) or {"kind": ..., "payload": {...}}, with
-    options id, queue, priority, max_attempts, pool, depends_on, delay_s."""
+    options id, queue, priority, max_attempts, pool, depends_on, on_dependency_failure,
+    delay_s."""
     items = _items(source)
     common = {k: v for k, v in {"pool": pool, "queue": queue, "max_attempts": max_attempts}.items() if v}
     app = app_for(ctx, create=True)

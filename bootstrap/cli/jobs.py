@@ -61,6 +61,14 @@ from .common import REFUSED, app_for, refused
 @click.option("--pool", default=None, help="a pool this job needs a slot of ([pools.NAME] in the config)")
 @click.option("--batch", default=None, help="add the job to this batch id (see qrun batch)")
 @click.option("--after", "depends_on", multiple=True, help="start only once job ID is done (repeatable)")
+@click.option(
+    "--if-dependency-fails",
+    "on_dependency_failure",
+    type=click.Choice(["cancel", "wait"]),
+    default=None,
+    help="cancel (default): end cancelled when an --after job ends failed or cancelled; "
+    "wait: stay queued for a retry of it",
+)
 @click.option("--force", is_flag=True, help="queue a --task that no live daemon can run yet")
 @click.argument("command", nargs=-1)
 @click.pass_context
@@ -206,10 +214,13 @@ def run_now(
 
 
 def _act(ctx: click.Context, job_id: str, event: Cancel | Retry, verb: str) -> None:
-    outcome = app_for(ctx).act(job_id, event)
+    app = app_for(ctx)
+    outcome = app.act(job_id, event)
     if outcome.decision is None:
         raise click.ClickException(f"cannot {verb}: {outcome.rejection or f'no job {job_id}'}")
-    click.echo(_what_happened(outcome.decision.job), err=True)
+    # Read back: the store may have carried on (a retried job whose dependency is still
+    # failed ends cancelled again in the same write).
+    click.echo(_what_happened(app.job(job_id) or outcome.decision.job), err=True)
 
 
 def _what_happened(job: Job) -> str:
@@ -218,6 +229,10 @@ def _what_happened(job: Job) -> str:
         return f"{job.id} stopping: its run is being killed, and it ends cancelled"
     if job.status is Status.QUEUED:
         return f"{job.id} queued again, with fresh attempts"
+    if job.status is Status.RUNNING:
+        return f"{job.id} queued again, and already running"
+    if job.status is Status.CANCELLED and job.cancelled_for is not None:
+        return f"{job.id} cancelled: {job.error}; retry {job.cancelled_for} first, and it runs after"
     return f"{job.id} {job.status.value}"
 
 

@@ -65,7 +65,8 @@ def _act(app: App, job_id: PathName, event: Cancel | Retry) -> dict[str, str]:
         if outcome.rejection is None:
             raise HTTPException(404, f"no job {job_id}")
         raise HTTPException(409, str(outcome.rejection))
-    return {"id": job_id, "status": outcome.decision.job.status.value}
+    now = app.job(job_id) or outcome.decision.job  # a retry may end cancelled again (its dependency)
+    return {"id": job_id, "status": now.status.value}
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=WRITE)

@@ -5,7 +5,7 @@ otherwise make a job that runs now."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,6 +44,11 @@ class SubmitBody(Body):
     )
     pool: Name | None = Field(default=None, description="a pool the job needs a slot of")
     batch: Name | None = None
+    depends_on: list[Name] = Field(default_factory=list, description="ids of jobs that must be done first")
+    on_dependency_failure: Literal["cancel", "wait"] = Field(
+        default="cancel",
+        description="when a dependency ends failed or cancelled: cancel this job too, or wait for a retry",
+    )
 
 
 class BatchBody(Body):

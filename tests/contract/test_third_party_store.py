@@ -11,11 +11,13 @@ from collections import Counter
 import pytest
 from returns.result import Success
 
+from qrun.adapters.dependents import settle as carry_down
 from qrun.contract import JobStoreContract
 from qrun.core import EnqueueJob, Heartbeat, LeaseExpired, Status, decide
 from qrun.core.batch import clear_refusal, summarize
 from qrun.core.claim import decide_picks, pick
 from qrun.core.daemons import FORGOTTEN_AFTER
+from qrun.core.dependents import at_submit
 from qrun.core.invariants import needs_care
 from qrun.core.pools import Pool, check_size, holders, states
 from qrun.core.ports import (
@@ -59,8 +61,12 @@ class TinyStore:
             for j in fresh:
                 if any(d not in self.jobs and d not in new for d in j.depends_on):
                     raise UnknownDependency(f"{j.id} depends on unknown jobs: {j.depends_on}")
-            self.jobs.update((j.id, j) for j in fresh)
+            # A job after one that already ended failed or cancelled is born cancelled.
+            self.jobs.update((j.id, j) for j in at_submit(fresh, self._status))
             return ids
+
+    def _status(self, job_id):
+        return self.jobs[job_id].status if job_id in self.jobs else None
 
     def _holder(self, slot):
         return next((j.id for j in self.jobs.values() if j.unique_slot == slot), None)
@@ -89,6 +95,7 @@ class TinyStore:
             out = decide_picks(chosen, worker, lease_until, now, policy)
             for decision in out.writes:
                 self._write(decision)
+            carry_down(out.writes, Rows(self))  # a heal may end a job its dependents wait for
             return out
 
     def apply(self, decision):
@@ -109,6 +116,8 @@ class TinyStore:
                     raise UniqueConflict(unique_conflict_message(decision.job, holder))
                 self._write(decision)
                 out.append(Applied(decision.job))
+            # The end (or retry) of a job carried down to the jobs that depend on it.
+            carry_down([d for d, r in zip(decisions, out, strict=True) if isinstance(r, Applied)], Rows(self))
             return out
 
     @contextlib.contextmanager
@@ -324,6 +333,30 @@ class TestTinyStore(JobStoreContract):
     @pytest.fixture
     def make_store(self):
         return TinyStore
+
+
+class Rows:
+    """The store's jobs as `qrun.adapters.dependents.settle` reads and writes them."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def queued_dependents(self, ids):
+        found = self.store.jobs.values()
+        return [j for j in found if j.status is Status.QUEUED and set(ids) & set(j.depends_on)]
+
+    def cancelled_for(self, ids):
+        found = self.store.jobs.values()
+        return [j for j in found if j.status is Status.CANCELLED and j.cancelled_for in ids]
+
+    def statuses(self, ids):
+        return {i: self.store.jobs[i].status for i in ids if i in self.store.jobs}
+
+    def write(self, decisions):
+        fresh = [d for d in decisions if self.store.jobs[d.job.id].version == d.expected_version]
+        for decision in fresh:
+            self.store._write(decision)
+        return [d.job.id for d in fresh]
 
 
 class Held:

@@ -165,20 +165,31 @@ def test_cancel_and_retry_say_why_they_cannot(qrun):
     assert status(qrun, job_id) == "queued"
 
 
-def test_show_says_why_a_job_waits_on_a_dependency_that_failed(qrun):
+def test_a_failed_dependency_cancels_its_dependent_and_a_waiting_one_says_why(qrun):
     parent = qrun("submit", "--max-attempts", "1", "--", "false").stdout.strip()
     child = qrun("submit", "--after", parent, "--", "true").stdout.strip()
+    waiter = qrun("submit", "--after", parent, "--if-dependency-fails", "wait", "--", "true").stdout.strip()
     daemon = qrun.serve()
     try:
-        wait_status(qrun, parent, "failed")
+        wait_status(qrun, child, "cancelled")
+        assert status(qrun, parent) == "failed"
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(30)
     shown = qrun("show", child).stdout
-    assert f"waiting            it depends on {parent}, which ended failed: `qrun retry {parent}`" in shown
-    said = json.loads(qrun("show", child, "--json").stdout)["waiting"]
+    assert f"cancelled_for      {parent}" in shown
+    assert f"DependencyEnded -> cancelled, attempt 0: {parent} failed" in shown
+    assert shown.endswith(f"error\ndependency {parent} ended failed\n")
+    again = qrun("retry", child)
+    assert f"{child} cancelled: dependency {parent} ended failed; retry {parent} first" in again.stderr
+    assert status(qrun, child) == "cancelled"
+    waits = qrun("show", waiter).stdout
+    assert f"waiting            it depends on {parent}, which ended failed: `qrun retry {parent}`" in waits
+    said = json.loads(qrun("show", waiter, "--json").stdout)["waiting"]
     assert said[0].startswith(f"it depends on {parent}, which ended failed")
     assert "no daemon has reported lately" in said[-1]  # and none serves it now
+    assert f"{parent} queued again" in qrun("retry", parent).stderr
+    assert status(qrun, child) == "queued"  # revived with its dependency
 
 
 def test_submitting_a_task_no_one_can_run_is_refused_unless_forced(qrun):

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import psycopg
 import pytest
 from processes import run_workers
@@ -250,7 +251,7 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(postgres_url
     from qrun.adapters.postgres.store import _codec
     from qrun.adapters.sql.codec import COLUMNS
     from qrun.contract.builders import T0
-    from qrun.core import Policy
+    from qrun.core import DependencyFailure, Policy
 
     schema = pg_schemas()
     with psycopg.connect(postgres_url) as conn:
@@ -262,12 +263,14 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(postgres_url
         )
         kept = new_job(payload={"n": 1})
         row = dict(zip(COLUMNS, _codec.row(kept), strict=True))
-        del row["history"]  # the column of the last version
+        del row["on_dependency_failure"], row["cancelled_for"]  # the columns of the last version
         marks = ", ".join("%s" for _ in row)
         conn.execute(f"INSERT INTO {schema}.jobs ({', '.join(row)}) VALUES ({marks})", tuple(row.values()))
     assert PostgresStore.migrate(postgres_url, schema=schema) == VERSION
     store = PostgresStore(postgres_url, schema=schema)
-    assert store.get(kept.id) == kept  # its timeline starts empty
+    # It keeps waiting if a dependency fails, as it was submitted to (schema 12).
+    assert store.get(kept.id) == attrs.evolve(kept, on_dependency_failure=DependencyFailure.WAIT)
+    kept = store.get(kept.id)
     claimed = store.claim("w", limit=1, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
     assert (
         [s.event for s in claimed[0].job.history]

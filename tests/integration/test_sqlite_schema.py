@@ -3,6 +3,7 @@
 import sqlite3
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from qrun.adapters.sql.codec import COLUMNS
@@ -62,7 +63,7 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(tmp_path):
     from qrun.adapters.sqlite.schema import MIGRATIONS
     from qrun.adapters.sqlite.store import _codec
     from qrun.contract.builders import T0
-    from qrun.core import Policy
+    from qrun.core import DependencyFailure, Policy
 
     path = tmp_path / "older.db"
     with sqlite3.connect(path) as c:
@@ -71,13 +72,16 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(tmp_path):
         c.execute("INSERT INTO qrun_meta (key, value) VALUES ('schema_version', ?)", (str(VERSION - 1),))
         kept = new_job(payload={"n": 1})
         row = dict(zip(COLUMNS, _codec.row(kept), strict=True))
+        del row["on_dependency_failure"], row["cancelled_for"]  # the columns of the last version
         c.execute(
             f"INSERT INTO qrun_jobs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
             tuple(row.values()),
         )
     assert SqliteStore.migrate(path) == VERSION
     store = SqliteStore(path)
-    assert store.get(kept.id) == kept  # its timeline starts empty
+    # It keeps waiting if a dependency fails, as it was submitted to (schema 12).
+    assert store.get(kept.id) == attrs.evolve(kept, on_dependency_failure=DependencyFailure.WAIT)
+    kept = store.get(kept.id)
     claimed = store.claim("w", limit=1, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
     assert (
         [s.event for s in claimed[0].job.history]

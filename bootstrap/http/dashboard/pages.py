@@ -386,12 +386,13 @@ def _back(to: str, note: str) -> Response:
 def act(request: Request, job_id: str, verb: str) -> Response:
     if verb not in ("cancel", "retry"):
         return HTMLResponse("unknown action", status_code=404)
-    outcome = _app(request).act(job_id, Cancel() if verb == "cancel" else Retry())
-    note = (
-        f"{verb}: {outcome.decision.job.status.value}"
-        if outcome.decision
-        else f"cannot {verb}: {outcome.rejection}"
-    )
+    app = _app(request)
+    outcome = app.act(job_id, Cancel() if verb == "cancel" else Retry())
+    if outcome.decision is None:
+        note = f"cannot {verb}: {outcome.rejection}"
+    else:  # read back: a retry whose dependency is still failed ends cancelled again
+        now = app.job(job_id) or outcome.decision.job
+        note = f"{verb}: {now.status.value}" + (f" ({now.error})" if now.cancelled_for else "")
     return _back(f"/ui/jobs/{job_id}", note)
 
 

@@ -13,6 +13,7 @@ from qrun.contract.strategies import new_jobs, walk
 from qrun.core import (
     Adopt,
     Claim,
+    DependencyRetried,
     Failed,
     Heartbeat,
     Job,
@@ -72,7 +73,7 @@ def expected(job: Job, event, nxt: Job) -> dict[str, object]:
         case SpawnFailed(transient=True) | Failed(transient=True) if back and nxt.transient_attempts:
             if nxt.transient_attempts == job.transient_attempts + 1:
                 want.update(attempts=job.attempts - 1, transient_attempts=job.transient_attempts + 1)
-        case Retry():
+        case Retry() | DependencyRetried() if nxt.status is Status.QUEUED:  # a revival is a retry
             want.update(attempts=0, transient_attempts=0, spawn_failures=0, epoch=None, ran_s=0.0)
         case Sanitize() if nxt.status is Status.QUEUED:
             want.update(attempts=min(job.attempts, job.max_attempts - 1), epoch=None, ran_s=0.0)

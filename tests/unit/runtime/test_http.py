@@ -88,6 +88,28 @@ def test_cancel_and_retry_answer_with_status_codes_that_mean_something(setup):
     assert client.post(f"/jobs/{job_id}/cancel", headers=NONE).status_code == 401
 
 
+def test_dependencies_over_http_cancel_the_dependent_unless_it_waits(setup):
+    _, client = setup
+    command = {"kind": "command", "payload": {"argv": ["true"]}}
+    parent = client.post("/jobs", json=command, headers=AUTH).json()["id"]
+    child = client.post("/jobs", json={**command, "depends_on": [parent]}, headers=AUTH).json()["id"]
+    waits = {**command, "depends_on": [parent], "on_dependency_failure": "wait"}
+    waiter = client.post("/jobs", json=waits, headers=AUTH).json()["id"]
+    bad = client.post("/jobs", json={**command, "on_dependency_failure": "skip"}, headers=AUTH)
+    assert bad.status_code == 422 and "on_dependency_failure" in bad.text
+    unknown = client.post("/jobs", json={**command, "depends_on": ["nope"]}, headers=AUTH)
+    assert unknown.status_code == 422 and "unknown" in unknown.json()["detail"]
+    client.post(f"/jobs/{parent}/cancel", headers=AUTH)
+    got = client.get(f"/jobs/{child}").json()
+    assert (got["status"], got["cancelled_for"]) == ("cancelled", parent)
+    assert got["error"] == f"dependency {parent} ended cancelled"
+    assert client.get(f"/jobs/{waiter}").json()["status"] == "queued"
+    again = client.post(f"/jobs/{child}/retry", headers=AUTH).json()
+    assert again["status"] == "cancelled"  # its dependency is still cancelled
+    assert client.post(f"/jobs/{parent}/retry", headers=AUTH).json()["status"] == "queued"
+    assert client.get(f"/jobs/{child}").json()["status"] == "queued"
+
+
 def test_r_f3_pause_resume_and_queues_over_http(setup):
     app, client = setup
     app.submit("command", {"argv": ["true"]}, queue="mail")

@@ -1,0 +1,124 @@
+"""What the end of a dependency does to the jobs that wait for it, decided purely.
+
+A job runs once all its dependencies are done (`core.claim`). When one ends failed or
+cancelled, `decide` emits `EndDependents`; the store, in the same transaction as that
+write, reads the queued jobs that depend on it and writes what `ended` decides for them:
+each ends `cancelled`, saying which dependency, unless it waits for a retry
+(`DependencyFailure.WAIT`). Their own ends emit `EndDependents` in turn, so the store
+goes round by round down the chain (`adapters.dependents.settle`). A retry emits
+`ReviveDependents`, and `revived` queues again the jobs that were cancelled for the
+retried one, unless another of their dependencies also ended badly; a job retried by hand
+while one of its own dependencies is still failed ends cancelled again (`still_blocked`).
+
+A job submitted after a dependency that has already ended so is born cancelled
+(`at_submit`), so no job waits for a dependency that cannot finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from returns.result import Success
+
+from .decide import ENDS_DEPENDENTS, decide
+from .decision import Decision
+from .effects import EndDependents, ReviveDependents
+from .events import DependencyEnded, DependencyRetried
+from .job import DependencyFailure, Job, Status
+
+StatusOf = Callable[[str], Status | None]
+
+
+def pending(decisions: Iterable[Decision]) -> tuple[dict[str, EndDependents], dict[str, ReviveDependents]]:
+    """The dependencies whose end or revival `decisions` announce, by job id."""
+    ends: dict[str, EndDependents] = {}
+    revives: dict[str, ReviveDependents] = {}
+    for d in decisions:
+        for effect in d.effects:
+            if isinstance(effect, EndDependents):
+                ends[effect.job_id] = effect
+            elif isinstance(effect, ReviveDependents):
+                revives[effect.job_id] = effect
+    return ends, revives
+
+
+def ended(dependents: Iterable[Job], ends: Mapping[str, EndDependents]) -> list[Decision]:
+    """What the ends in `ends` do to `dependents` (the queued jobs depending on them)."""
+    out: list[Decision] = []
+    for job in dependents:
+        dep = next((d for d in job.depends_on if d in ends), None)
+        if dep is None:
+            continue
+        end = ends[dep]
+        result = decide(job, DependencyEnded(dep, end.status), end.at)
+        if isinstance(result, Success):
+            out.append(result.unwrap())
+    return out
+
+
+def revived(
+    cancelled: Iterable[Job], revives: Mapping[str, ReviveDependents], status_of: StatusOf
+) -> list[Decision]:
+    """What the retries in `revives` do to `cancelled` (the jobs cancelled for them);
+    `status_of` gives the status of each one's other dependencies."""
+    out: list[Decision] = []
+    for job in cancelled:
+        revive = revives.get(job.cancelled_for or "")
+        if revive is None:
+            continue
+        others = tuple(
+            (dep, status)
+            for dep in job.depends_on
+            if dep != revive.job_id and (status := status_of(dep)) in ENDS_DEPENDENTS and status is not None
+        )
+        result = decide(job, DependencyRetried(revive.job_id, others), revive.at)
+        if isinstance(result, Success):
+            out.append(result.unwrap())
+    return out
+
+
+def still_blocked(
+    queued: Iterable[Job], revives: Mapping[str, ReviveDependents], status_of: StatusOf
+) -> list[Decision]:
+    """Jobs just queued again (`revives`: retried by hand) that depend on one that ended
+    failed or cancelled: each ends cancelled for it at once, as a new one would, rather
+    than wait for a run that cannot come."""
+    out: list[Decision] = []
+    for job in queued:
+        revive = revives.get(job.id)
+        if revive is None or job.status is not Status.QUEUED:
+            continue
+        for dep in job.depends_on:
+            status = status_of(dep)
+            if status in ENDS_DEPENDENTS and status is not None:
+                result = decide(job, DependencyEnded(dep, status), revive.at)
+                if isinstance(result, Success):
+                    out.append(result.unwrap())
+                break
+    return out
+
+
+def at_submit(fresh: Sequence[Job], status_of: StatusOf) -> list[Job]:
+    """`fresh` (the jobs a submit inserts) with those that depend on a stored job that
+    ended failed or cancelled, or on a job of the batch that is born so, born cancelled
+    as `DependencyEnded` leaves them (at their submit time, on their timeline).
+    `status_of` answers for stored jobs only."""
+    out = list(fresh)
+    if not any(job.depends_on for job in out):
+        return out
+    mine = {job.id: i for i, job in enumerate(out)}
+    changed = True
+    while changed:  # a batch's own chain ends in as many passes as it is long
+        changed = False
+        for i, job in enumerate(out):
+            if job.status is not Status.QUEUED or job.on_dependency_failure is DependencyFailure.WAIT:
+                continue
+            for dep in job.depends_on:
+                status = out[mine[dep]].status if dep in mine else status_of(dep)
+                if status in ENDS_DEPENDENTS and status is not None:
+                    result = decide(job, DependencyEnded(dep, status), job.requested_at)
+                    if isinstance(result, Success):
+                        out[i] = result.unwrap().job
+                        changed = True
+                    break
+    return out
