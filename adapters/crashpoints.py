@@ -17,6 +17,8 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 
+from qrun.core.errors import InvalidInput
+
 ENV = "QRUN_TEST_CRASH_AT"
 ONCE_ENV = "QRUN_TEST_CRASH_ONCE"
 
@@ -54,7 +56,7 @@ def from_env(environ: Mapping[str, str] = os.environ) -> CrashHook:
     point, _, nth = spec.partition(":")
     if point not in POINTS or not (nth or "1").isdigit() or int(nth or "1") < 1:
         known = ", ".join(POINTS)
-        raise ValueError(f"{ENV}={spec!r}: expected POINT or POINT:N (N >= 1), POINT one of {known}")
+        raise InvalidInput(f"{ENV}={spec!r}: expected POINT or POINT:N (N >= 1), POINT one of {known}")
     left = int(nth or "1")
     once = environ.get(ONCE_ENV, "")
 

@@ -19,26 +19,26 @@ import cattrs
 from qrun.adapters.redact import mask
 from qrun.adapters.runners.environment import INHERITED
 from qrun.core import Status
-from qrun.core.errors import QrunError
+from qrun.core.errors import InvalidInput
 
 
-class ConfigError(QrunError, ValueError):
+class ConfigError(InvalidInput):
     """The configuration is wrong; the message names the setting and how to fix it."""
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+        raise ConfigError(f"{attribute.name} must be > 0, got {value!r}")
 
 
 def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value >= 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+        raise ConfigError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
 def _synchronous(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if value not in ("FULL", "NORMAL"):
-        raise ValueError(
+        raise ConfigError(
             f"{attribute.name} must be FULL (every commit synced: survives a power loss) or NORMAL "
             f"(synced at checkpoints: faster), got {value!r}"
         )
@@ -46,14 +46,14 @@ def _synchronous(instance: object, attribute: attrs.Attribute[Any], value: str) 
 
 def _daemon_name(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not value or "@" in value or any(c.isspace() or not c.isprintable() for c in value):
-        raise ValueError(
+        raise ConfigError(
             f"{attribute.name} {value!r} is not a daemon name: use printable characters, no spaces and no '@'"
         )
 
 
 def _port(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if isinstance(value, bool) or not 0 <= value <= 65535:
-        raise ValueError(f"{attribute.name} must be a TCP port 1-65535 (0: no HTTP API), got {value!r}")
+        raise ConfigError(f"{attribute.name} must be a TCP port 1-65535 (0: no HTTP API), got {value!r}")
 
 
 def _loopback(host: str) -> bool:
@@ -91,7 +91,7 @@ class ScheduleConfig:
         cron_expression(self.cron, self.seconds)  # raises, saying what is read and how to write it
         given = [n for n in ("argv", "shell", "task") if getattr(self, n)]
         if len(given) != 1:
-            raise ValueError(f"a schedule runs exactly one of argv, shell or task; got {given or 'none'}")
+            raise ConfigError(f"a schedule runs exactly one of argv, shell or task; got {given or 'none'}")
 
     def kind_and_payload(self) -> tuple[str, dict[str, Any]]:
         if self.task:
@@ -117,13 +117,13 @@ class PoolConfig:
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.size, bool) or self.size < 0:
-            raise ValueError(f"size must be a whole number >= 0, got {self.size!r}")
+            raise ConfigError(f"size must be a whole number >= 0, got {self.size!r}")
         if self.kind not in ("slots", "git-worktree"):
-            raise ValueError(f'kind must be "slots" or "git-worktree", got {self.kind!r}')
+            raise ConfigError(f'kind must be "slots" or "git-worktree", got {self.kind!r}')
         if self.kind == "git-worktree" and not self.repo:
-            raise ValueError('a "git-worktree" pool needs repo, the directory of a git clone')
+            raise ConfigError('a "git-worktree" pool needs repo, the directory of a git clone')
         if self.kind == "slots" and (self.repo or self.root):
-            raise ValueError('repo and root are for kind = "git-worktree"')
+            raise ConfigError('repo and root are for kind = "git-worktree"')
 
 
 @attrs.frozen(kw_only=True)
@@ -214,23 +214,23 @@ class Config:
 
     def __attrs_post_init__(self) -> None:
         if self.http_port and not self.api_token and not _loopback(self.http_host):
-            raise ValueError(
+            raise ConfigError(
                 f"http_host {self.http_host!r} is not a loopback address, and no api_token is set: "
                 "anyone who can reach it could read every job's payload; set QRUN_API_TOKEN, or "
                 "listen on 127.0.0.1"
             )
         for name in self.pools:
             if not _SCHEDULE_NAME.match(name):
-                raise ValueError(f"pool name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
+                raise ConfigError(f"pool name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
         for name in self.schedules:
             if not _SCHEDULE_NAME.match(name):
-                raise ValueError(
+                raise ConfigError(
                     f"schedule name {name!r} must be 1-64 letters, digits, '_', '.' or '-' "
                     "(it becomes part of each fired job's id)"
                 )
         for status, keep in self.retention.items():
             if keep <= timedelta(seconds=self.schedule_grace_s):
-                raise ValueError(
+                raise ConfigError(
                     f"retention_{status.value}_s ({keep.total_seconds():g}) must exceed schedule_grace_s "
                     f"({self.schedule_grace_s:g}): a periodic slot's job must outlive the window in "
                     "which a daemon could still fire that slot"
@@ -279,15 +279,15 @@ def _tables(value: Any, section: str, cls: type[Any]) -> dict[str, Any]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{section} must be a JSON object of name -> table: {exc}") from None
+            raise ConfigError(f"{section} must be a JSON object of name -> table: {exc}") from None
     if not isinstance(value, Mapping):
-        raise ValueError(f"{section} must be tables [{section}.NAME], got {value!r}")
+        raise ConfigError(f"{section} must be tables [{section}.NAME], got {value!r}")
     out: dict[str, Any] = {}
     for name, spec in value.items():
         try:
             out[name] = _converter.structure(spec, cls)
         except Exception as exc:  # each message names the table it is about
-            raise ValueError(f"{section}.{name}: {'; '.join(_messages(exc))}") from None
+            raise ConfigError(f"{section}.{name}: {'; '.join(_messages(exc))}") from None
     return out
 
 
@@ -315,7 +315,7 @@ def _to_bool(value: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"expected true or false, got {value!r}")
+    raise ConfigError(f"expected true or false, got {value!r}")
 
 
 def load(

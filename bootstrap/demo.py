@@ -13,9 +13,14 @@ from datetime import UTC, datetime
 
 from qrun.adapters.memory import MemoryStore
 from qrun.core import FollowUp, Job, Status
+from qrun.core.errors import QrunError
 
 from .config import Config
 from .wiring import bootstrap
+
+
+class FlakyFailed(QrunError, RuntimeError):
+    """The demo's flaky task failing on purpose, as a task of yours might."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     @app.task()
     def flaky() -> str:
         if random.random() < 0.5:
-            raise RuntimeError("flaky task failed; it will be retried with backoff")
+            raise FlakyFailed("flaky task failed; it will be retried with backoff")
         return "ok"
 
     @app.task()

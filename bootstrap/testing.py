@@ -48,6 +48,10 @@ class Drained:
     cancelled: int = 0
 
 
+class DrainTimedOut(QrunError, TimeoutError):
+    """`drain` gave up: runs were still going after its `timeout_s`."""
+
+
 class EagerJobFailed(QrunError, AssertionError):
     """In eager mode, a submitted job did not end `done`; the message has its error."""
 
@@ -66,7 +70,7 @@ def drain(app: App, *, max_ticks: int = 100_000, timeout_s: float = 60.0) -> Dra
         if worker.inflight:
             idle = 0
             if time.monotonic() > deadline:
-                raise TimeoutError(f"drain: jobs {sorted(worker.inflight)} still running after {timeout_s}s")
+                raise DrainTimedOut(f"drain: jobs {sorted(worker.inflight)} still running after {timeout_s}s")
             if not all(i.handle.runner == NAME for i in worker.inflight.values()):
                 time.sleep(0.01)  # a command or container: wait for it in real time
             continue

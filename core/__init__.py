@@ -20,7 +20,7 @@ from .effects import (
     Spawn,
     is_durable,
 )
-from .errors import QrunError
+from .errors import AlreadyDefined, InvalidCall, InvalidInput, NotFound, QrunError, Unsupported
 from .events import (
     EVENT_TYPES,
     Adopt,
@@ -131,4 +131,9 @@ __all__ = [
     "pick",
     "summarize",
     "violations",
+    "AlreadyDefined",
+    "InvalidCall",
+    "InvalidInput",
+    "NotFound",
+    "Unsupported",
 ]

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from .errors import InvalidCall, InvalidInput
 from .policy import Backoff
 
 
@@ -48,7 +49,7 @@ def _dependency_failure(value: DependencyFailure | str) -> DependencyFailure:
         return DependencyFailure(value)
     except ValueError:
         known = " or ".join(repr(p.value) for p in DependencyFailure)
-        raise ValueError(f"on_dependency_failure must be {known}, not {value!r}") from None
+        raise InvalidInput(f"on_dependency_failure must be {known}, not {value!r}") from None
 
 
 class Step(NamedTuple):
@@ -76,7 +77,7 @@ class Lease:
 
 def _no_nul(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if "\x00" in value:
-        raise ValueError(f"{attribute.name} {value!r} contains a NUL character, which no store can hold")
+        raise InvalidInput(f"{attribute.name} {value!r} contains a NUL character, which no store can hold")
 
 
 def without_nul(text: str) -> str:
@@ -134,7 +135,7 @@ def json_problem(value: Any, path: str = "$") -> str | None:
 
 def _json(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if problem := json_problem(value):
-        raise ValueError(f"{attribute.name} must be plain JSON: {problem}")
+        raise InvalidInput(f"{attribute.name} must be plain JSON: {problem}")
 
 
 @attrs.frozen
@@ -159,54 +160,54 @@ def check_name(what: str, value: str) -> None:
     """A name a user gave: not empty, at most MAX_NAME characters, no control characters
     (NUL cannot be stored at all; the others only confuse logs and terminals)."""
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+        raise InvalidInput(f"{what} must be a non-empty string, got {value!r}")
     if len(value) > MAX_NAME:
-        raise ValueError(f"{what} is {len(value)} characters long; the limit is {MAX_NAME}")
+        raise InvalidInput(f"{what} is {len(value)} characters long; the limit is {MAX_NAME}")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError(f"{what} {value!r} holds a control character; use printable characters")
+        raise InvalidInput(f"{what} {value!r} holds a control character; use printable characters")
 
 
 def check_range(what: str, value: int, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{what} must be a whole number from {low} to {high}, got {value!r}")
+        raise InvalidInput(f"{what} must be a whole number from {low} to {high}, got {value!r}")
 
 
 def check_backoff(backoff: object) -> None:
     """A job's own backoff: a `Backoff` whose delays fit the range of a delay."""
     if not isinstance(backoff, Backoff):
-        raise ValueError(f"backoff must be a Backoff(base_s=, factor=, cap_s=, jitter=), got {backoff!r}")
+        raise InvalidInput(f"backoff must be a Backoff(base_s=, factor=, cap_s=, jitter=), got {backoff!r}")
     for what in ("base_s", "cap_s"):
         value = getattr(backoff, what)
         if not 0 <= value <= MAX_DELAY_S:
-            raise ValueError(f"backoff {what} must be from 0 to {MAX_DELAY_S:.0f} seconds, got {value!r}")
+            raise InvalidInput(f"backoff {what} must be from 0 to {MAX_DELAY_S:.0f} seconds, got {value!r}")
     if not backoff.factor <= 1000:
-        raise ValueError(f"backoff factor must be from 0 to 1000 (exclusive of 0), got {backoff.factor!r}")
+        raise InvalidInput(f"backoff factor must be from 0 to 1000 (exclusive of 0), got {backoff.factor!r}")
 
 
 def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value:
-        raise ValueError(f"{attribute.name} must not be empty")
+        raise InvalidInput(f"{attribute.name} must not be empty")
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
+        raise InvalidInput(f"{attribute.name} must be >= 1, got {value}")
 
 
 def _not_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+        raise InvalidInput(f"{attribute.name} must be >= 0, got {value}")
 
 
 def seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     """A validator: a finite, non-negative number of seconds."""
     if not (isinstance(value, int | float) and 0 <= value < math.inf):
-        raise ValueError(f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}")
+        raise InvalidInput(f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}")
 
 
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
     if value is not None and value.tzinfo is None:
-        raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
+        raise InvalidInput(f"{attribute.name} must be timezone-aware, got {value!r}")
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
@@ -221,7 +222,7 @@ def _finished_states(value: Iterable[Status]) -> frozenset[Status]:
     states = frozenset(value)
     if not states <= TERMINAL:
         wrong = ", ".join(sorted(s.value for s in states - TERMINAL))
-        raise ValueError(
+        raise InvalidInput(
             f"a unique key always holds while its job is queued or running; `finished` names only "
             f"the finished states that also hold it (done, failed, cancelled), not {wrong}"
         )
@@ -336,9 +337,9 @@ class Job:
         check_range("max_attempts", max_attempts, 1, MAX_ATTEMPTS)
         check_range("concurrency_limit", concurrency_limit, 1, MAX_LIMIT)
         if id in depends_on:
-            raise ValueError(f"job {id} cannot depend on itself")
+            raise InvalidInput(f"job {id} cannot depend on itself")
         if problem := json_problem(payload or {}):
-            raise ValueError(f"payload must be plain JSON: {problem}")
+            raise InvalidInput(f"payload must be plain JSON: {problem}")
         if backoff is not None:
             check_backoff(backoff)
         return cls(
@@ -398,7 +399,7 @@ class Job:
         for name, given in changes.items():
             check = _JOB_CHECKS.get(name, _UNKNOWN)
             if check is _UNKNOWN:
-                raise TypeError(f"Job has no field {name!r}")
+                raise InvalidCall(f"Job has no field {name!r}")
             value = given
             if check is not None:
                 convert, validate, field = check

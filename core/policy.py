@@ -8,20 +8,22 @@ from datetime import timedelta
 
 import attrs
 
+from .errors import InvalidInput
+
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+        raise InvalidInput(f"{attribute.name} must be > 0, got {value!r}")
 
 
 def _not_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not value >= 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+        raise InvalidInput(f"{attribute.name} must be >= 0, got {value!r}")
 
 
 def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0 <= value < 1:
-        raise ValueError(f"{attribute.name} must be in [0, 1), got {value!r}")
+        raise InvalidInput(f"{attribute.name} must be in [0, 1), got {value!r}")
 
 
 @attrs.frozen
@@ -63,8 +65,8 @@ class Policy:
 
     def __attrs_post_init__(self) -> None:
         if self.dead_ticks < 1:
-            raise ValueError(f"dead_ticks must be >= 1, got {self.dead_ticks}")
+            raise InvalidInput(f"dead_ticks must be >= 1, got {self.dead_ticks}")
         if self.max_spawn_failures < 1:
-            raise ValueError(f"max_spawn_failures must be >= 1, got {self.max_spawn_failures}")
+            raise InvalidInput(f"max_spawn_failures must be >= 1, got {self.max_spawn_failures}")
         if self.max_transient_attempts < 0:
-            raise ValueError(f"max_transient_attempts must be >= 0, got {self.max_transient_attempts}")
+            raise InvalidInput(f"max_transient_attempts must be >= 0, got {self.max_transient_attempts}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .errors import InvalidInput
 from .job import Job, Status
 
 
@@ -43,9 +44,9 @@ class Pool:
 
 def check_size(name: str, size: int) -> None:
     if not name:
-        raise ValueError("a pool needs a non-empty name")
+        raise InvalidInput("a pool needs a non-empty name")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ValueError(f"pool {name!r}: size must be a whole number >= 0, got {size!r}")
+        raise InvalidInput(f"pool {name!r}: size must be a whole number >= 0, got {size!r}")
 
 
 def holders(jobs: Iterable[Job]) -> dict[str, dict[int, str]]:

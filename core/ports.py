@@ -14,7 +14,7 @@ from .batch import BatchSummary
 from .daemons import DaemonSeen
 from .decision import Decision
 from .effects import Notify
-from .errors import QrunError
+from .errors import InvalidInput, NotFound, QrunError
 from .job import Handle, Job, Run, Status
 from .policy import Policy
 from .pools import Placement, Pool
@@ -59,7 +59,7 @@ class JobFilter:
 
     def __attrs_post_init__(self) -> None:
         if self.newest_first and self.oldest_first:
-            raise ValueError("a listing is newest_first or oldest_first, not both")
+            raise InvalidInput("a listing is newest_first or oldest_first, not both")
 
     @property
     def by_time(self) -> bool:
@@ -78,7 +78,7 @@ class JobFilter:
             return (self.after,)
         cursor = lookup(self.after)
         if cursor is None:
-            raise LookupError(self.after)
+            raise NotFound(self.after)
         return self.key(cursor)
 
     def page(self, jobs: Iterable[Job], lookup: Callable[[str], Job | None]) -> list[Job]:

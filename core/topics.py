@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .errors import QrunError
+from .errors import InvalidInput
 from .job import json_problem
 
 
@@ -35,12 +35,12 @@ class Settle(enum.Enum):
 
 def _json(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if problem := json_problem(value):
-        raise ValueError(f"an event's {attribute.name} must be plain JSON: {problem}")
+        raise InvalidInput(f"an event's {attribute.name} must be plain JSON: {problem}")
 
 
 def _name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value or "\x00" in value:
-        raise ValueError(f"{attribute.name} must be a non-empty string without NUL, got {value!r}")
+        raise InvalidInput(f"{attribute.name} must be a non-empty string without NUL, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +65,7 @@ class TopicEvent:
         )
 
 
-class EventRefused(QrunError, ValueError):
+class EventRefused(InvalidInput):
     """A reservation or settlement that does not apply; the message says why."""
 
 

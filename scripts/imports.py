@@ -52,6 +52,7 @@ ENTRY_MAY_USE = {
     "qrun.bootstrap.config",
     "qrun.bootstrap.logs",  # how the process logs, set once at start
     "qrun.bootstrap.views",
+    "qrun.bootstrap.refusals",  # how a refusal reads: exit codes, HTTP statuses
 }
 
 

@@ -14,14 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
-from qrun.core.errors import QrunError
+from qrun.core.errors import InvalidInput
 
 from ..storage.private import open_private, private_dir
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
-class UnsafeArchive(QrunError, ValueError):
+class UnsafeArchive(InvalidInput):
     """An archive member would escape the root or is not a plain file or directory."""
 
 

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from qrun.core.errors import InvalidInput
 from qrun.core.ports import Exit
 
 from ..runners.monitor import write_atomic
@@ -51,7 +52,7 @@ class ExitRecords:
 
 def _safe(container_id: str) -> str:
     if not container_id.isalnum():
-        raise ValueError(f"not a container id: {container_id!r}")
+        raise InvalidInput(f"not a container id: {container_id!r}")
     return container_id
 
 

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 
 from qrun.core import Notify
+from qrun.core.errors import InvalidInput
 
 from ..redact import mask
 
@@ -18,7 +19,7 @@ log = logging.getLogger("qrun.webhook")
 class WebhookNotifier:
     def __init__(self, url: str, *, timeout_s: float = 5.0, alerts_only: bool = False) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook url must start with http:// or https://, got {url!r}")
+            raise InvalidInput(f"webhook url must start with http:// or https://, got {url!r}")
         self.url, self.timeout_s, self.alerts_only = url, timeout_s, alerts_only
 
     def notify(self, note: Notify) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from qrun.core.errors import QrunError
+from qrun.core.errors import InvalidInput, QrunError
 from qrun.core.pools import Placement
 
 from ..runners.environment import INHERITED, job_environment
@@ -49,7 +49,7 @@ class GitWorktreePool:
 
     def path(self, slot: int) -> Path:
         if slot < 0:
-            raise ValueError(f"pool {self.name}: slot must be >= 0, got {slot}")
+            raise InvalidInput(f"pool {self.name}: slot must be >= 0, got {slot}")
         return self.root / f"slot-{slot}"
 
     def prepare(self, slot: int) -> Placement:

@@ -7,10 +7,10 @@ from typing import Any
 
 import attrs
 
-from qrun.core.errors import QrunError
+from qrun.core.errors import InvalidInput
 
 
-class InvalidPayload(QrunError, ValueError):
+class InvalidPayload(InvalidInput):
     """The job's payload does not describe a command; the message says how to fix it."""
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import CancelledError, Future
 from typing import Any, TypeVar
 
 from qrun.core import Handle, Job, Liveness, Run
-from qrun.core.errors import QrunError
+from qrun.core.errors import AlreadyDefined, InvalidInput, QrunError
 from qrun.core.ports import Adopted, Exit, Gone
 
 from .command import InvalidPayload
@@ -48,7 +48,7 @@ def check_timeout(timeout_s: object) -> None:
         or not isinstance(timeout_s, int | float)
         or not 0 < timeout_s <= MAX_TIMEOUT_S
     ):
-        raise ValueError(f"timeout_s must be seconds above 0, at most {MAX_TIMEOUT_S:g}; got {timeout_s!r}")
+        raise InvalidInput(f"timeout_s must be seconds above 0, at most {MAX_TIMEOUT_S:g}; got {timeout_s!r}")
 
 
 class TaskRegistry:
@@ -67,9 +67,9 @@ class TaskRegistry:
         def register(fn: F) -> F:
             key = name or fn.__name__
             if key in self._tasks and self._tasks[key] is not fn:
-                raise ValueError(f"a task named {key!r} is registered already")
+                raise AlreadyDefined(f"a task named {key!r} is registered already")
             if timeout_s is not None and not inspect.iscoroutinefunction(fn):
-                raise ValueError(
+                raise InvalidInput(
                     f"timeout_s needs an async def task, and {key} is a plain function: a thread "
                     "cannot be stopped, so it would run on after its timeout; make it async def, "
                     "or run it as a command, whose payload takes a timeout_s"

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import attrs
 
 from qrun.core import Handle, Job, Liveness, Run
-from qrun.core.errors import QrunError
+from qrun.core.errors import InvalidInput, QrunError
 from qrun.core.ports import Adopted, Clock, Exit, Gone, WorkflowStore
 from qrun.core.topics import EventStatus, Settle, TopicEvent
 from qrun.core.workflow import (
@@ -44,6 +44,10 @@ from .environment import INHERITED, job_environment
 from .threads import ThreadRuns
 
 NAME = "session"
+
+
+class CommandFailed(QrunError, RuntimeError):
+    """A command handler's command timed out or exited non-zero: the handler failed."""
 
 
 class Skip(QrunError):
@@ -67,7 +71,7 @@ class SessionContext:
         """Publish an event (to the workflow's topic unless `topic` is given); its id."""
         target = topic or self._topic
         if target is None:
-            raise ValueError(f"workflow {self.workflow} has no topic; pass publish(..., topic=NAME)")
+            raise InvalidInput(f"workflow {self.workflow} has no topic; pass publish(..., topic=NAME)")
         return self._publish(target, payload)
 
 
@@ -82,7 +86,7 @@ def command_handler(
     `"topic"`) publishes an event, `{"cost": 1.5}` reports its cost, `{"skip": "why"}`
     sets the events aside; other lines are ignored. A non-zero exit is a failure."""
     if not argv or not all(isinstance(a, str) and a for a in argv):
-        raise ValueError(f"a command handler needs argv, a non-empty list of strings, got {argv!r}")
+        raise InvalidInput(f"a command handler needs argv, a non-empty list of strings, got {argv!r}")
 
     def run(ctx: SessionContext) -> float | None:
         events = [{"id": e.id, "topic": e.topic, "payload": dict(e.payload)} for e in ctx.events]
@@ -105,9 +109,9 @@ def command_handler(
                 check=False,  # the exit code is judged below, with stderr in the message
             )
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"{argv[0]} timed out after {timeout_s}s") from None
+            raise CommandFailed(f"{argv[0]} timed out after {timeout_s}s") from None
         if done.returncode != 0:
-            raise RuntimeError(f"{argv[0]} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+            raise CommandFailed(f"{argv[0]} exited {done.returncode}: {done.stderr.strip()[-500:]}")
         cost: float | None = None
         for line in done.stdout.splitlines():
             try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from qrun.core import Handle, Job, Liveness, Run
+from qrun.core.errors import InvalidInput
 from qrun.core.ports import Adopted, Exit, Gone
 
 from ..storage.fs import FsInputStore
@@ -62,7 +63,7 @@ class SubprocessRunner:
     def run_dir(self, job_id: str, run_id: str) -> Path:
         path = (self.runs_dir / segment(job_id) / segment(run_id)).resolve()
         if self.runs_dir not in path.parents:  # cannot happen with segment; checked anyway
-            raise ValueError(f"run directory for job {job_id!r} would escape {self.runs_dir}")
+            raise InvalidInput(f"run directory for job {job_id!r} would escape {self.runs_dir}")
         return path
 
     # -- the Runner port -------------------------------------------------------------------

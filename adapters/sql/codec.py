@@ -24,6 +24,7 @@ from qrun.core import (
     Step,
     Unique,
 )
+from qrun.core.errors import InvalidInput
 
 _converter = cattrs.Converter()
 
@@ -78,7 +79,7 @@ def micros(value: datetime) -> int:
     """Microseconds since the epoch: how SQLite stores a time, and how a timeline step
     keeps its time in JSON on both databases (exact, unlike an ISO string's parsing)."""
     if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: qrun stores only timezone-aware times")
+        raise InvalidInput(f"naive datetime {value!r}: qrun stores only timezone-aware times")
     return (value - _EPOCH) // _US
 
 

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from qrun.core import Decision, EnqueueJob, Job, Policy
 from qrun.core.dependents import at_submit
+from qrun.core.errors import InvalidInput
 from qrun.core.ports import (
     Applied,
     ApplyResult,
@@ -93,12 +94,12 @@ class SqliteStore(SqlStore):
         job survives a power loss; NORMAL syncs only at checkpoints (a crash of the
         process loses nothing, a power loss may lose the last commits)."""
         if str(path) in ("", ":memory:") or str(path).startswith("file::memory:"):
-            raise ValueError(
+            raise InvalidInput(
                 "SqliteStore needs a file: every thread and process opens its own connection, and "
                 "an in-memory database is private to one connection (use MemoryStore instead)"
             )
         if synchronous.upper() not in _SYNC:
-            raise ValueError(f"synchronous must be one of {', '.join(_SYNC)}, got {synchronous!r}")
+            raise InvalidInput(f"synchronous must be one of {', '.join(_SYNC)}, got {synchronous!r}")
         self._sync = synchronous.upper()
         self.path = Path(path)
         self.prefix = identifier(prefix, "table prefix")

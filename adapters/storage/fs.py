@@ -10,14 +10,14 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
-from qrun.core.errors import QrunError
+from qrun.core.errors import InvalidInput
 
 from .private import private_dir, write_private
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
-class UnsafeKey(QrunError, ValueError):
+class UnsafeKey(InvalidInput):
     """An input name that could leave the storage root; the message says what is allowed."""
 
 

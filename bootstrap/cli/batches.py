@@ -87,8 +87,8 @@ def wait_batch(ctx: click.Context, app: App, batch: str, timeout: float | None, 
                 bar.update(task, total=s.total, completed=s.finished, description=note)
 
             summary = app.wait_batch(batch, timeout_s=timeout, poll_s=interval, progress=show)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    except REFUSED as exc:
+        raise refused(exc) from None
     click.echo(summary_line(summary), err=True)
     if not summary.complete:
         click.echo(f"timed out: {summary.total - summary.finished} job(s) unfinished", err=True)

@@ -6,14 +6,16 @@ from typing import Any
 
 import click
 
-from qrun.core.ports import StoreError
+from qrun.core.errors import QrunError
 
 from ..app import App
-from ..config import ConfigError, load
+from ..config import load
+from ..refusals import exit_code
 from ..wiring import open_app
 
-#: What a refused request raises: printed as its message, exit 1, never a traceback.
-REFUSED = (ConfigError, StoreError, ValueError)
+#: What a refused request raises: printed as its message, never a traceback, with the
+#: exit code its kind maps to (`refusals`). Anything else is a bug, shown as one.
+REFUSED = QrunError
 
 
 def app_for(ctx: click.Context, *, create: bool = False, wait: bool = False, **settings: Any) -> App:
@@ -26,10 +28,22 @@ def app_for(ctx: click.Context, *, create: bool = False, wait: bool = False, **s
         if config.app:
             return app  # the application's own, with its code
     except REFUSED as exc:
-        raise click.ClickException(str(exc)) from None
+        raise refused(exc) from None
     app.knows_workflows = False  # the application's code (its workflows) is not loaded here
     return app
 
 
-def refused(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc))
+class _Refusal(click.ClickException):
+    """A refusal, printed as its message, exiting with the code its kind maps to."""
+
+    def __init__(self, error: QrunError) -> None:
+        super().__init__(str(error))
+        self.code = exit_code(error)
+
+    @property  # click declares it a class variable; each refusal has its own
+    def exit_code(self) -> int:  # type: ignore[override]
+        return self.code
+
+
+def refused(exc: QrunError) -> click.ClickException:
+    return _Refusal(exc)

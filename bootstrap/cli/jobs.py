@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from qrun.core import Cancel, Job, Retry, Status
-from qrun.core.ports import KeepsOutput, RunnerUnavailable
+from qrun.core.ports import KeepsOutput
 
 from .batches import wait_batch
 from .common import REFUSED, app_for, refused
@@ -199,7 +199,7 @@ def run_now(
     app = app_for(ctx, create=True)
     try:
         done, handle = app.run_direct(kind, payload, timeout_s=timeout)
-    except (*REFUSED, RunnerUnavailable) as exc:
+    except REFUSED as exc:  # RunnerUnavailable too
         raise refused(exc) from None
     runner_obj = app.runners[kind]
     if isinstance(runner_obj, KeepsOutput):
@@ -281,7 +281,7 @@ def wait(
                 poll_s=interval,
                 progress=lambda n: bar.update(task, completed=n),
             )
-        except ValueError as exc:
+        except REFUSED as exc:
             raise refused(exc) from None
     for j in ended:  # each job's outcome, in the order given
         click.echo(

@@ -1,6 +1,7 @@
 """`qrun`. Every command finds the database the same way: --db, else $QRUN_DATABASE_URL,
-else ./qrun.db. Exit codes: 0 done, 1 refused (the message says why), 2 bad usage or
-configuration."""
+else ./qrun.db. Exit codes: 0 done, 1 refused (the message says why: bad input or
+configuration, no such job, a conflict, the database unreachable), 2 bad usage (click's),
+124 a wait that timed out (`qrun.bootstrap.refusals`)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,24 @@ import sys
 
 import click
 
+from qrun.core.errors import QrunError
+
 from ..wiring import without_password
 from . import batches, daemon, jobs, listing, queues, workflows
+from .common import refused
 
 
 class Group(click.Group):
     """Every refusal a command prints is masked (R-I2): a message built from a database
-    URL, by qrun or by a library, never shows its password."""
+    URL, by qrun or by a library, never shows its password. A refusal no command caught
+    itself is reported the same way as one it did."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except QrunError as exc:
+                raise refused(exc) from None
         except click.ClickException as exc:
             setattr(exc, "message", without_password(exc.message))  # noqa: B010 - typeshed calls it Final
             raise

@@ -13,7 +13,10 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qrun.core.errors import QrunError
+
 from ..app import App
+from ..refusals import http_status
 from . import batches, dashboard, jobs, metrics, queues, workflows
 from .dashboard.guard import Refused
 from .dashboard.sessions import Sessions
@@ -58,10 +61,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(allowed)})
 
 
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    """What qrun refused, with why, at the status its kind maps to (`refusals`)."""
+    assert isinstance(exc, QrunError)
+    return JSONResponse({"detail": str(exc)}, status_code=http_status(exc))
+
+
 def fastapi_app(app: App, *, token: str | None) -> FastAPI:
     api = FastAPI(title="qrun", summary="durable job execution", version="0.1.0")
     api.add_exception_handler(RequestValidationError, _invalid)
     api.add_exception_handler(StarletteHTTPException, _http_error)
+    api.add_exception_handler(QrunError, _refused)
     api.state.qrun = app
     api.state.token = token
     api.state.sessions = Sessions(token, ttl_s=app.config.session_ttl_s) if token else None

@@ -6,8 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from qrun.core.ports import StoreError
-
 from ..views import batch_view
 from .deps import READ, WRITE, AppDep
 from .models import BatchBody, PathName
@@ -27,10 +25,7 @@ def submit_batch(app: AppDep, body: BatchBody) -> dict[str, str]:
         spec = item.model_dump(exclude={"unique_finished", "batch"})
         spec["unique_finished"] = [s.value for s in item.unique_finished]
         items.append(spec)
-    try:
-        return {"batch": app.submit_batch(items, batch=body.batch)}
-    except (StoreError, ValueError) as exc:
-        raise HTTPException(422, str(exc)) from None
+    return {"batch": app.submit_batch(items, batch=body.batch)}
 
 
 @router.get("/batches/{batch_id}")
@@ -43,7 +38,4 @@ def batch(app: AppDep, batch_id: PathName) -> dict[str, Any]:
 
 @router.delete("/batches/{batch_id}", dependencies=WRITE)
 def clear_batch(app: AppDep, batch_id: PathName) -> dict[str, int]:
-    try:
-        return {"cleared": app.clear_batch(batch_id)}
-    except StoreError as exc:
-        raise HTTPException(409, str(exc)) from None
+    return {"cleared": app.clear_batch(batch_id)}  # refused while a job is open: 409

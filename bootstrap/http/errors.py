@@ -23,5 +23,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "the request conflicts with the job's state",
         413: "the request body is too large",
         422: "a field is out of range or the request is refused, with why",
+        501: "this store does not offer what the request needs",
+        503: "the database cannot be reached, or its schema is not this version's",
     }.items()
 }

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from qrun.core import Cancel, Retry, Status
-from qrun.core.ports import JobFilter, StoreError
+from qrun.core.ports import JobFilter
 
 from ..app import App
 from ..views import job_view
@@ -53,10 +53,7 @@ def job(app: AppDep, job_id: PathName) -> dict[str, Any]:
 def submit(app: AppDep, body: SubmitBody) -> dict[str, str]:
     options = body.model_dump(exclude={"kind", "payload", "unique_finished"})
     options["unique_finished"] = [s.value for s in body.unique_finished]
-    try:
-        return {"id": app.submit(body.kind, body.payload, **options)}
-    except (StoreError, ValueError) as exc:
-        raise HTTPException(422, str(exc)) from None
+    return {"id": app.submit(body.kind, body.payload, **options)}
 
 
 def _act(app: App, job_id: PathName, event: Cancel | Retry) -> dict[str, str]:

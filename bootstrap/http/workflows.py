@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, Query
 
-from qrun.core.ports import StoreError
 from qrun.core.topics import EventStatus
 
 from .deps import READ, WRITE, AppDep
@@ -32,10 +31,7 @@ def runs(app: AppDep, session_id: PathName) -> list[dict[str, Any]]:
 
 @router.post("/workflows/{name}/trigger", status_code=201, dependencies=WRITE)
 def trigger(app: AppDep, name: PathName) -> dict[str, str]:
-    try:
-        return {"session": app.trigger(name)}
-    except (StoreError, ValueError) as exc:
-        raise HTTPException(404, str(exc)) from None
+    return {"session": app.trigger(name)}
 
 
 @router.post("/workflows/{name}/pause", dependencies=WRITE)
@@ -54,10 +50,7 @@ def resume(app: AppDep, name: PathName) -> dict[str, Any]:
 def publish(
     app: AppDep, topic: PathName, payload: Annotated[dict[str, Any] | None, Body()] = None
 ) -> dict[str, str]:
-    try:
-        return {"event": app.publish(topic, payload or {})}
-    except (StoreError, ValueError) as exc:
-        raise HTTPException(422, str(exc)) from None
+    return {"event": app.publish(topic, payload or {})}
 
 
 @router.get("/topics/{topic}/events")

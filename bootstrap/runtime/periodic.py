@@ -17,6 +17,7 @@ import attrs
 from croniter import croniter
 
 from qrun.core import Job, Status
+from qrun.core.errors import AlreadyDefined, InvalidInput
 from qrun.core.ports import Clock, JobStore
 from qrun.core.schedule import due, fire
 
@@ -38,14 +39,14 @@ def cron_expression(cron: str, seconds: str | None = None) -> str:
             if len(fields) == 6
             else ""
         )
-        raise ValueError(
+        raise InvalidInput(
             f"cron {cron!r} is not a cron expression qrun reads: it has {len(fields)} field(s), "
             f"and qrun reads five: {FIELDS} (UTC), e.g. '*/5 * * * *'{six}"
         )
     expression = cron if seconds is None else f"{cron} {seconds}"
     if not croniter.is_valid(expression):
         what = f"cron {cron!r}" + (f" with seconds {seconds!r}" if seconds is not None else "")
-        raise ValueError(f"{what} is not a cron expression ({FIELDS}, e.g. '*/5 * * * *')")
+        raise InvalidInput(f"{what} is not a cron expression ({FIELDS}, e.g. '*/5 * * * *')")
     return expression
 
 
@@ -94,7 +95,7 @@ class Scheduler:
 
     def add(self, periodic: Periodic) -> None:
         if periodic.name in self.schedules:
-            raise ValueError(f"schedule {periodic.name!r} is declared twice; give each a unique name")
+            raise AlreadyDefined(f"schedule {periodic.name!r} is declared twice; give each a unique name")
         self.schedules[periodic.name] = periodic
 
     def tick(self) -> list[str]:

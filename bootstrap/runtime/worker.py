@@ -51,6 +51,7 @@ from qrun.core import (
 )
 from qrun.core.claim import Healed
 from qrun.core.decide import orphan_stop
+from qrun.core.errors import InvalidInput
 from qrun.core.pools import Placement, place
 from qrun.core.ports import (
     Adopted,
@@ -135,13 +136,13 @@ class Worker:
         """`acting`: may it take work now (its daemon holds its name, R-G1); while not, it
         claims and adopts nothing, and keeps the leases of what it runs."""
         if slots < 1:
-            raise ValueError(f"slots must be >= 1, got {slots}")
+            raise InvalidInput(f"slots must be >= 1, got {slots}")
         if lease_s <= 0:
-            raise ValueError(f"lease_s must be > 0, got {lease_s}")
+            raise InvalidInput(f"lease_s must be > 0, got {lease_s}")
         if complete_batch < 1:
-            raise ValueError(f"complete_batch must be >= 1, got {complete_batch}")
+            raise InvalidInput(f"complete_batch must be >= 1, got {complete_batch}")
         if complete_ms < 0:
-            raise ValueError(f"complete_ms must be >= 0, got {complete_ms}")
+            raise InvalidInput(f"complete_ms must be >= 0, got {complete_ms}")
         self.store, self.runners = store, dict(runners)
         self.name = name
         self.id = identity or new_worker_id(name)

@@ -20,6 +20,7 @@ import attrs
 from qrun.adapters.ids import new_id
 from qrun.adapters.runners.sessions import Handler
 from qrun.core import Job, Unique
+from qrun.core.errors import AlreadyDefined, InvalidInput
 from qrun.core.ports import Clock, DuplicateJob, JobStore, WorkflowStore
 from qrun.core.schedule import due
 from qrun.core.workflow import SESSION_KIND, Trigger, WorkflowSpec, session_key, session_queue
@@ -45,7 +46,7 @@ class Workflows:
         def register(fn: Handler) -> Handler:
             key = name or fn.__name__
             if key in self.handlers and self.handlers[key] is not fn:
-                raise ValueError(f"a handler named {key!r} is registered already")
+                raise AlreadyDefined(f"a handler named {key!r} is registered already")
             self.handlers[key] = fn
             return fn
 
@@ -54,14 +55,14 @@ class Workflows:
     def add(self, workflow: Workflow) -> None:
         name = workflow.spec.name
         if name in self.workflows:
-            raise ValueError(f"workflow {name!r} is defined twice")
+            raise AlreadyDefined(f"workflow {name!r} is defined twice")
         if workflow.schedule is not None:
             try:
                 cron_expression(workflow.schedule)
             except ValueError as bad:
-                raise ValueError(f"workflow {name}: schedule {bad}") from None
+                raise InvalidInput(f"workflow {name}: schedule {bad}") from None
         if workflow.on_event and not workflow.spec.topic:
-            raise ValueError(f"workflow {name}: on_event needs a topic")
+            raise InvalidInput(f"workflow {name}: on_event needs a topic")
         self.workflows[name] = workflow
 
 

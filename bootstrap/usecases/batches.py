@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from qrun.core import BatchSummary
+from qrun.core.errors import NotFound
 
 from ..views import pools_view
 from .base import Parts
@@ -31,7 +32,7 @@ class BatchCases(Parts):
         while True:
             summary = self.store.batch(batch)
             if summary.total == 0:
-                raise ValueError(f"batch {batch} has no jobs (never submitted, or cleared)")
+                raise NotFound(f"batch {batch} has no jobs (never submitted, or cleared)")
             if progress is not None:
                 progress(summary)
             if summary.complete or (deadline is not None and time.monotonic() >= deadline):

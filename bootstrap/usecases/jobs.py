@@ -12,6 +12,7 @@ from typing import Any
 
 from qrun.adapters.ids import new_id
 from qrun.core import Backoff, Cancel, Handle, Job, Retry, Run, Status, Unique
+from qrun.core.errors import InvalidInput, NotFound, Unsupported
 from qrun.core.job import MAX_DELAY_S
 from qrun.core.ports import AsyncStore, DaemonRegistry, Exit, JobFilter, RunLogs
 from qrun.core.waiting import Surroundings, why_waiting
@@ -30,12 +31,12 @@ def as_backoff(value: Any) -> Backoff | None:
     if isinstance(value, Mapping):
         wrong = sorted(set(value) - {"base_s", "factor", "cap_s", "jitter"})
         if wrong:
-            raise ValueError(f"backoff takes base_s, factor, cap_s and jitter, not {', '.join(wrong)}")
+            raise InvalidInput(f"backoff takes base_s, factor, cap_s and jitter, not {', '.join(wrong)}")
         try:
             return Backoff(**value)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"backoff: {exc}") from None
-    raise ValueError(
+            raise InvalidInput(f"backoff: {exc}") from None
+    raise InvalidInput(
         f"backoff must be a Backoff or a mapping of base_s, factor, cap_s, jitter; got {value!r}"
     )
 
@@ -46,7 +47,7 @@ def _statuses(names: Any) -> list[Status]:
     try:
         return [Status(n) for n in names]
     except ValueError:
-        raise ValueError(f"unique_finished takes done, failed or cancelled, got {list(names)}") from None
+        raise InvalidInput(f"unique_finished takes done, failed or cancelled, got {list(names)}") from None
 
 
 class JobCases(Parts):
@@ -91,12 +92,12 @@ class JobCases(Parts):
     def _joining(self, inputs: Mapping[str, bytes] | None = None) -> AsyncStore:
         """The store, for a submit in the caller's transaction (R-F5)."""
         if inputs:
-            raise ValueError(
+            raise Unsupported(
                 "inputs are files, which cannot join your transaction: submit them without "
                 "connection=, or pass the data by reference"
             )
         if not isinstance(self.store, AsyncStore):
-            raise ValueError(
+            raise Unsupported(
                 f"{type(self.store).__name__} cannot join your transaction: a submit with "
                 "connection= needs the PostgreSQL store (a postgresql:// database_url)"
             )
@@ -125,9 +126,9 @@ class JobCases(Parts):
                 check_payload(kind, payload)
                 made.append(self._job(kind, payload, {**spec, "batch": batch}, now=now))
             except (ValueError, TypeError) as exc:
-                raise ValueError(f"batch item {i}: {exc}") from None
+                raise InvalidInput(f"batch item {i}: {exc}") from None
         if not made:
-            raise ValueError("a batch needs at least one job")
+            raise InvalidInput("a batch needs at least one job")
         self._check_pools(made)
         return batch, made
 
@@ -151,7 +152,7 @@ class JobCases(Parts):
             options["unique"] = Unique(key, frozenset(_statuses(finished)))
         if delay := options.pop("delay_s", None):
             if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= MAX_DELAY_S:
-                raise ValueError(
+                raise InvalidInput(
                     f"delay_s must be a number of seconds from 0 to {MAX_DELAY_S:.0f}, got {delay!r}"
                 )
             options["available_at"] = now + timedelta(seconds=delay)
@@ -174,13 +175,13 @@ class JobCases(Parts):
         if fn is None:
             if kind not in self.runners and self.tasks.names():
                 known = ", ".join(self.tasks.names())
-                raise ValueError(f"no task named {kind!r} in this app (its tasks: {known}); check the name")
+                raise InvalidInput(f"no task named {kind!r} in this app (its tasks: {known}); check the name")
             return
         signature = inspect.signature(fn)
         try:
             signature.bind(**(payload or {}))
         except TypeError as exc:
-            raise ValueError(f"the arguments do not fit task {kind}{signature}: {exc}") from None
+            raise InvalidInput(f"the arguments do not fit task {kind}{signature}: {exc}") from None
 
     def _check_size(self, payload: Mapping[str, Any] | None) -> None:
         """A payload is for arguments; data belongs in inputs (R-A8). A large one would
@@ -191,7 +192,7 @@ class JobCases(Parts):
         except (TypeError, ValueError):
             return  # not JSON: Job.new names what is wrong
         if size > limit:
-            raise ValueError(
+            raise InvalidInput(
                 f"the payload is {size} bytes as JSON; the limit is {limit} (max_payload_bytes): "
                 "pass large data as an input file (qrun submit --input NAME=PATH) or by reference"
             )
@@ -203,7 +204,7 @@ class JobCases(Parts):
             return
         missing = sorted(wanted - set(self.store.pools()))
         if missing:
-            raise ValueError(
+            raise InvalidInput(
                 f"pool {missing[0]!r} is not declared; add [pools.{missing[0]}] with a size to the "
                 "config (or call store.set_pool) before submitting jobs that need it"
             )
@@ -235,7 +236,9 @@ class JobCases(Parts):
         check_payload(kind, payload)
         runner = self.runners.get(kind)
         if runner is None:
-            raise ValueError(f"no runner for kind {kind!r}; this app runs: {', '.join(sorted(self.runners))}")
+            raise InvalidInput(
+                f"no runner for kind {kind!r}; this app runs: {', '.join(sorted(self.runners))}"
+            )
         job = Job.new(id=f"direct-{new_id()}", kind=kind, now=self.clock.now(), payload=payload)
         run = Run(f"{job.id}/1")
         handle = runner.spawn(job, run)
@@ -303,12 +306,12 @@ class JobCases(Parts):
         host's run folders)."""
         job = self.store.get(job_id)
         if job is None:
-            raise ValueError(f"no job {job_id}")
+            raise NotFound(f"no job {job_id}")
         if job.run is None:
             return b"", b""
         runner = self.runners.get(job.kind)
         if not isinstance(runner, RunLogs):
-            raise ValueError(
+            raise Unsupported(
                 f"{job.kind} jobs keep no logs; a python task's failure is in `qrun show {job_id}`"
             )
         return runner.logs(job.id, job.run)
@@ -326,7 +329,7 @@ class JobCases(Parts):
         `progress` gets how many have. Unknown ids raise, naming them."""
         missing = [i for i in job_ids if self.store.get(i) is None]
         if missing:
-            raise ValueError(f"no such job(s): {', '.join(missing)}")
+            raise NotFound(f"no such job(s): {', '.join(missing)}")
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             jobs = [self.store.get(i) for i in job_ids]

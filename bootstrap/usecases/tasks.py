@@ -13,7 +13,7 @@ import attrs
 
 from qrun.adapters.runners.python_runner import check_timeout
 from qrun.core import Status
-from qrun.core.errors import QrunError
+from qrun.core.errors import InvalidCall, NotFound, QrunError
 from qrun.core.ports import AsyncStore
 
 from .jobs import JobCases, as_backoff
@@ -60,7 +60,7 @@ class Task(Generic[P, R]):
         """Enqueue a run with these arguments (by name); returns the job's id. Arguments
         that do not fit the function are refused here: nothing is enqueued."""
         if args:
-            raise TypeError(f"{self.name}.submit takes its arguments by name (they are stored as JSON)")
+            raise InvalidCall(f"{self.name}.submit takes its arguments by name (they are stored as JSON)")
         return self._submit(self.name, dict(kwargs))
 
 
@@ -81,7 +81,7 @@ class TaskCases(JobCases):
         (it is cancelled; the failure retries like any other)."""
         wrong = sorted(set(options) - set(OPTIONS))
         if wrong:
-            raise TypeError(
+            raise InvalidCall(
                 f"unknown task option(s) {', '.join(wrong)}; a task takes "
                 f"{', '.join(OPTIONS)}, unique, timeout_s"
             )
@@ -142,7 +142,7 @@ class TaskCases(JobCases):
                 else await asyncio.to_thread(self.job, job_id)
             )
             if job is None:
-                raise ValueError(f"no such job(s): {job_id}")
+                raise NotFound(f"no such job(s): {job_id}")
             if job.status.terminal:
                 return self.result(job_id, timeout_s=0)
             if deadline is not None and time.monotonic() >= deadline:

@@ -9,6 +9,7 @@ from typing import Any
 
 from qrun.adapters.ids import new_id
 from qrun.adapters.runners.sessions import command_handler
+from qrun.core.errors import NotFound, Unsupported
 from qrun.core.ports import WorkflowStore
 from qrun.core.topics import EventStatus, TopicEvent
 from qrun.core.workflow import Trigger, WorkflowSpec, session_queue
@@ -58,7 +59,7 @@ class WorkflowCases(Parts):
         store = self._workflow_store()
         if self.knows_workflows and workflow not in self.workflows.workflows:
             known = ", ".join(sorted(self.workflows.workflows)) or "none"
-            raise ValueError(f"no workflow named {workflow!r} (defined: {known})")
+            raise NotFound(f"no workflow named {workflow!r} (defined: {known})")
         store.set_workflow_error(workflow, None, self.clock.now())
         return start_session(store, self.clock, workflow, Trigger.MANUAL)
 
@@ -95,7 +96,7 @@ class WorkflowCases(Parts):
 
     def _workflow_store(self) -> WorkflowStore:
         if not isinstance(self.store, WorkflowStore):
-            raise ValueError(
+            raise Unsupported(
                 f"{type(self.store).__name__} does not implement the EventStore and SessionStore ports "
                 "(qrun.core.ports), which workflows need; the memory, SQLite and PostgreSQL stores do"
             )

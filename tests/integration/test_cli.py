@@ -281,7 +281,16 @@ def test_doctor_reports_a_job_that_can_never_start(qrun):
     now = datetime.now(UTC)
     app.store.submit([Job.new(id="parent", kind="command", now=now, payload={"argv": ["true"]})])
     app.store.submit(
-        [Job.new(id="child", kind="command", now=now, payload={"argv": ["true"]}, depends_on=("parent",))]
+        [
+            Job.new(
+                id="child",
+                kind="command",
+                now=now,
+                payload={"argv": ["true"]},
+                depends_on=("parent",),
+                on_dependency_failure="wait",  # else it ends cancelled with its parent
+            )
+        ]
     )
     qrun("cancel", "parent")
     sick = qrun("doctor", check=False)

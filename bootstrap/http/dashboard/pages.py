@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from qrun.core import Cancel, Job, Retry, Status
+from qrun.core.errors import QrunError
 from qrun.core.ports import JobFilter
 
 from ...app import App
@@ -234,7 +235,7 @@ def _when(at: datetime) -> str:
 def _logs(app: App, job_id: str) -> str:
     try:
         out, err = app.logs(job_id)
-    except ValueError as exc:
+    except QrunError as exc:
         return f'<p class="muted">{e(exc)}</p>'
     return f"<h3>stdout</h3>{pre(_tail(out))}<h3>stderr</h3>{pre(_tail(err))}"
 
@@ -412,7 +413,7 @@ def queue_action(request: Request, name: str, verb: str) -> Response:
 def trigger(request: Request, name: str) -> Response:
     try:
         started = _app(request).trigger(name)
-    except ValueError as exc:
+    except QrunError as exc:
         return _back("/ui/workflows", str(exc))
     return _back(f"/ui/jobs/{started}", "session started")
 

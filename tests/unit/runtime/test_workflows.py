@@ -266,7 +266,7 @@ def test_r_d1_command_handlers_read_events_on_stdin_and_publish_and_report_cost_
     app.workflow("cmd2", producers=["crash"])
     failed = app.trigger("cmd2")
     drain(app.app)
-    assert "producer crash failed: RuntimeError: sh exited 7: oops" in app.store.get(failed).error
+    assert "producer crash failed: CommandFailed: sh exited 7: oops" in app.store.get(failed).error
 
     app.workflow("cmd3", consumers=["refuse"], topic="d")
     app.publish("d", {"x": 1})
