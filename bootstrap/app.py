@@ -11,7 +11,7 @@ import attrs
 
 from qrun.adapters.runners.python_runner import TaskRegistry
 from qrun.core import Policy
-from qrun.core.ports import Clock, InputStore, JobStore, Runner
+from qrun.core.ports import Clock, InputStore, JobStore, Opens, Runner
 
 from .config import Config
 from .daemon.serve import Daemon
@@ -51,6 +51,16 @@ class App(TaskCases, BatchCases, WorkflowCases, QueueCases):
     task_options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     #: Called with each new job's id after `submit` stored it (the eager test mode runs it).
     after_submit: Callable[[str], None] | None = None
+
+    def open(self) -> None:
+        """Connect to the database now and check its schema, rather than on first use
+        (`bootstrap()` opens nothing, so a module may make its app at import time)."""
+        if isinstance(self.store, Opens):
+            self.store.open()
+
+    def close(self) -> None:
+        """Close the store's connections (the app can be opened again by using it)."""
+        self.store.close()
 
     def declare_pools(self) -> None:
         """Give each configured pool its size in the store (R-E3)."""

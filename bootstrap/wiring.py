@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from qrun.adapters import crashpoints
 from qrun.adapters.notify.log import LogNotifier
 from qrun.adapters.notify.webhook import WebhookNotifier
@@ -38,16 +40,19 @@ from .runtime.workflows import Triggers, Workflows
 from .usecases.setup import declare_pools
 
 
-def open_store(config: Config, *, migrate: bool = False) -> JobStore:
+def open_store(config: Config, *, migrate: bool = False, lazy: bool = False) -> JobStore:
     """The configured store. `migrate=True` creates or updates its schema first (the
-    embedded SQLite file on demand; a PostgreSQL schema only through `qrun migrate`)."""
+    embedded SQLite file on demand; a PostgreSQL schema only through `qrun migrate`).
+    `lazy`: it connects on first use (or `open()`), not now."""
     if config.is_postgres:
         from qrun.adapters.postgres import PostgresStore
 
         timeout = config.connect_timeout_s
         if migrate:
             PostgresStore.migrate(config.database_url, schema=config.schema, connect_timeout_s=timeout)
-        return PostgresStore(config.database_url, schema=config.schema, connect_timeout_s=timeout)
+        return PostgresStore(
+            config.database_url, schema=config.schema, connect_timeout_s=timeout, open=not lazy
+        )
     from qrun.adapters.sqlite import SqliteStore
 
     if config.database_url.startswith(("sqlite:", "mysql:", "http:")) or "://" in config.database_url:
@@ -57,7 +62,9 @@ def open_store(config: Config, *, migrate: bool = False) -> JobStore:
         )
     if migrate:
         SqliteStore.migrate(config.database_url, prefix=f"{config.schema}_")
-    return SqliteStore(config.database_url, prefix=f"{config.schema}_", synchronous=config.sqlite_synchronous)
+    return SqliteStore(
+        config.database_url, prefix=f"{config.schema}_", synchronous=config.sqlite_synchronous, open=not lazy
+    )
 
 
 def migrate(config: Config) -> None:
@@ -92,11 +99,15 @@ def load_app(ref: str, config: Config) -> App:
         raise ConfigError(
             f"app {ref!r} is a {type(found).__name__}, not a qrun App (make one with bootstrap())"
         )
+    if attrs.evolve(found.config, app=config.app) == config:
+        return found  # the user's own app, made with these very settings
     return rewire(found, config)
 
 
 def rewire(app: App, config: Config) -> App:
-    """`app`'s tasks, handlers, workflows and schedules on a freshly wired app of `config`."""
+    """`app`'s tasks, handlers, workflows and schedules on a freshly wired app of `config`
+    (the command's flags win over what the module built); `app`'s store is closed."""
+    app.close()
     fresh = bootstrap(config, tasks=app.tasks, clock=app.clock)
     fresh.task_options.update(app.task_options)
     fresh.workflows.handlers.update(app.workflows.handlers)
@@ -161,9 +172,11 @@ def bootstrap(
     inputs: FsInputStore | None = None,
 ) -> App:
     """Wire an app. Every dependency may be passed in (tests pass fakes); anything not
-    passed is built here from `config`, never at import time."""
+    passed is built here from `config`. It opens nothing: the store connects on first use
+    (or `app.open()`), so `app = bootstrap()` at a module's top level does no I/O and
+    works with the database down."""
     config = config or load()
-    store = store or open_store(config)
+    store = store or open_store(config, lazy=True)
     tasks = tasks or TaskRegistry()
     clock = clock or SystemClock()
     inputs = inputs or FsInputStore(config.inputs_dir)
@@ -277,7 +290,9 @@ def open_app(config: Config, *, create: bool, wait: bool) -> App:
     def opened() -> App:
         if create and not config.is_postgres:
             migrate(config)
-        return load_app(config.app, config) if config.app else bootstrap(config)
+        app = load_app(config.app, config) if config.app else bootstrap(config)
+        app.open()  # here, so that an outage is waited for (or refused) now
+        return app
 
     return until_up(opened, "opening the database", wait_s=config.startup_wait_s if wait else 0.0)
 

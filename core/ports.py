@@ -386,6 +386,15 @@ class Listens(Protocol):
     def listen(self) -> AbstractContextManager[Listener]: ...
 
 
+@runtime_checkable
+class Opens(Protocol):
+    """Optional: a store made with `open=False` connects (and checks its schema) only in
+    `open()` or on first use, so an app can be built with its database down."""
+
+    def open(self) -> None:
+        """Connect now and check the schema's version; a no-op once open."""
+
+
 # -- runners ---------------------------------------------------------------------------
 @attrs.frozen
 class Exit:

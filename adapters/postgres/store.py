@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -126,31 +127,25 @@ class PostgresStore(SqlStore):
         max_size: int = 10,
         pool: ConnectionPool | None = None,
         connect_timeout_s: float = 10.0,
+        open: bool = True,
     ) -> None:
         """`connect_timeout_s`: how long opening the store, and each later wait for a
-        connection, may take before it fails naming the database (StoreUnreachable)."""
+        connection, may take before it fails naming the database (StoreUnreachable).
+        `open=False` (as psycopg_pool's pools take it): nothing connects until `open()` or
+        the first use, so an app can be built while the database is down."""
         self.schema = identifier(schema, "schema name")
-        if pool is None:
-            reachable(conninfo, connect_timeout_s)
         self.channel = f"{self.schema}_jobs"
         self._conninfo = conninfo
-        self._max_size, self._connect_timeout_s = max_size, connect_timeout_s
+        self._min_size, self._max_size, self._connect_timeout_s = min_size, max_size, connect_timeout_s
         # Async code's connections: a pool per event loop (a pool belongs to the loop it
         # was opened on), gone with its loop.
         self._async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnectionPool] = (
             weakref.WeakKeyDictionary()
         )
         self._owns_pool = pool is None
-        self._pool = pool or ConnectionPool(
-            conninfo,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs=dict(_SESSION),
-            open=True,
-            timeout=connect_timeout_s,
-            name=f"qrun-{self.schema}",
-            configure=_configure,
-        )
+        self._given: ConnectionPool | None = pool
+        self._opened: ConnectionPool | None = None
+        self._opening = threading.Lock()
         s = self.schema
         self._dialect = _DIALECT
         self._tables = Tables.under(f"{s}.", mark="%s", skip_locked=True)
@@ -158,27 +153,60 @@ class PostgresStore(SqlStore):
         self._submission = Submission(
             self._t, self._d, self.schema, self.channel, row=_codec.row, copy_row=_text_codec.row
         )
-        try:
-            with self._pool.connection() as conn:
-                found = _read_version(conn, s)
-            check_version(
-                found,
-                VERSION,
-                f"schema {s!r}",
-                "PostgresStore.migrate(conninfo, schema=...) or `qrun migrate`",
+        self._types: dict[str, str] = {}
+        if open:
+            self.open()
+
+    def open(self) -> None:
+        """Connect and check the schema's version (at most once; again after a failure,
+        so a database that came up meanwhile is found)."""
+        with self._opening:
+            if self._opened is not None:
+                return
+            if self._given is None:
+                reachable(self._conninfo, self._connect_timeout_s)
+            pool = self._given or ConnectionPool(
+                self._conninfo,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                kwargs=dict(_SESSION),
+                open=True,
+                timeout=self._connect_timeout_s,
+                name=f"qrun-{self.schema}",
+                configure=_configure,
             )
-            with self._pool.connection() as conn:
-                # Column types, read from the table itself, for the batched writes' arrays.
-                self._types: dict[str, str] = dict(
-                    conn.execute(
-                        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-                        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-                        (self._t,),
-                    ).fetchall()
+            try:
+                with pool.connection() as conn:
+                    found = _read_version(conn, self.schema)
+                check_version(
+                    found,
+                    VERSION,
+                    f"schema {self.schema!r}",
+                    "PostgresStore.migrate(conninfo, schema=...) or `qrun migrate`",
                 )
-        except BaseException:
-            self.close()
-            raise
+                with pool.connection() as conn:
+                    # Column types, read from the table itself, for the batched writes' arrays.
+                    self._types = dict(
+                        conn.execute(
+                            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                            (self._t,),
+                        ).fetchall()
+                    )
+            except BaseException:
+                if self._owns_pool:
+                    pool.close()
+                raise
+            self._opened = pool
+
+    @property
+    def _pool(self) -> ConnectionPool:
+        pool = self._opened
+        if pool is None:
+            self.open()
+            pool = self._opened
+            assert pool is not None
+        return pool
 
     # -- schema --------------------------------------------------------------------------
     @classmethod
@@ -203,8 +231,11 @@ class PostgresStore(SqlStore):
         return VERSION
 
     def close(self) -> None:
-        if self._owns_pool:
-            self._pool.close()
+        """Close the pool this store opened (a later use opens a new one)."""
+        with self._opening:
+            pool, self._opened = self._opened, None
+        if self._owns_pool and pool is not None:
+            pool.close()
 
     def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._pool_execute(sql, args)
@@ -277,6 +308,8 @@ class PostgresStore(SqlStore):
         return _codec.job(row) if row else None
 
     async def _async_pool(self) -> AsyncConnectionPool:
+        if self._opened is None:  # the schema checked first, off the event loop
+            await asyncio.to_thread(self.open)
         loop = asyncio.get_running_loop()
         pool = self._async_pools.get(loop)
         if pool is None:
@@ -561,6 +594,7 @@ class PostgresStore(SqlStore):
         that connection ends, however the holder died, and also when the connection
         drops under a live holder: `held()` asks the connection (keepalives and a TCP
         user timeout bound how long a silent network can hide that)."""
+        self.open()  # a schema of another version is refused before the name is taken
         key = f"qrun-name:{self.schema}:{name}"
         # Named for operators (pg_stat_activity), and for tests that end it.
         settings = {

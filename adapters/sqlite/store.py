@@ -89,10 +89,13 @@ class SqliteStore(SqlStore):
         prefix: str = "qrun_",
         busy_timeout_s: float = 30.0,
         synchronous: str = "FULL",
+        open: bool = True,
     ) -> None:
         """`synchronous`: FULL (the default) syncs the WAL at every commit, so a committed
         job survives a power loss; NORMAL syncs only at checkpoints (a crash of the
-        process loses nothing, a power loss may lose the last commits)."""
+        process loses nothing, a power loss may lose the last commits). `open=False`
+        (as psycopg_pool's pools take it): nothing touches the file until `open()` or
+        the first use, which checks the schema then."""
         if str(path) in ("", ":memory:") or str(path).startswith("file::memory:"):
             raise InvalidInput(
                 "SqliteStore needs a file: every thread and process opens its own connection, and "
@@ -112,9 +115,18 @@ class SqliteStore(SqlStore):
         self._tables = Tables.under(p, mark="?", skip_locked=False)
         self._t, self._d, self._m = self._tables.jobs, self._tables.deps, f"{p}meta"
         self._paused_t = self._tables.paused
-        check_version(
-            self._found_version(), VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`"
-        )
+        self._checked = False
+        if open:
+            self.open()
+
+    def open(self) -> None:
+        """Open the file and check its schema's version (at most once; again after a
+        failure, so a file made meanwhile is found)."""
+        if self._checked:
+            return
+        found = self._found_version()
+        check_version(found, VERSION, str(self.path), "SqliteStore.migrate(path) or `qrun migrate`")
+        self._checked = True
 
     # -- schema ------------------------------------------------------------------------
     @classmethod
@@ -148,13 +160,18 @@ class SqliteStore(SqlStore):
 
     def _found_version(self) -> int | None:
         try:
-            return _read_version(self._conn(), self.prefix)
+            return _read_version(self._connection(), self.prefix)
         except sqlite3.DatabaseError as exc:
             folder = "" if self.path.parent.is_dir() else f" (its folder {self.path.parent} does not exist)"
             raise StoreUnreachable(f"cannot open the SQLite database {self.path}{folder}: {exc}") from None
 
     # -- connections -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
+        if not self._checked:
+            self.open()
+        return self._connection()
+
+    def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = _connect(self.path, self._busy_timeout_s, self._sync)

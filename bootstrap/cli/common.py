@@ -25,6 +25,7 @@ def app_for(ctx: click.Context, *, create: bool = False, wait: bool = False, **s
     try:
         config = load(ctx.obj["config"], database_url=ctx.obj["db"], app=ctx.obj.get("app"), **settings)
         app = open_app(config, create=create, wait=wait)
+        ctx.call_on_close(app.close)  # every store the command opened is closed as it ends
         if config.app:
             return app  # the application's own, with its code
     except REFUSED as exc:

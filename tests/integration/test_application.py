@@ -145,3 +145,44 @@ def test_a_daemon_without_the_app_leaves_its_task_jobs_queued_with_no_attempt_sp
     shown = {j["id"]: j for j in json.loads(qrun(tmp_path, env, "ls", "--json"))}
     assert shown[command]["status"] == "done"
     assert (shown["send-1"]["status"], shown["send-1"]["attempts"]) == ("queued", 0)
+
+
+def test_a_module_that_makes_its_app_imports_with_the_database_down(tmp_path):
+    """`app = bootstrap()` at a module's top level opens nothing: the import works with
+    PostgreSQL down, and the outage is said at the first use (or `app.open()`)."""
+    (tmp_path / "tasks.py").write_text(TASKS)
+    script = textwrap.dedent(
+        """
+        import tasks
+        from qrun.core.ports import StoreUnreachable
+
+        print("imported", sorted(tasks.app.tasks.names()))
+        try:
+            tasks.app.open()
+        except StoreUnreachable as exc:
+            print("open refused:", exc)
+        """
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QRUN_")}
+    down = {**clean, "QRUN_DATABASE_URL": "postgresql://127.0.0.1:1/nothing", "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=down,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "imported ['boom', 'fetch']" in done.stdout
+    assert "open refused:" in done.stdout and "127.0.0.1" in done.stdout
+
+
+def test_serve_app_on_a_fresh_folder_makes_the_sqlite_file_and_runs_the_tasks(tmp_path):
+    (tmp_path / "tasks.py").write_text(TASKS)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QRUN_")}
+    env = {**clean, "QRUN_HTTP_PORT": "0", "PYTHONPATH": str(tmp_path)}  # ./qrun.db, never migrated
+    job_id = qrun(tmp_path, env, "--app", "tasks:app", "submit", "--task", "fetch", "--arg", "url=x").strip()
+    qrun(tmp_path, env, "serve", "--app", "tasks:app", "--burst")
+    assert json.loads(qrun(tmp_path, env, "show", job_id, "--json"))["status"] == "done"

@@ -145,6 +145,29 @@ def test_a_missing_schema_is_refused_with_how_to_create_it(postgres_url, pg_sche
         PostgresStore(postgres_url, schema=pg_schemas())
 
 
+def test_a_store_made_closed_connects_on_first_use_and_again_after_a_failure(postgres_url, pg_schemas):
+    """`open=False`: nothing connects when it is made (a server that is down is no
+    error yet); the first use opens the pool and checks the schema, and a use after the
+    schema was made meanwhile works."""
+    from qrun.core.ports import StoreUnreachable
+
+    down = PostgresStore("postgresql://127.0.0.1:1/nothing", open=False, connect_timeout_s=1)
+    with pytest.raises(StoreUnreachable):
+        down.get("x")
+    down.close()
+    schema = pg_schemas()
+    store = PostgresStore(postgres_url, schema=schema, open=False)
+    with pytest.raises(SchemaVersionError, match="no qrun schema"):
+        store.get("x")
+    PostgresStore.migrate(postgres_url, schema=schema)
+    job = new_job()
+    store.submit([job])
+    assert store.get(job.id) == job
+    store.close()
+    assert store.get(job.id) == job  # a use after close opens it again
+    store.close()
+
+
 def test_a_newer_schema_is_refused_naming_both_versions(postgres_url, pg_schemas):
     schema = pg_schemas()
     PostgresStore.migrate(postgres_url, schema=schema)

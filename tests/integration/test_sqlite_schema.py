@@ -201,3 +201,20 @@ def test_times_are_stored_as_microseconds_since_the_unix_epoch(tmp_path):
     with sqlite3.connect(path) as c:
         (raw,) = c.execute("SELECT requested_at FROM qrun_jobs WHERE id = ?", (job.id,)).fetchone()
     assert raw == int(when.timestamp()) * 1_000_000 + 123456
+
+
+def test_a_store_made_closed_touches_nothing_until_it_is_used(tmp_path):
+    """`open=False`: the file is not read (nor made) until the first use, which checks
+    the schema then; a use after the schema was made meanwhile works."""
+    from qrun.core.ports import SchemaVersionError
+
+    path = tmp_path / "later.db"
+    store = SqliteStore(path, open=False)
+    assert not path.exists()
+    with pytest.raises(SchemaVersionError, match="no qrun schema"):
+        store.get("x")
+    SqliteStore.migrate(path)
+    job = new_job()
+    store.submit([job])
+    assert store.get(job.id) == job
+    store.close()

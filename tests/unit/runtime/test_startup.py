@@ -77,3 +77,44 @@ def test_a_dropped_connection_of_the_driver_is_an_outage():
     assert is_outage(psycopg.OperationalError("server closed the connection unexpectedly"))
     assert not is_outage(psycopg.errors.UniqueViolation("a duplicate"))
     assert not is_outage(ValueError("no"))
+
+
+def test_the_command_uses_the_apps_own_app_when_its_settings_are_the_commands(tmp_path, monkeypatch):
+    """`qrun serve --app tasks:app`: the module's app itself, not a second one beside it;
+    when the command's flags differ, a fresh app takes them and the module's store is closed."""
+    import sys
+    import textwrap
+
+    from qrun.bootstrap.config import load
+    from qrun.bootstrap.wiring import load_app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for key in [k for k in __import__("os").environ if k.startswith("QRUN_")]:
+        monkeypatch.delenv(key)
+    (tmp_path / "lazy_tasks.py").write_text(
+        textwrap.dedent(
+            """
+            from qrun.bootstrap.wiring import bootstrap
+
+            app = bootstrap()
+            closed = []
+            app.store.close = lambda: closed.append(True)
+
+            @app.task()
+            def hello() -> str:
+                return "hi"
+            """
+        )
+    )
+    sys.modules.pop("lazy_tasks", None)
+    try:
+        same = load_app("lazy_tasks:app", load(env={}, app="lazy_tasks:app"))
+        import lazy_tasks
+
+        assert same is lazy_tasks.app and not lazy_tasks.closed
+        other = load_app("lazy_tasks:app", load(env={}, app="lazy_tasks:app", slots=3))
+        assert other is not lazy_tasks.app and other.config.slots == 3
+        assert "hello" in other.tasks.names() and lazy_tasks.closed == [True]
+    finally:
+        sys.modules.pop("lazy_tasks", None)
