@@ -11,7 +11,7 @@ import attrs
 
 from qrun.adapters.runners.python_runner import TaskRegistry
 from qrun.core import Policy
-from qrun.core.ports import Clock, InputStore, JobStore, Opens, Runner
+from qrun.core.ports import Clock, InputStore, JobStore, Opens
 
 from .config import Config
 from .daemon.serve import Daemon
@@ -19,6 +19,7 @@ from .runtime.apply import Applier
 from .runtime.metrics import JobMetrics
 from .runtime.periodic import Pruner, Scheduler
 from .runtime.reaper import Reaper, Sanitizer
+from .runtime.runners import Runners
 from .runtime.worker import Worker
 from .runtime.workflows import Triggers, Workflows
 from .usecases.batches import BatchCases
@@ -33,7 +34,7 @@ class App(TaskCases, BatchCases, WorkflowCases, QueueCases):
     config: Config
     store: JobStore
     tasks: TaskRegistry
-    runners: dict[str, Runner]
+    runners: Runners  # the one registry, shared with the worker and the reaper
     worker: Worker
     reaper: Reaper
     sanitizer: Sanitizer

@@ -99,9 +99,9 @@ def app_for_tests(
     app = bootstrap(config, store=store or MemoryStore(), tasks=tasks, clock=clock)
     app.declare_pools()  # what `qrun migrate` and a starting daemon do
     inline = InlineRunner(tasks)
-    app.runners["python"] = app.worker.runners["python"] = inline
+    app.runners["python"] = inline  # the one registry: the worker's and the reaper's too
     for name in tasks.names():
-        app.runners[name] = app.worker.runners[name] = inline
+        app.runners[name] = inline
     if eager:
 
         def run_now(job_id: str) -> None:

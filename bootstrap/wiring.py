@@ -35,7 +35,8 @@ from .runtime.clock import SystemClock
 from .runtime.metrics import JobMetrics
 from .runtime.periodic import Pruner, Scheduler
 from .runtime.reaper import Reaper, Sanitizer
-from .runtime.worker import Worker, own_name
+from .runtime.runners import Runners
+from .runtime.worker import Worker, WorkerSettings, own_name
 from .runtime.workflows import Triggers, Workflows
 from .usecases.setup import declare_pools
 
@@ -147,12 +148,14 @@ def _notifier(config: Config) -> Callable[[Notify], None]:
     return notify
 
 
-def _runners(config: Config, tasks: TaskRegistry, inputs: FsInputStore) -> dict[str, Runner]:
+def _runners(config: Config, tasks: TaskRegistry, inputs: FsInputStore) -> Runners:
     python = PythonRunner(tasks, threads=config.slots, async_slots=config.async_slots)
-    built: dict[str, Runner] = {
-        "command": SubprocessRunner(config.runs_dir, inputs=inputs, env_allow=config.job_env),
-        "python": python,
-    }
+    built = Runners(
+        {
+            "command": SubprocessRunner(config.runs_dir, inputs=inputs, env_allow=config.job_env),
+            "python": python,
+        }
+    )
     if importlib.util.find_spec("docker") is not None:
         from qrun.adapters.docker import ContainerRunner
 
@@ -187,33 +190,35 @@ def bootstrap(
         finalize_grace_s=config.finalize_grace_s,
         max_running_s=config.max_running_s,
     )
-    built = _runners(config, tasks, inputs) if runners is None else dict(runners)
+    built = _runners(config, tasks, inputs) if runners is None else Runners(runners)
     crash = crashpoints.from_env()  # tests only (QRUN_TEST_CRASH_AT); else it never fires
     metrics = JobMetrics()
-    worker = Worker(
-        store,
-        built,
-        name=config.worker_name or own_name(),
-        slots=config.slots,
-        lease_s=config.lease_s,
-        poll_s=config.poll_s,
-        complete_batch=config.complete_batch,
-        complete_ms=config.complete_ms,
-        queues=config.queues,
-        policy=policy,
-        clock=clock,
-        notify=notify,
-        delete_inputs=inputs.delete,
-        pools=pool_resources(config.pools),
-        serve_pools=tuple(config.pools),
-        crash=crash,
-        observe=metrics.observe,
-    )
+    # One applier for every writer of the process: the worker, the reaper, the sanitizer
+    # and the use cases (cancel, retry), with the process's effects.
     applier = Applier(
         store,
         Effects(built, notify=notify, delete_inputs=inputs.delete, observe=metrics.observe),
         policy=policy,
         clock=clock,
+        crash=crash,
+    )
+    worker = Worker(
+        store,
+        built,
+        settings=WorkerSettings(
+            name=config.worker_name or own_name(),
+            slots=config.slots,
+            lease_s=config.lease_s,
+            poll_s=config.poll_s,
+            complete_batch=config.complete_batch,
+            complete_ms=config.complete_ms,
+            queues=config.queues,
+            serve_pools=tuple(config.pools),
+        ),
+        applier=applier,
+        policy=policy,
+        clock=clock,
+        pools=pool_resources(config.pools),
         crash=crash,
     )
     reaper = Reaper(store, built, policy=policy, clock=clock, enabled=config.reaper_enabled, applier=applier)
@@ -266,7 +271,6 @@ def bootstrap(
         if runners is None or SESSION_KIND not in built:
             sessions = SessionRunner(workflows, store, clock)
             built[SESSION_KIND] = sessions
-            worker.runners[SESSION_KIND] = sessions
     for name, spec in config.schedules.items():
         kind, payload = spec.kind_and_payload()
         app.schedule(

@@ -19,7 +19,6 @@ from returns.result import Success
 
 from qrun.adapters.crashpoints import CrashHook, never
 from qrun.core import (
-    AdoptRun,
     Decision,
     DeleteInputs,
     Event,
@@ -30,7 +29,6 @@ from qrun.core import (
     Notify,
     Policy,
     Rejection,
-    Spawn,
     Status,
     decide,
 )
@@ -60,16 +58,17 @@ class Outcome:
 
 @attrs.define
 class Effects:
-    """Carries out external effects. Spawn and AdoptRun belong to whoever runs jobs (the
-    worker passes its own); Kill goes to the runner named in the handle."""
+    """Carries out the external effects that follow a write: kills (to the runner named
+    in the handle), notes, inputs deleted. Starting and adopting runs is the worker's
+    (`launch`): what they come to is a value it writes, never a call back from here."""
 
     runners: Mapping[str, Runner]
     notify: Callable[[Notify], None] = lambda note: None
     delete_inputs: Callable[[str], None] = lambda job_id: None
-    spawn: Callable[[Decision], None] | None = None
-    adopt: Callable[[Decision], None] | None = None
     #: Told of every decision carried out (metrics); never stops the effects.
     observe: Callable[[Decision], None] | None = None
+    #: Effects (and observations) that raised: logged, counted, never undoing a write.
+    failures_total: int = 0
 
     def carry_out(self, decision: Decision, *, stopped: bool = False) -> None:
         """`stopped`: its Kill was carried out before the write (see `stop_first`)."""
@@ -77,6 +76,7 @@ class Effects:
             try:
                 self.observe(decision)
             except Exception:
+                self.failures_total += 1
                 log.exception("observing job %s failed", decision.job.id)
         for effect in decision.external:
             if stopped and isinstance(effect, Kill):
@@ -84,6 +84,7 @@ class Effects:
             try:
                 self._one(decision, effect)
             except Exception:  # an effect never undoes a committed write; log and go on
+                self.failures_total += 1
                 log.exception("effect %s of job %s failed", type(effect).__name__, decision.job.id)
 
     def _one(self, decision: Decision, effect: object) -> None:
@@ -92,10 +93,6 @@ class Effects:
                 self.notify(effect)
             case DeleteInputs(job_id=job_id):
                 self.delete_inputs(job_id)
-            case Spawn() if self.spawn is not None:
-                self.spawn(decision)
-            case AdoptRun() if self.adopt is not None:
-                self.adopt(decision)
             case Kill(handle=Handle() as handle):
                 kill(self.runners.values(), handle)
 
@@ -132,11 +129,16 @@ class Applier:
         tries: int = 5,
         write: Callable[[Sequence[Decision]], list[ApplyResult]] | None = None,
         point: str | None = None,
+        carried: Sequence[Decision] = (),
     ) -> list[Outcome]:
         """Decide every step, write the decisions in one `apply_many` (or the first round
         with `write`, which must do the same), retry the fenced losers from the stored
         version, then carry out the winners' effects. One outcome per step, in order.
-        `point` names the crash point between a winning write and its effects."""
+        `point` names the crash point between a winning write and its effects.
+        `carried`: decisions the store wrote itself (a claim's), whose effects are
+        carried out first."""
+        for decision in carried:
+            self.effects.carry_out(decision)
         now = now or self.clock.now()
         first = write
         out: list[Outcome | None] = [None] * len(steps)
@@ -204,11 +206,6 @@ class Applier:
             if not got.lost:
                 return got
         return Outcome(None)
-
-    def carried(self, decisions: Iterable[Decision]) -> None:
-        """Carry out the effects of decisions the store wrote itself (claims)."""
-        for decision in decisions:
-            self.effects.carry_out(decision)
 
 
 def _only_kills(decision: Decision) -> Decision:

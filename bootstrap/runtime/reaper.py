@@ -32,6 +32,7 @@ from qrun.core.ports import Clock, ExitPeek, JobStore, Runner
 from .apply import Applier, Effects, Step
 from .failures import log_failure
 from .paging import all_jobs
+from .runners import Runners
 
 log = logging.getLogger("qrun.reaper")
 
@@ -71,7 +72,8 @@ class Reaper:
         keep: int = 50,
     ) -> None:
         self.store, self.policy, self.clock, self.enabled = store, policy, clock, enabled
-        self.runners = {r.name: r for r in runners.values()}  # by runner name, as handles say
+        # The process's one registry, looked up by runner name as handles say.
+        self.runners = runners if isinstance(runners, Runners) else Runners(runners)
         self.gate = gate or default_gate(store)
         # The app's applier where there is one (its effects); else one of its own.
         self.applier = applier or Applier(
@@ -122,7 +124,7 @@ class Reaper:
     def _judge(self, job: Job, now: datetime) -> Repair | None:
         run = job.run
         assert run is not None
-        runner = self.runners.get(run.handle.runner) if run.handle else None
+        runner = self.runners.named(run.handle.runner) if run.handle else None
         if runner is not None and run.handle is not None and run.exit_code is None:
             code = _ended(runner, run.handle)
             if code is not None:

@@ -8,13 +8,14 @@ from typing import Any
 
 from qrun.adapters.runners.python_runner import TaskRegistry
 from qrun.core import Policy
-from qrun.core.ports import Clock, InputStore, JobStore, Runner
+from qrun.core.ports import Clock, InputStore, JobStore
 
 from ..config import Config
 from ..runtime.apply import Applier
 from ..runtime.metrics import JobMetrics
 from ..runtime.periodic import Pruner, Scheduler
 from ..runtime.reaper import Reaper, Sanitizer
+from ..runtime.runners import Runners
 from ..runtime.worker import Worker
 from ..runtime.workflows import Triggers, Workflows
 
@@ -26,7 +27,7 @@ class Parts:
     policy: Policy
     inputs: InputStore
     tasks: TaskRegistry
-    runners: dict[str, Runner]
+    runners: Runners  # the one registry, shared with the worker and the reaper
     worker: Worker
     reaper: Reaper
     sanitizer: Sanitizer

@@ -92,8 +92,7 @@ class TaskCases(JobCases):
         def wrap(fn: Callable[P, R]) -> Task[P, R]:
             key = name or fn.__name__
             self.tasks.task(key, timeout_s=timeout_s)(fn)
-            for runners in (self.runners, self.worker.runners):
-                runners[key] = self.runners["python"]
+            self.runners[key] = self.runners["python"]  # the one registry: the worker's too
             self.task_options[key] = {**options, **({"unique": True} if unique else {})}
             return Task(fn, key, self.submit, self.submit_async)
 

@@ -13,7 +13,7 @@ import pytest
 from processes import open_store
 
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
-from qrun.bootstrap.runtime.worker import Worker
+from qrun.bootstrap.runtime.worker import Worker, WorkerSettings
 from qrun.core import Job, Status
 
 WORKER = pathlib.Path(__file__).with_name("worker_proc.py")
@@ -67,7 +67,11 @@ def test_a_killed_workers_running_command_is_adopted_and_ends_exactly_once(targe
     assert store.get(job.id).status is Status.RUNNING
 
     wait_for(lambda: store.sweep_stale_leases(datetime.now(UTC)) > 0 or store.get(job.id).adoptable)
-    heir = Worker(store, {"command": SubprocessRunner(runs)}, name="heir", lease_s=5, poll_s=0.05)
+    heir = Worker(
+        store,
+        {"command": SubprocessRunner(runs)},
+        settings=WorkerSettings(name="heir", lease_s=5, poll_s=0.05),
+    )
     stop = threading.Event()
     thread = threading.Thread(target=heir.run, args=(stop,))
     thread.start()

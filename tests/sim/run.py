@@ -27,7 +27,7 @@ from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.apply import Applier, Effects
 from qrun.bootstrap.runtime.names import NameKeeper, Standing
 from qrun.bootstrap.runtime.reaper import Reaper, Sanitizer
-from qrun.bootstrap.runtime.worker import Worker
+from qrun.bootstrap.runtime.worker import Worker, WorkerSettings
 from qrun.core import Backoff, Cancel, FollowUp, Job, OrphanPolicy, Policy, Status, violations
 from qrun.core.ports import JobStore, NameHold, NameTaken
 
@@ -160,20 +160,20 @@ class Simulation:
             monotonic=self.clock.monotonic,
             holder=lambda: self.locks.holders.get(name),
         )
+        applier = Applier(self.store, Effects(runners), policy=self.policy, clock=self.clock, crash=hook)
         worker = Worker(
             self.store,
             runners,
-            name=name,
-            slots=self.rng.randint(1, 4),
-            lease_s=LEASE_S,
+            applier=applier,
+            settings=WorkerSettings(
+                name=name, slots=self.rng.randint(1, 4), lease_s=LEASE_S, identity=identity
+            ),
             policy=self.policy,
             clock=self.clock,
-            identity=identity,
             crash=hook,
             monotonic=self.clock.monotonic,
             acting=keeper.acting,
         )
-        applier = Applier(self.store, Effects(runners), policy=self.policy, clock=self.clock, crash=hook)
         reaper = Reaper(self.store, runners, policy=self.policy, clock=self.clock, applier=applier)
         sanitizer = Sanitizer(self.store, policy=self.policy, clock=self.clock, applier=applier)
         daemon = Daemon(name, worker, reaper, sanitizer, keeper)

@@ -9,7 +9,7 @@ import pytest
 from qrun.adapters.memory import MemoryStore
 from qrun.adapters.runners.python_runner import PythonRunner, TaskRegistry, Transient
 from qrun.bootstrap.runtime.clock import FakeClock
-from qrun.bootstrap.runtime.worker import Worker
+from qrun.bootstrap.runtime.worker import Worker, WorkerSettings
 from qrun.contract.builders import T0, new_job
 from qrun.core import Policy, Run, Status
 
@@ -69,7 +69,7 @@ def test_a_backlog_drains_without_waiting_on_poll_s():
     runner = PythonRunner(tasks, threads=4)
     store = MemoryStore()
     store.submit([new_job(kind="noop", now=datetime.now(UTC)) for _ in range(200)])
-    worker = Worker(store, {"noop": runner}, slots=4, poll_s=3600, policy=Policy())
+    worker = Worker(store, {"noop": runner}, settings=WorkerSettings(slots=4, poll_s=3600), policy=Policy())
     done = threading.Thread(target=worker.run, args=(threading.Event(),), kwargs={"burst": True})
     done.start()
     done.join(timeout=120)

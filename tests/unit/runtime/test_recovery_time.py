@@ -41,8 +41,7 @@ def test_r_g8_a_dead_workers_job_is_adopted_within_the_documented_bound(
     next_reap, next_poll = phase_s % reaper_s, (phase_s * 0.37) % poll_s
     while adopted_at is None and t < died_at + 4 * config.worst_case_recovery_s:
         if t < died_at and t >= next_beat:  # A alive: heartbeat a third of a lease apart
-            app_a.worker._last_beat = None
-            app_a.worker._heartbeat_if_due()
+            app_a.worker.leases.renew_now(app_a.worker.inflight)
             next_beat = t + lease_s / 3
         if t >= next_reap:
             app_b.reaper.tick()

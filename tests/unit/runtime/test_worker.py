@@ -10,7 +10,7 @@ from fakes import CountingStore, FakeRunner
 
 from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
-from qrun.bootstrap.runtime.worker import Worker
+from qrun.bootstrap.runtime.worker import Worker, WorkerSettings
 from qrun.contract.builders import T0, new_job, ok
 from qrun.core import Cancel, OrphanPolicy, Policy, Status
 
@@ -21,7 +21,8 @@ def _env():
 
     def worker(name="w", **kw):
         kw.setdefault("slots", 2)
-        return Worker(store, {"test": runner}, name=name, clock=clock, policy=Policy(), **kw)
+        settings = WorkerSettings(name=name, **kw)
+        return Worker(store, {"test": runner}, settings=settings, clock=clock, policy=Policy())
 
     return store, clock, runner, worker
 
@@ -200,9 +201,9 @@ def test_r_g1_a_worker_that_may_not_act_claims_nothing_and_keeps_its_runs(env):
 
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="slots must be >= 1"):
-        Worker(MemoryStore(), {}, slots=0)
+        WorkerSettings(slots=0)
     with pytest.raises(ValueError, match="lease_s must be > 0"):
-        Worker(MemoryStore(), {}, lease_s=0)
+        WorkerSettings(lease_s=0)
 
 
 def _orphan_without_handle(store, clock, runner, job, started):
@@ -247,7 +248,7 @@ def test_exits_collected_together_are_written_as_one_batch():
     store, clock, runner = CountingStore(), FakeClock(T0), FakeRunner()
     jobs = [new_job() for _ in range(4)]
     store.submit(jobs)
-    w = Worker(store, {"test": runner}, slots=4, clock=clock, policy=Policy())
+    w = Worker(store, {"test": runner}, settings=WorkerSettings(slots=4), clock=clock, policy=Policy())
     w.tick()
     store.batches.clear()
     for job in jobs:
