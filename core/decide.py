@@ -412,34 +412,55 @@ def _dependency_retried(job: Job, e: ev.DependencyRetried, now: datetime, policy
     return _revive(job, now)
 
 
-TABLE: dict[Status, dict[type, Handler]] = {
-    Status.QUEUED: {
-        ev.Claim: _claim,
-        ev.Cancel: _cancel_queued,
-        ev.DependencyEnded: _dependency_ended,
-        ev.Sanitize: _sanitize,
+@attrs.frozen
+class Rule:
+    """How one status takes one event: the handler that decides, and every status it
+    can lead to (the totality test holds each handler to it; the docs' diagram is drawn
+    from it)."""
+
+    handler: Handler
+    to: frozenset[Status]
+
+
+def _rule(handler: Handler, *to: Status) -> Rule:
+    return Rule(handler, frozenset(to))
+
+
+Q, R, D, F, C = Status.QUEUED, Status.RUNNING, Status.DONE, Status.FAILED, Status.CANCELLED
+
+TABLE: dict[Status, dict[type, Rule]] = {
+    Q: {
+        ev.Claim: _rule(_claim, R),
+        ev.Cancel: _rule(_cancel_queued, C),
+        ev.DependencyEnded: _rule(_dependency_ended, C),
+        ev.Sanitize: _rule(_sanitize, Q, F),
     },
-    Status.RUNNING: {
-        ev.Adopt: _adopt,
-        ev.Spawned: _spawned,
-        ev.SpawnFailed: _spawn_failed,
-        ev.Heartbeat: _heartbeat,
-        ev.LeaseExpired: _lease_expired,
-        ev.Release: _release,
-        ev.Recover: _recover,
-        ev.Exited: _exited,
-        ev.Finished: _finished,
-        ev.Failed: _failed,
-        ev.NothingToAdopt: _nothing_to_adopt,
-        ev.Reap: _reap,
-        ev.Cancel: _cancel_running,
-        ev.Sanitize: _sanitize,
+    R: {
+        ev.Adopt: _rule(_adopt, R),
+        ev.Spawned: _rule(_spawned, R),
+        ev.SpawnFailed: _rule(_spawn_failed, Q, F, C),
+        ev.Heartbeat: _rule(_heartbeat, R),
+        ev.LeaseExpired: _rule(_lease_expired, R),
+        ev.Release: _rule(_release, R),
+        ev.Recover: _rule(_recover, R),
+        ev.Exited: _rule(_exited, R),
+        ev.Finished: _rule(_finished, D),
+        ev.Failed: _rule(_failed, Q, F, C),
+        ev.NothingToAdopt: _rule(_nothing_to_adopt, Q, F, C),
+        ev.Reap: _rule(_reap, D, Q, F, C),
+        ev.Cancel: _rule(_cancel_running, R, C),
+        ev.Sanitize: _rule(_sanitize, Q),
     },
-    Status.DONE: {ev.Sanitize: _sanitize},
-    Status.FAILED: {ev.Retry: _retry, ev.Sanitize: _sanitize},
-    Status.CANCELLED: {ev.Retry: _retry, ev.DependencyRetried: _dependency_retried, ev.Sanitize: _sanitize},
+    D: {ev.Sanitize: _rule(_sanitize, D)},
+    F: {ev.Retry: _rule(_retry, Q), ev.Sanitize: _rule(_sanitize, F)},
+    C: {
+        ev.Retry: _rule(_retry, Q),
+        ev.DependencyRetried: _rule(_dependency_retried, Q, C),
+        ev.Sanitize: _rule(_sanitize, C),
+    },
 }
-"""`{status: {event type: handler}}`: the one place a transition is allowed."""
+"""`{status: {event type: Rule}}`: the one place a transition is allowed, and where it leads."""
+del Q, R, D, F, C
 
 
 def _applies_to(event: type) -> str:
@@ -454,12 +475,12 @@ def _applies_to(event: type) -> str:
 def decide(job: Job, event: ev.Event, now: datetime, policy: Policy = Policy()) -> Outcome:
     """The next state of `job` after `event` at `now`, or why the event does not apply."""
     name = type(event).__name__
-    handler = TABLE.get(job.status, {}).get(type(event))
-    if handler is None:
+    rule = TABLE.get(job.status, {}).get(type(event))
+    if rule is None:
         reason = f"no transition from {job.status.value}; {name} {_applies_to(type(event))}"
         return Failure(Rejection(job.id, job.status, name, reason))
     try:
-        outcome = handler(job, event, now, policy)
+        outcome = rule.handler(job, event, now, policy)
     except _Reject as stop:
         return Failure(Rejection(job.id, job.status, name, stop.reason))
     except (ValueError, TypeError, OverflowError) as bad:

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qrun.contract.strategies import new_jobs, walk
-from qrun.core import Job, Policy, Status, violations
+from qrun.core import TABLE, Job, Policy, Status, violations
 from qrun.core.effects import EnqueueJob, Spawn
 
 POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600)
@@ -22,6 +22,7 @@ def test_random_walks_keep_every_invariant(job: Job, data: st.DataObject, length
         nxt = decision.job
         assert violations(nxt) == (), f"{event} broke {violations(nxt)}"
         assert nxt.version == job.version + 1
+        assert nxt.status in TABLE[job.status][type(event)].to, f"{event} led where its rule does not say"
         assert 0 <= nxt.attempts <= nxt.max_attempts
         if nxt.status is Status.QUEUED:
             assert nxt.clean and nxt.attempts < nxt.max_attempts

@@ -40,10 +40,20 @@ def test_every_status_times_every_event_is_success_or_unchanged_rejection(status
     assert job == snapshot
     if isinstance(result, Success):
         assert event_type in TABLE[status], "a transition outside the table succeeded"
-        assert result.unwrap().job.version == job.version + 1
+        after = result.unwrap().job
+        assert after.version == job.version + 1
+        allowed = TABLE[status][event_type].to
+        assert after.status in allowed, f"{event_type.__name__} took {status.value} to {after.status.value}"
     else:
         rejection = result.failure()
         assert (rejection.job_id, rejection.status, rejection.event) == (job.id, status, event_type.__name__)
+
+
+def test_every_rule_leads_somewhere_and_only_ended_jobs_stop():
+    for status, rules in TABLE.items():
+        for event, rule in rules.items():
+            assert rule.to and rule.to <= set(Status), (status, event)
+    assert {to for rules in TABLE.values() for rule in rules.values() for to in rule.to} == set(Status)
 
 
 def test_the_table_is_the_only_source_of_transitions():
