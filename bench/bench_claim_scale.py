@@ -25,7 +25,7 @@ from systems.pg_common import fresh_database
 
 from qrun.adapters.ids import new_id
 from qrun.adapters.postgres import PostgresStore
-from qrun.core import Finished, Job, Policy, decide
+from qrun.core import ClaimRequest, Finished, Job, Policy, decide
 
 POLICY = Policy()
 
@@ -50,7 +50,9 @@ def drain_rate(url: str, jobs: int) -> float:
     done = 0
     while True:
         now = datetime.now(UTC)
-        claimed = store.claim("w", limit=1, now=now, lease_until=now + timedelta(seconds=60), policy=POLICY)
+        claimed = store.claim(
+            ClaimRequest("w", limit=1, now=now, lease_until=now + timedelta(seconds=60), policy=POLICY)
+        )
         if not claimed:
             break
         store.apply(decide(claimed[0].job, Finished(None), datetime.now(UTC), POLICY).unwrap())

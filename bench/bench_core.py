@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from qrun.adapters.memory import MemoryStore
-from qrun.core import Claim, Finished, Job, Lease, Policy, Spawned, Status, decide
+from qrun.core import Claim, ClaimRequest, Finished, Job, Lease, Policy, Spawned, Status, decide
 from qrun.core.job import Handle, Run
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -95,7 +95,7 @@ def bench_store(n: int) -> dict[str, tuple[float, float]]:
             s = MemoryStore()
             s.submit(jobs)
             lease = T0 + timedelta(seconds=30)
-            while claimed := s.claim("w", limit=limit, now=T0, lease_until=lease, policy=P):
+            while claimed := s.claim(ClaimRequest("w", limit=limit, now=T0, lease_until=lease, policy=P)):
                 for d in claimed:
                     s.apply(decide(d.job, Finished(None), T0).unwrap())
 

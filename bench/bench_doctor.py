@@ -28,7 +28,7 @@ from qrun.adapters.postgres import PostgresStore
 from qrun.adapters.sql.codec import COLUMNS
 from qrun.adapters.sqlite import SqliteStore
 from qrun.bootstrap import doctor
-from qrun.core import Decision, Failed, Finished, Handle, Job, Lease, Policy, Spawned, decide
+from qrun.core import ClaimRequest, Decision, Failed, Finished, Handle, Job, Lease, Policy, Spawned, decide
 from qrun.core.ports import Applied, JobStore
 
 POLICY = Policy()
@@ -51,7 +51,9 @@ def templates(store: JobStore) -> None:
 
     def claim(n: int) -> list[Job]:
         until = NOW + timedelta(seconds=5)
-        return [d.job for d in store.claim("w", limit=n, now=NOW, lease_until=until, policy=POLICY)]
+        return [
+            d.job for d in store.claim(ClaimRequest("w", limit=n, now=NOW, lease_until=until, policy=POLICY))
+        ]
 
     def end(job: Job, event: Failed | Finished) -> None:
         started = store.apply(decide(job, Spawned(Handle("bench", job.id)), NOW, POLICY).unwrap())

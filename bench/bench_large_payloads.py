@@ -27,7 +27,7 @@ from qrun.adapters.ids import new_id
 from qrun.bootstrap.app import App
 from qrun.bootstrap.config import load
 from qrun.bootstrap.wiring import bootstrap, migrate
-from qrun.core import Finished, Job, Policy, Status, decide
+from qrun.core import ClaimRequest, Finished, Job, Policy, Status, decide
 from qrun.core.ports import JobStore
 
 POLICY = Policy()
@@ -51,7 +51,7 @@ def fill(store: JobStore, big: int, size: int) -> None:
     for job in done:
         store.submit([job])
         (claimed,) = store.claim(
-            "w", limit=1, now=now, lease_until=now + timedelta(seconds=60), policy=POLICY
+            ClaimRequest("w", limit=1, now=now, lease_until=now + timedelta(seconds=60), policy=POLICY)
         )
         store.apply(decide(claimed.job, Finished(None), now, POLICY).unwrap())
 

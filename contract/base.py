@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from qrun.core import Decision, Event, Job, Policy
+from qrun.core import ClaimRequest, Decision, Event, Job, Policy
 from qrun.core.ports import Applied, JobStore
 
 from .builders import T0, ok
@@ -40,7 +40,7 @@ def lease(now: datetime = T0, seconds: float = 30) -> datetime:
 
 
 def claim_one(store: JobStore, worker: str = "w1", now: datetime = T0, **kw: object) -> Decision:
-    got = store.claim(worker, limit=1, now=now, lease_until=lease(now), policy=POLICY, **kw)  # type: ignore[arg-type]
+    got = store.claim(ClaimRequest(worker, limit=1, now=now, lease_until=lease(now), policy=POLICY, **kw))  # type: ignore[arg-type]
     assert len(got) == 1, f"expected one claimed job, got {len(got)}"
     return got[0]
 

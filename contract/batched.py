@@ -12,6 +12,7 @@ import pytest
 
 from qrun.core import (
     Cancel,
+    ClaimRequest,
     Decision,
     Failed,
     Finished,
@@ -37,7 +38,7 @@ H = Handle("subprocess", "4242:99")
 
 def _running(store: JobStore, n: int, **kw: Any) -> list[Job]:
     store.submit([new_job(**kw) for _ in range(n)])
-    got = store.claim("w1", limit=n, now=T0, lease_until=lease(), policy=POLICY)
+    got = store.claim(ClaimRequest("w1", limit=n, now=T0, lease_until=lease(), policy=POLICY))
     assert len(got) == n
     return [d.job for d in got]
 
@@ -141,11 +142,13 @@ class StoreApplyThenClaim(StoreFixtures):
         now = at(2)
         results, claimed = both.apply_then_claim(
             [ok(first, Finished("a"), now, POLICY), stale],
-            "w2",
-            limit=5,
-            now=now,
-            lease_until=lease(now),
-            policy=POLICY,
+            ClaimRequest(
+                "w2",
+                limit=5,
+                now=now,
+                lease_until=lease(now),
+                policy=POLICY,
+            ),
         )
         assert [type(r) for r in results] == [Applied, Conflict]
         assert results[1] == Conflict(store.get(plain.id))
@@ -161,7 +164,7 @@ class StoreApplyThenClaim(StoreFixtures):
         job = step(store, claim_one(store).job, Spawned(Handle("subprocess", "1:1")), at(1))
         first, second = ok(job, Finished("a"), at(2), POLICY), ok(job, Failed("b"), at(2), POLICY)
         results, claimed = both.apply_then_claim(
-            [first, second], "w1", limit=5, now=at(2), lease_until=lease(at(2)), policy=POLICY
+            [first, second], ClaimRequest("w1", limit=5, now=at(2), lease_until=lease(at(2)), policy=POLICY)
         )
         assert results == [Applied(first.job), Conflict(first.job)]
         assert store.get(job.id) == first.job and len(claimed) == 1
@@ -176,12 +179,14 @@ class StoreApplyThenClaim(StoreFixtures):
         now = at(2)
         results, claimed = both.apply_then_claim(
             [ok(first, Finished(None), now, POLICY)],
-            "w1",
-            limit=5,
-            now=now,
-            lease_until=lease(now),
-            policy=POLICY,
-            pools=[],
+            ClaimRequest(
+                "w1",
+                limit=5,
+                now=now,
+                lease_until=lease(now),
+                policy=POLICY,
+                pools=[],
+            ),
         )
         assert [type(r) for r in results] == [Applied]
         assert [d.job.id for d in claimed] == [left]
@@ -191,7 +196,7 @@ class StoreApplyThenClaim(StoreFixtures):
         store: JobStore = both  # type: ignore[assignment]
         store.submit([new_job(), new_job()])
         results, claimed = both.apply_then_claim(
-            [], "w1", limit=1, now=T0, lease_until=lease(), policy=POLICY
+            [], ClaimRequest("w1", limit=1, now=T0, lease_until=lease(), policy=POLICY)
         )
         assert results == [] and len(claimed) == 1
         assert store.get(claimed[0].job.id) == claimed[0].job

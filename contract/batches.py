@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qrun.core import Durations, Failed, Finished, Handle, Job, Spawned, Status
+from qrun.core import ClaimRequest, Durations, Failed, Finished, Handle, Job, Spawned, Status
 from qrun.core.ports import BatchNotFinished, DuplicateJob, JobFilter, JobStore
 
 from .base import POLICY, StoreFixtures, lease, step
@@ -16,7 +16,9 @@ H = Handle("subprocess", "88:1")
 
 def run(store: JobStore, job: Job, start_s: float, end_s: float, ok: bool = True) -> Job:
     """Take `job` (it must be the next one handed out) from start to end at those times."""
-    got = store.claim("w1", limit=1, now=at(start_s), lease_until=lease(at(start_s)), policy=POLICY)
+    got = store.claim(
+        ClaimRequest("w1", limit=1, now=at(start_s), lease_until=lease(at(start_s)), policy=POLICY)
+    )
     assert [d.job.id for d in got] == [job.id]
     spawned = step(store, got[0].job, Spawned(H), at(start_s))
     return step(store, spawned, Finished() if ok else Failed("boom"), at(end_s))
@@ -39,7 +41,7 @@ class StoreBatches(StoreFixtures):
         store.submit([*jobs, new_job(batch="other")])
         run(store, jobs[0], 1, 3)
         run(store, jobs[1], 4, 5, ok=False)
-        store.claim("w1", limit=1, now=at(6), lease_until=lease(at(6)), policy=POLICY)
+        store.claim(ClaimRequest("w1", limit=1, now=at(6), lease_until=lease(at(6)), policy=POLICY))
         summary = store.batch("b1")
         assert dict(summary.counts) == {Status.DONE: 1, Status.FAILED: 1, Status.RUNNING: 1, Status.QUEUED: 1}
         assert (summary.total, summary.finished, summary.complete) == (4, 2, False)

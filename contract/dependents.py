@@ -10,7 +10,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from qrun.core import Cancel, Decision, Failed, Job, Retry, Status
+from qrun.core import Cancel, ClaimRequest, Decision, Failed, Job, Retry, Status
 from qrun.core.ports import ApplyThenClaim, JobStore
 
 from .base import POLICY, StoreFixtures, claim_one, step
@@ -46,7 +46,7 @@ class StoreDependents(StoreFixtures):
         b = _get(store, "b")
         assert b.finished_at == at(10)
         assert (b.history[-1].event, b.history[-1].note) == ("DependencyEnded", "a failed")
-        assert store.claim("w1", limit=5, now=at(20), lease_until=at(50), policy=POLICY) == []
+        assert store.claim(ClaimRequest("w1", limit=5, now=at(20), lease_until=at(50), policy=POLICY)) == []
 
     def test_a_dependent_that_waits_stays_queued_and_runs_after_a_retry(self, store: JobStore) -> None:
         store.submit([new_job(id="a", max_attempts=1)])
@@ -114,7 +114,9 @@ class StoreDependents(StoreFixtures):
         assert _get(store, "c").status is Status.CANCELLED
         cancel_b = ok(b, Cancel(), at(2), POLICY)
         if isinstance(store, ApplyThenClaim):
-            store.apply_then_claim([cancel_b], "w1", limit=1, now=at(2), lease_until=at(30), policy=POLICY)
+            store.apply_then_claim(
+                [cancel_b], ClaimRequest("w1", limit=1, now=at(2), lease_until=at(30), policy=POLICY)
+            )
         else:
             store.apply(cancel_b)
         assert _summary(store, "d") == {"d": (Status.CANCELLED, "b", "dependency b ended cancelled")}
@@ -129,8 +131,10 @@ class StoreDependents(StoreFixtures):
         a = _get(store, "a")
         store.apply(Decision(attrs.evolve(a, attempts=a.max_attempts, version=a.version + 1)))
         if beside_a_write and isinstance(store, ApplyThenClaim):
-            store.apply_then_claim([], "w1", limit=5, now=at(3), lease_until=at(30), policy=POLICY)
+            store.apply_then_claim(
+                [], ClaimRequest("w1", limit=5, now=at(3), lease_until=at(30), policy=POLICY)
+            )
         else:
-            store.claim("w1", limit=5, now=at(3), lease_until=at(30), policy=POLICY)
+            store.claim(ClaimRequest("w1", limit=5, now=at(3), lease_until=at(30), policy=POLICY))
         assert _get(store, "a").status is Status.FAILED
         assert _summary(store, "b") == {"b": (Status.CANCELLED, "a", "dependency a ended failed")}

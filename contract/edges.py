@@ -14,6 +14,7 @@ import pytest
 from qrun.core import (
     Cancel,
     Claim,
+    ClaimRequest,
     Decision,
     Failed,
     Finished,
@@ -54,11 +55,11 @@ class StoreEdges(StoreFixtures):
         self, store: JobStore
     ) -> None:
         store.submit([new_job(), new_job()])
-        for d in store.claim("w1", limit=2, now=T0, lease_until=lease(), policy=POLICY):
+        for d in store.claim(ClaimRequest("w1", limit=2, now=T0, lease_until=lease(), policy=POLICY)):
             step(store, d.job, Spawned(H))
         store.submit([new_job() for _ in range(4)])
         assert store.sweep_stale_leases(at(31)) == 2
-        got = store.claim("w2", limit=3, now=at(31), lease_until=lease(at(31)), policy=POLICY)
+        got = store.claim(ClaimRequest("w2", limit=3, now=at(31), lease_until=lease(at(31)), policy=POLICY))
         kinds = [d.job.adoptions for d in got]
         assert len(got) == 3 and kinds == [1, 1, 0]  # two adopted, then one queued: never 2 + 3
         assert len(store.list(JobFilter(status=Status.QUEUED))) == 3
@@ -68,17 +69,17 @@ class StoreEdges(StoreFixtures):
         self, store: JobStore, orphans: int
     ) -> None:
         store.submit([new_job() for _ in range(orphans)])
-        for d in store.claim("w1", limit=orphans, now=T0, lease_until=lease(), policy=POLICY):
+        for d in store.claim(ClaimRequest("w1", limit=orphans, now=T0, lease_until=lease(), policy=POLICY)):
             step(store, d.job, Spawned(H))
         store.submit([new_job() for _ in range(6)])
         assert store.sweep_stale_leases(at(31)) == orphans
-        got = store.claim("w2", limit=4, now=at(31), lease_until=lease(at(31)), policy=POLICY)
+        got = store.claim(ClaimRequest("w2", limit=4, now=at(31), lease_until=lease(at(31)), policy=POLICY))
         assert [d.job.adoptions for d in got] == [1] * orphans + [0] * (4 - orphans)
 
     def test_a_claim_whose_lease_is_over_before_it_starts_takes_nothing(self, store: JobStore) -> None:
         store.submit([new_job()])
         for until in (T0, T0 - timedelta(seconds=1)):
-            assert store.claim("w1", limit=1, now=T0, lease_until=until, policy=POLICY) == []
+            assert store.claim(ClaimRequest("w1", limit=1, now=T0, lease_until=until, policy=POLICY)) == []
         (job,) = store.list()
         assert job.status is Status.QUEUED and job.version == 1
 
@@ -200,7 +201,7 @@ class StoreEdges(StoreFixtures):
     def test_a_negative_limit_claims_and_prunes_nothing(self, store: JobStore) -> None:
         # SQL reads LIMIT -1 as "no limit": a store must not pass it through.
         store.submit([new_job(), new_job()])
-        assert store.claim("w1", limit=-1, now=T0, lease_until=lease(), policy=POLICY) == []
+        assert store.claim(ClaimRequest("w1", limit=-1, now=T0, lease_until=lease(), policy=POLICY)) == []
         assert {j.status for j in store.list()} == {Status.QUEUED}
         done = step(store, step(store, claim_one(store).job, Spawned(H)), Failed("x", final=True), at(1))
         assert store.prune(at(10**6), {Status.FAILED: timedelta(0)}, limit=-1) == 0
@@ -249,14 +250,17 @@ class StoreEdges(StoreFixtures):
 
     def test_the_ports_parameters_can_be_named_as_the_port_names_them(self, store: JobStore) -> None:
         store.submit(jobs=[new_job()])
-        got = store.claim(worker="w1", limit=1, now=T0, lease_until=lease(), policy=POLICY)
+        got = store.claim(
+            request=ClaimRequest(worker="w1", limit=1, now=T0, lease_until=lease(), policy=POLICY)
+        )
         assert len(got) == 1
         kept = store.heartbeat(worker="w1", job_ids=[got[0].job.id], lease_until=lease(at(1)), now=at(1))
         assert kept == {got[0].job.id}
         beaten = store.get(got[0].job.id)
         assert beaten is not None and beaten.ran_s == 0  # no ran_s given: no time added
         results, _ = store.apply_then_claim(  # type: ignore[attr-defined]
-            decisions=[], worker="w1", limit=0, now=at(1), lease_until=lease(at(1)), policy=POLICY
+            decisions=[],
+            request=ClaimRequest(worker="w1", limit=0, now=at(1), lease_until=lease(at(1)), policy=POLICY),
         )
         assert results == []
         assert store.prune(now=at(1), keep={Status.DONE: timedelta(0)}, limit=1) == 0
@@ -297,7 +301,7 @@ class StoreEdges(StoreFixtures):
         """More rows than one statement can bind (SQLite binds at most 32,766 values)."""
         n = 7000
         store.submit([new_job(id=f"big-{i:05d}") for i in range(n)])
-        claimed = store.claim("w1", limit=n, now=T0, lease_until=lease(), policy=POLICY)
+        claimed = store.claim(ClaimRequest("w1", limit=n, now=T0, lease_until=lease(), policy=POLICY))
         assert len(claimed) == n
         results = store.apply_many([ok(d.job, Spawned(H), at(1), POLICY) for d in claimed])
         assert all(isinstance(r, Applied) for r in results)
@@ -385,11 +389,13 @@ class StoreEdges(StoreFixtures):
                 [ok(job, Heartbeat("w1", lease(at(5), 60)), at(5), POLICY)]
                 if i
                 else [ok(job, Spawned(H), at(5), POLICY)],
-                "w1",
-                limit=5,
-                now=at(5),
-                lease_until=until,
-                policy=POLICY,
+                ClaimRequest(
+                    "w1",
+                    limit=5,
+                    now=at(5),
+                    lease_until=until,
+                    policy=POLICY,
+                ),
             )
             assert isinstance(results[0], Applied) and claimed == []
             job = results[0].job
@@ -404,11 +410,13 @@ class StoreEdges(StoreFixtures):
         job = claim_one(store).job
         results, claimed = store.apply_then_claim(
             [ok(job, Spawned(H), at(1), POLICY)],
-            "w1",
-            limit=-1,
-            now=at(1),
-            lease_until=lease(at(1)),
-            policy=POLICY,
+            ClaimRequest(
+                "w1",
+                limit=-1,
+                now=at(1),
+                lease_until=lease(at(1)),
+                policy=POLICY,
+            ),
         )
         assert isinstance(results[0], Applied) and claimed == []
         assert sorted(j.status.value for j in store.list()) == ["queued", "running"]
@@ -436,11 +444,13 @@ class StoreEdges(StoreFixtures):
         job = step(store, claim_one(store).job, Spawned(H))
         results, claimed = store.apply_then_claim(
             [ok(job, Finished(), at(1), POLICY)],
-            "w1",
-            limit=1,
-            now=at(1),
-            lease_until=lease(at(1)),
-            policy=POLICY,
+            ClaimRequest(
+                "w1",
+                limit=1,
+                now=at(1),
+                lease_until=lease(at(1)),
+                policy=POLICY,
+            ),
         )
         assert isinstance(results[0], Applied)
         follow = store.get(f"{job.id}.next")
@@ -452,7 +462,7 @@ class StoreEdges(StoreFixtures):
         slot, and the one-statement path)."""
         store.set_pool("p", 400)
         store.submit([new_job(pool=pool) for _ in range(300)])
-        got = store.claim("w1", limit=260, now=T0, lease_until=lease(), policy=POLICY)
+        got = store.claim(ClaimRequest("w1", limit=260, now=T0, lease_until=lease(), policy=POLICY))
         assert len(got) == 260
         assert len(store.list(JobFilter(status=Status.QUEUED, limit=1000))) == 40
 
@@ -463,7 +473,7 @@ class StoreEdges(StoreFixtures):
         store.submit([new_job(batch="big") for _ in range(n)])
         running = [
             step(store, d.job, Spawned(H))
-            for d in store.claim("w1", limit=n, now=T0, lease_until=lease(), policy=POLICY)
+            for d in store.claim(ClaimRequest("w1", limit=n, now=T0, lease_until=lease(), policy=POLICY))
         ]
         kept = store.heartbeat("w1", [j.id for j in running], lease_until=lease(at(1), 60), now=at(1))
         assert len(kept) == n
@@ -475,7 +485,7 @@ class StoreEdges(StoreFixtures):
         done = topics.settle([e.id for e in reserved], "c", Settle.CONSUME, now=at(1))
         assert len(reserved) == len(done) == n
         store.submit([new_job() for _ in range(n)])
-        for d in store.claim("w1", limit=n, now=at(3), lease_until=lease(at(3)), policy=POLICY):
+        for d in store.claim(ClaimRequest("w1", limit=n, now=at(3), lease_until=lease(at(3)), policy=POLICY)):
             step(store, step(store, d.job, Spawned(H), at(3)), Finished(None), at(3))
         assert store.prune(at(3) + timedelta(days=30), {Status.DONE: timedelta(days=1)}, limit=n) == n
         assert store.list(JobFilter(limit=1000)) == []

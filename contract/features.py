@@ -9,6 +9,7 @@ import pytest
 
 from qrun.core import (
     Cancel,
+    ClaimRequest,
     Failed,
     Finished,
     Handle,
@@ -116,7 +117,10 @@ class StoreFeatures(StoreFixtures):
         store.submit([job])
         cancelled = step(store, job, Cancel())
         assert cancelled.status is Status.CANCELLED
-        assert store.claim("w1", limit=5, now=at(60), lease_until=lease(at(60)), policy=POLICY) == []
+        assert (
+            store.claim(ClaimRequest("w1", limit=5, now=at(60), lease_until=lease(at(60)), policy=POLICY))
+            == []
+        )
 
     def test_r_f1_a_cancelled_running_job_ends_cancelled_and_frees_its_key(self, store: JobStore) -> None:
         """The runner is asked to stop it (a Kill effect); its exit ends it `cancelled`,
@@ -176,7 +180,7 @@ class StoreFeatures(StoreFixtures):
         store.submit([mail, other])
         store.pause("mail")
         assert store.paused() == frozenset({"mail"})
-        got = store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY)
+        got = store.claim(ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY))
         assert [d.job.id for d in got] == [other.id]
         assert store.get(mail.id) == mail
         store.pause("mail")  # pausing twice is harmless
@@ -190,5 +194,7 @@ class StoreFeatures(StoreFixtures):
         step(store, claim_one(store).job, Spawned(H))
         store.sweep_stale_leases(at(3600))
         store.pause("mail")
-        got = store.claim("w2", limit=1, now=at(3600), lease_until=lease(at(3600)), policy=POLICY)
+        got = store.claim(
+            ClaimRequest("w2", limit=1, now=at(3600), lease_until=lease(at(3600)), policy=POLICY)
+        )
         assert [d.job.id for d in got] == [job.id]

@@ -10,7 +10,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from qrun.core import Decision, Handle, Job, Lease, Run, Status, violations
+from qrun.core import ClaimRequest, Decision, Handle, Job, Lease, Run, Status, violations
 from qrun.core.ports import ApplyThenClaim, JobStore
 
 from .base import POLICY, StoreFixtures, lease
@@ -45,7 +45,7 @@ class StoreImpossibleRows(StoreFixtures):
         self, store: JobStore, how: str
     ) -> None:
         broken, good = _broken(store, how)
-        got = store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY)
+        got = store.claim(ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY))
         self._check(store, got, broken, good)
 
     @pytest.mark.parametrize("how", sorted(BREAKS))
@@ -53,7 +53,9 @@ class StoreImpossibleRows(StoreFixtures):
         if not isinstance(store, ApplyThenClaim):
             pytest.skip(f"{type(store).__name__} does not offer ApplyThenClaim (optional)")
         broken, good = _broken(store, how)
-        _, got = store.apply_then_claim([], "w1", limit=5, now=T0, lease_until=lease(), policy=POLICY)
+        _, got = store.apply_then_claim(
+            [], ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY)
+        )
         self._check(store, got, broken, good)
 
     def _check(self, store: JobStore, got: list[Decision], broken: Job, good: Job) -> None:
@@ -65,5 +67,5 @@ class StoreImpossibleRows(StoreFixtures):
         assert stored is not None and not violations(stored)
         assert stored == healed[0].decision.job
         assert stored.status in (Status.QUEUED, Status.FAILED) and (stored.error or "").startswith("healed")
-        again = store.claim("w2", limit=5, now=T0, lease_until=lease(), policy=POLICY)
+        again = store.claim(ClaimRequest("w2", limit=5, now=T0, lease_until=lease(), policy=POLICY))
         assert getattr(again, "healed", []) == []  # healed once, by the claim that met it

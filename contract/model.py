@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from returns.result import Success
 
-from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
+from qrun.core import ClaimRequest, Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import decide_picks, pick
 from qrun.core.dependents import at_submit, ended, pending, revived, still_blocked
@@ -63,18 +63,9 @@ class Model:
             self.jobs[job.id] = job
         return ids
 
-    def claim(
-        self,
-        worker: str,
-        *,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        queues: Sequence[str] | None = None,
-        pools: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> list[Decision]:
+    def claim(self, request: ClaimRequest) -> list[Decision]:
+        worker, limit, now, lease_until = request.worker, request.limit, request.now, request.lease_until
+        policy, queues, pools, kinds = request.policy, request.queues, request.pools, request.kinds
         live = self.open_jobs()
         busy = Counter(j.concurrency_key for j in live if j.status is Status.RUNNING and j.concurrency_key)
         chosen = pick(
@@ -118,10 +109,10 @@ class Model:
         return out
 
     def apply_then_claim(
-        self, decisions: Sequence[Decision], worker: str, **claim: object
+        self, decisions: Sequence[Decision], request: ClaimRequest
     ) -> tuple[list[ApplyResult], list[Decision]]:
         results = self.apply_many(decisions)
-        return results, self.claim(worker, **claim)  # type: ignore[arg-type]
+        return results, self.claim(request)
 
     def put(self, decision: Decision) -> None:
         self.jobs[decision.job.id] = decision.job

@@ -12,6 +12,7 @@ from qrun.core import (
     Backoff,
     Cancel,
     Claim,
+    ClaimRequest,
     Decision,
     Exited,
     Failed,
@@ -112,7 +113,7 @@ class StoreObligations(StoreFixtures):
 
     # -- claim -----------------------------------------------------------------------
     def test_claim_on_an_empty_store_takes_nothing(self, store: JobStore) -> None:
-        assert store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY) == []
+        assert store.claim(ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY)) == []
 
     def test_r_a3_claim_sets_running_lease_start_and_attempt_atomically(self, store: JobStore) -> None:
         """R-A3: one claim makes the job running, leased, stamped and counted."""
@@ -138,7 +139,7 @@ class StoreObligations(StoreFixtures):
         store.submit(fresh)
         before = {j.id: store.get(j.id) for j in [back, *fresh]}
         now = at(1 + POLICY.backoff.cap_s)
-        got = store.claim("w1", limit=5, now=now, lease_until=lease(now), policy=POLICY)
+        got = store.claim(ClaimRequest("w1", limit=5, now=now, lease_until=lease(now), policy=POLICY))
         assert {d.job.id for d in got} == set(before)
         for d in got:
             job = before[d.job.id]
@@ -177,39 +178,48 @@ class StoreObligations(StoreFixtures):
         c = new_job(id="o-c", priority=1, now=at(0), available_at=at(1))
         d = new_job(id="o-d", priority=1, now=at(2))
         store.submit([d, c, b, a])
-        got = store.claim("w1", limit=10, now=at(5), lease_until=lease(at(5)), policy=POLICY)
+        got = store.claim(ClaimRequest("w1", limit=10, now=at(5), lease_until=lease(at(5)), policy=POLICY))
         assert [x.job.id for x in got] == ["o-b", "o-a", "o-c", "o-d"]
 
     def test_a_delayed_job_is_not_claimed_before_it_is_available(self, store: JobStore) -> None:
         store.submit([new_job(available_at=at(60))])
-        assert store.claim("w1", limit=1, now=at(59), lease_until=lease(at(59)), policy=POLICY) == []
+        assert (
+            store.claim(ClaimRequest("w1", limit=1, now=at(59), lease_until=lease(at(59)), policy=POLICY))
+            == []
+        )
         claim_one(store, "w1", at(60))
 
     def test_batch_claim_takes_up_to_limit(self, store: JobStore) -> None:
         store.submit([new_job() for _ in range(5)])
-        assert len(store.claim("w1", limit=3, now=T0, lease_until=lease(), policy=POLICY)) == 3
-        assert len(store.claim("w2", limit=3, now=T0, lease_until=lease(), policy=POLICY)) == 2
-        assert store.claim("w3", limit=3, now=T0, lease_until=lease(), policy=POLICY) == []
+        assert len(store.claim(ClaimRequest("w1", limit=3, now=T0, lease_until=lease(), policy=POLICY))) == 3
+        assert len(store.claim(ClaimRequest("w2", limit=3, now=T0, lease_until=lease(), policy=POLICY))) == 2
+        assert store.claim(ClaimRequest("w3", limit=3, now=T0, lease_until=lease(), policy=POLICY)) == []
 
     def test_concurrency_key_limit_holds_across_claims(self, store: JobStore) -> None:
         """R-F1: never more running jobs of one key than its limit."""
         store.submit([new_job(concurrency_key="k", concurrency_limit=2) for _ in range(4)] + [new_job()])
-        got = store.claim("w1", limit=10, now=T0, lease_until=lease(), policy=POLICY)
+        got = store.claim(ClaimRequest("w1", limit=10, now=T0, lease_until=lease(), policy=POLICY))
         assert sum(d.job.concurrency_key == "k" for d in got) == 2 and len(got) == 3
-        assert store.claim("w2", limit=10, now=T0, lease_until=lease(), policy=POLICY) == []
+        assert store.claim(ClaimRequest("w2", limit=10, now=T0, lease_until=lease(), policy=POLICY)) == []
         one = next(d.job for d in got if d.job.concurrency_key == "k")
         step(store, one, Finished(None), at(1))
-        assert len(store.claim("w2", limit=10, now=at(1), lease_until=lease(at(1)), policy=POLICY)) == 1
+        assert (
+            len(store.claim(ClaimRequest("w2", limit=10, now=at(1), lease_until=lease(at(1)), policy=POLICY)))
+            == 1
+        )
 
     def test_dependencies_hold_a_job_until_all_are_done(self, store: JobStore) -> None:
         """R-F1: a job waits for every job it depends on to be done."""
         p1, p2 = new_job(priority=1), new_job(priority=1)
         child = new_job(priority=9, depends_on=(p1.id, p2.id))
         store.submit([p1, p2, child])
-        got = store.claim("w1", limit=10, now=T0, lease_until=lease(), policy=POLICY)
+        got = store.claim(ClaimRequest("w1", limit=10, now=T0, lease_until=lease(), policy=POLICY))
         assert {d.job.id for d in got} == {p1.id, p2.id}
         step(store, got[0].job, Finished(None), at(1))
-        assert store.claim("w1", limit=10, now=at(1), lease_until=lease(at(1)), policy=POLICY) == []
+        assert (
+            store.claim(ClaimRequest("w1", limit=10, now=at(1), lease_until=lease(at(1)), policy=POLICY))
+            == []
+        )
         step(store, got[1].job, Finished(None), at(2))
         assert claim_one(store, "w1", at(2)).job.id == child.id
 
@@ -217,15 +227,23 @@ class StoreObligations(StoreFixtures):
         store.submit([new_job(queue="a"), new_job(queue="b")])
         d = claim_one(store, "w1", queues=["b"])
         assert d.job.queue == "b"
-        assert store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, queues=["c"]) == []
+        assert (
+            store.claim(ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, queues=["c"]))
+            == []
+        )
 
     @pytest.mark.parametrize("keyed", [False, True])  # the one-statement claim, and the general one
     def test_claim_takes_only_the_kinds_the_claimer_can_run(self, store: JobStore, keyed: bool) -> None:
         key = {"concurrency_key": "k", "concurrency_limit": 5} if keyed else {}
         store.submit([new_job(kind="task.a", priority=9, **key), new_job(kind="command", **key)])
-        got = store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, kinds=["command"])
+        got = store.claim(
+            ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, kinds=["command"])
+        )
         assert [d.job.kind for d in got] == ["command"]
-        assert store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, kinds=[]) == []
+        assert (
+            store.claim(ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, kinds=[]))
+            == []
+        )
         (left,) = store.list(JobFilter(status=Status.QUEUED))
         assert (left.kind, left.attempts) == ("task.a", 0)
 
@@ -233,7 +251,12 @@ class StoreObligations(StoreFixtures):
         store.submit([new_job(kind="task.a")])
         job = step(store, claim_one(store, "w1").job, Spawned(H))
         store.apply(ok(job, Release("w1"), T0, POLICY))
-        assert store.claim("w2", limit=5, now=T0, lease_until=lease(), policy=POLICY, kinds=["command"]) == []
+        assert (
+            store.claim(
+                ClaimRequest("w2", limit=5, now=T0, lease_until=lease(), policy=POLICY, kinds=["command"])
+            )
+            == []
+        )
         assert claim_one(store, "w3", kinds=["task.a"]).job.adoptions == 1
 
     # -- apply -----------------------------------------------------------------------
@@ -286,7 +309,10 @@ class StoreObligations(StoreFixtures):
     def test_r_a4_heartbeat_extends_only_the_holders_leases(self, store: JobStore) -> None:
         """R-A4: the holder's leases are extended; another worker's call changes nothing."""
         store.submit([new_job() for _ in range(3)])
-        mine = [d.job for d in store.claim("w1", limit=2, now=T0, lease_until=lease(), policy=POLICY)]
+        mine = [
+            d.job
+            for d in store.claim(ClaimRequest("w1", limit=2, now=T0, lease_until=lease(), policy=POLICY))
+        ]
         theirs = claim_one(store, "w2").job
         ids = [j.id for j in mine] + [theirs.id]
         kept = store.heartbeat("w1", ids, lease_until=at(90), now=at(10))
@@ -323,7 +349,7 @@ class StoreObligations(StoreFixtures):
         """R-A5: expired leases are cleared (the jobs become adoptable); valid ones stay."""
         store.submit([new_job(), new_job()])
         a = claim_one(store, "w1").job
-        b = store.claim("w2", limit=1, now=T0, lease_until=at(100), policy=POLICY)[0].job
+        b = store.claim(ClaimRequest("w2", limit=1, now=T0, lease_until=at(100), policy=POLICY))[0].job
         assert store.sweep_stale_leases(at(30)) == 1
         got_a, got_b = store.get(a.id), store.get(b.id)
         assert got_a is not None and got_a.adoptable

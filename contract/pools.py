@@ -13,6 +13,7 @@ import pytest
 
 from qrun.core import (
     Cancel,
+    ClaimRequest,
     Failed,
     Finished,
     Handle,
@@ -107,7 +108,7 @@ class StorePools(StoreFixtures):
         store.set_pool("wt", 2)
         a, b = new_job(pool="wt"), new_job(pool="wt")
         store.submit([a, b])
-        got = store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY)
+        got = store.claim(ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY))
         assert [(d.job.id, d.job.pool_slot) for d in got] == [(a.id, 0), (b.id, 1)]
         assert holders(store) == {0: a.id, 1: b.id}
         assert store.get(a.id) == got[0].job
@@ -119,21 +120,21 @@ class StorePools(StoreFixtures):
         first, waiting = new_job(pool="wt", priority=5), new_job(pool="wt", priority=5)
         other = new_job()
         store.submit([first, waiting, other])
-        got = store.claim("w1", limit=3, now=T0, lease_until=lease(), policy=POLICY)
+        got = store.claim(ClaimRequest("w1", limit=3, now=T0, lease_until=lease(), policy=POLICY))
         assert [d.job.id for d in got] == [first.id, other.id]
         assert store.get(waiting.id).status is Status.QUEUED  # type: ignore[union-attr]
 
     def test_r_e3_a_job_of_an_undeclared_pool_waits_until_the_pool_is_declared(self, store: JobStore) -> None:
         job = new_job(pool="gpu")
         store.submit([job])
-        assert store.claim("w1", limit=1, now=T0, lease_until=lease(), policy=POLICY) == []
+        assert store.claim(ClaimRequest("w1", limit=1, now=T0, lease_until=lease(), policy=POLICY)) == []
         store.set_pool("gpu", 1)
         assert claim_one(store).job.pool_slot == 0
 
     def test_r_e3_a_pool_of_size_zero_hands_out_nothing(self, store: JobStore) -> None:
         store.set_pool("wt", 0)
         store.submit([new_job(pool="wt")])
-        assert store.claim("w1", limit=1, now=T0, lease_until=lease(), policy=POLICY) == []
+        assert store.claim(ClaimRequest("w1", limit=1, now=T0, lease_until=lease(), policy=POLICY)) == []
 
     def test_r_e3_a_claim_takes_only_the_pools_it_serves(self, store: JobStore) -> None:
         """A worker without a pool's resources (say, not its worktrees) never takes its
@@ -143,10 +144,14 @@ class StorePools(StoreFixtures):
         store.set_pool("gpu", 1)
         gpu, wt, plain = new_job(pool="gpu", priority=9), new_job(pool="wt", priority=5), new_job()
         store.submit([gpu, wt, plain])
-        got = store.claim("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, pools=["wt"])
+        got = store.claim(
+            ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, pools=["wt"])
+        )
         assert [d.job.id for d in got] == [wt.id, plain.id]
         assert store.get(gpu.id).status is Status.QUEUED  # type: ignore[union-attr]
-        later = store.claim("w2", limit=5, now=at(1), lease_until=lease(at(1)), policy=POLICY, pools=None)
+        later = store.claim(
+            ClaimRequest("w2", limit=5, now=at(1), lease_until=lease(at(1)), policy=POLICY, pools=None)
+        )
         assert [(d.job.id, d.job.pool_slot) for d in later] == [(gpu.id, 0)]
 
     def test_r_e3_a_claim_serving_no_pool_takes_only_jobs_without_one(self, store: JobStore) -> None:
@@ -155,7 +160,15 @@ class StorePools(StoreFixtures):
         store.submit([pooled, plain])
         for limit in (1, 5):  # the pool's job first in line must not take the only place
             got = store.claim(
-                "w1", limit=limit, now=T0, lease_until=lease(), policy=POLICY, queues=["default"], pools=[]
+                ClaimRequest(
+                    "w1",
+                    limit=limit,
+                    now=T0,
+                    lease_until=lease(),
+                    policy=POLICY,
+                    queues=["default"],
+                    pools=[],
+                )
             )
             if got:
                 break
@@ -168,11 +181,11 @@ class StorePools(StoreFixtures):
         spawned = step(store, claim_one(store).job, Spawned(H), at(1))
         assert store.sweep_stale_leases(at(120)) == 1
         elsewhere = store.claim(
-            "w2", limit=5, now=at(121), lease_until=lease(at(121)), policy=POLICY, pools=["gpu"]
+            ClaimRequest("w2", limit=5, now=at(121), lease_until=lease(at(121)), policy=POLICY, pools=["gpu"])
         )
         assert elsewhere == []
         [adopted] = store.claim(
-            "w3", limit=5, now=at(122), lease_until=lease(at(122)), policy=POLICY, pools=["wt"]
+            ClaimRequest("w3", limit=5, now=at(122), lease_until=lease(at(122)), policy=POLICY, pools=["wt"])
         )
         assert adopted.job.id == spawned.id and adopted.job.pool_slot == 0
 
@@ -180,14 +193,16 @@ class StorePools(StoreFixtures):
         store.set_pool("wt", 2)
         jobs = [new_job(pool="wt") for _ in range(4)]
         store.submit(jobs)
-        running = store.claim("w1", limit=2, now=T0, lease_until=lease(), policy=POLICY)
+        running = store.claim(ClaimRequest("w1", limit=2, now=T0, lease_until=lease(), policy=POLICY))
         store.set_pool("wt", 1)
         assert holders(store) == {0: jobs[0].id, 1: jobs[1].id}
         _done(store, running[0].job)
         # Slot 0 is free and within the new size; slot 1 is still held (and past it).
         assert claim_one(store, now=at(3)).job.pool_slot == 0
         _done(store, running[1].job)
-        assert store.claim("w1", limit=2, now=at(4), lease_until=lease(at(4)), policy=POLICY) == []
+        assert (
+            store.claim(ClaimRequest("w1", limit=2, now=at(4), lease_until=lease(at(4)), policy=POLICY)) == []
+        )
 
     @pytest.mark.parametrize("path", sorted(EXITS))
     def test_r_e3_every_way_out_of_running_gives_the_slot_back(self, store: JobStore, path: str) -> None:
@@ -227,7 +242,9 @@ class StorePools(StoreFixtures):
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 now = T0 + timedelta(seconds=1)
-                got = store.claim(f"w{i}", limit=2, now=now, lease_until=lease(now), policy=POLICY)
+                got = store.claim(
+                    ClaimRequest(f"w{i}", limit=2, now=now, lease_until=lease(now), policy=POLICY)
+                )
                 if not got:
                     with guard:
                         if len(ran) == len(jobs):

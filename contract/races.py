@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from qrun.core import (
     Cancel,
+    ClaimRequest,
     Decision,
     Exited,
     Finished,
@@ -58,7 +59,7 @@ class StoreRaces(StoreFixtures):
         store.submit([job])
         got = together(
             self.race_threads,
-            lambda i: store.claim(f"w{i}", limit=1, now=T0, lease_until=lease(), policy=POLICY),
+            lambda i: store.claim(ClaimRequest(f"w{i}", limit=1, now=T0, lease_until=lease(), policy=POLICY)),
         )
         winners = [d for claimed in got for d in claimed]
         assert len(winners) == 1
@@ -87,7 +88,9 @@ class StoreRaces(StoreFixtures):
 
         def drain(i: int) -> list[str]:
             taken: list[str] = []
-            while batch := store.claim(f"w{i}", limit=3, now=T0, lease_until=lease(), policy=POLICY):
+            while batch := store.claim(
+                ClaimRequest(f"w{i}", limit=3, now=T0, lease_until=lease(), policy=POLICY)
+            ):
                 taken += [d.job.id for d in batch]
             return taken
 
@@ -100,7 +103,7 @@ class StoreRaces(StoreFixtures):
         store.submit([new_job(concurrency_key="k", concurrency_limit=2) for _ in range(20)])
         got = together(
             self.race_threads,
-            lambda i: store.claim(f"w{i}", limit=2, now=T0, lease_until=lease(), policy=POLICY),
+            lambda i: store.claim(ClaimRequest(f"w{i}", limit=2, now=T0, lease_until=lease(), policy=POLICY)),
         )
         assert sum(len(c) for c in got) == 2
         assert len(store.list(JobFilter(status=Status.RUNNING, limit=100))) == 2
@@ -113,7 +116,9 @@ class StoreRaces(StoreFixtures):
 
         def churn(i: int) -> list[tuple[str, int]]:
             seen: list[tuple[str, int]] = []
-            while batch := store.claim(f"w{i}", limit=2, now=T0, lease_until=lease(), policy=POLICY):
+            while batch := store.claim(
+                ClaimRequest(f"w{i}", limit=2, now=T0, lease_until=lease(), policy=POLICY)
+            ):
                 running = store.list(JobFilter(status=Status.RUNNING, limit=1000))
                 for d in batch:
                     key = d.job.concurrency_key
@@ -170,7 +175,7 @@ class StoreRaces(StoreFixtures):
     def test_r_f3_pruning_under_concurrent_claims_loses_no_unfinished_job(self, store: JobStore) -> None:
         old = [new_job() for _ in range(30)]
         store.submit(old)
-        for d in store.claim("w0", limit=30, now=T0, lease_until=lease(), policy=POLICY):
+        for d in store.claim(ClaimRequest("w0", limit=30, now=T0, lease_until=lease(), policy=POLICY)):
             job = step(store, d.job, Spawned(Handle("subprocess", "1:1")))
             step(store, job, Finished(), at(1))
         fresh = [new_job() for _ in range(30)]
@@ -182,7 +187,9 @@ class StoreRaces(StoreFixtures):
             if i == 0:
                 return sum(store.prune(now, keep, limit=3) for _ in range(15))
             got = 0
-            while d := store.claim(f"w{i}", limit=2, now=now, lease_until=lease(now), policy=POLICY):
+            while d := store.claim(
+                ClaimRequest(f"w{i}", limit=2, now=now, lease_until=lease(now), policy=POLICY)
+            ):
                 got += len(d)
             return got
 

@@ -19,7 +19,18 @@ from hypothesis.stateful import (
 )
 from returns.result import Success
 
-from qrun.core import TERMINAL, Backoff, Claim, Decision, DependencyFailure, Job, Status, Unique, decide
+from qrun.core import (
+    TERMINAL,
+    Backoff,
+    Claim,
+    ClaimRequest,
+    Decision,
+    DependencyFailure,
+    Job,
+    Status,
+    Unique,
+    decide,
+)
 from qrun.core.decide import ENDS_DEPENDENTS
 from qrun.core.ports import Applied, ApplyThenClaim, Conflict, JobFilter, JobStore, StoreError
 from qrun.core.topics import Settle, TopicEvent
@@ -123,8 +134,8 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
         ) -> None:
             until = self.now + timedelta(seconds=lease_s)
             kw: dict[str, Any] = {"limit": limit, "now": self.now, "lease_until": until, "policy": POLICY}
-            got = self.store.claim(worker, queues=queues, pools=pools, **kw)
-            want = self.ref.claim(worker, queues=queues, pools=pools, **kw)
+            got = self.store.claim(ClaimRequest(worker, queues=queues, pools=pools, **kw))
+            want = self.ref.claim(ClaimRequest(worker, queues=queues, pools=pools, **kw))
             assert got == want
 
         @precondition(lambda self: self.ids)
@@ -187,7 +198,7 @@ def run_against_reference(make_store: MakeStore, max_examples: int) -> None:
             assert isinstance(store, ApplyThenClaim)
 
             def shaped(s: Any) -> Any:
-                results, claimed = s.apply_then_claim(decisions, worker, policy=POLICY, **kw)
+                results, claimed = s.apply_then_claim(decisions, ClaimRequest(worker, policy=POLICY, **kw))
                 return [_shape(r) for r in results], claimed
 
             assert _outcome(lambda: shaped(store)) == _outcome(lambda: shaped(self.ref))

@@ -8,7 +8,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from qrun.core import Decision, Failed, Lease, Status
+from qrun.core import ClaimRequest, Decision, Failed, Lease, Status
 from qrun.core.invariants import needs_care
 from qrun.core.ports import Examinable, JobStore
 
@@ -35,9 +35,9 @@ class StoreSuspects(StoreFixtures):
                 new_job(id="e-broken", priority=-9),
             ]
         )
-        (first,) = store.claim("w1", limit=1, now=T0, lease_until=lease(), policy=POLICY)
+        (first,) = store.claim(ClaimRequest("w1", limit=1, now=T0, lease_until=lease(), policy=POLICY))
         step(store, first.job, Failed("boom", final=True))
-        (leased,) = store.claim("w2", limit=1, now=T0, lease_until=lease(T0, 5), policy=POLICY)
+        (leased,) = store.claim(ClaimRequest("w2", limit=1, now=T0, lease_until=lease(T0, 5), policy=POLICY))
         assert (first.job.id, leased.job.id) == ("a-failed", "d-leased")
         broken = store.get("e-broken")
         assert broken is not None

@@ -5,7 +5,7 @@ and effects are data. Adapters store what `decide` decided and carry out what it
 """
 
 from .batch import BatchSummary, Durations, summarize
-from .claim import Claimed, Healed, Pick, decide_picks, pick
+from .claim import Claimed, ClaimRequest, Healed, Pick, decide_picks, pick
 from .decide import TABLE, decide
 from .decision import Decision, Rejection
 from .effects import (
@@ -104,6 +104,7 @@ __all__ = [
     "Notify",
     "Observation",
     "Pick",
+    "ClaimRequest",
     "Claimed",
     "Healed",
     "decide_picks",

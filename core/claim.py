@@ -31,6 +31,27 @@ from .policy import Policy
 from .pools import PoolState
 
 
+def _names(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return tuple(value) if value is not None else None
+
+
+@attrs.frozen
+class ClaimRequest:
+    """What a claimer asks a store for: up to `limit` jobs for `worker`, leased until
+    `lease_until`, decided at `now` under `policy`; only jobs of `queues`, of jobs that
+    need a pool only those of `pools`, and only jobs of `kinds` (None: any). One value,
+    so no store or caller forwards seven arguments by hand (and forgets one)."""
+
+    worker: str
+    limit: int
+    now: datetime
+    lease_until: datetime
+    policy: Policy = Policy()
+    queues: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
+    pools: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
+    kinds: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
+
+
 def run_id_for(job: Job) -> str:
     """The id of the run a claim of `job` starts: unique because versions only grow, and
     deterministic, so every store names the same run the same way."""

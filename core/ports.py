@@ -11,12 +11,12 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from .batch import BatchSummary
+from .claim import ClaimRequest
 from .daemons import DaemonSeen
 from .decision import Decision
 from .effects import Notify
 from .errors import InvalidInput, NotFound, QrunError
 from .job import Handle, Job, Run, Status
-from .policy import Policy
 from .pools import Placement, Pool
 from .reaper import Liveness
 from .topics import EventStatus, Settle, TopicEvent
@@ -146,19 +146,8 @@ class JobStore(Protocol):
         (R-F1), that job's id, and nothing is inserted for it; a later job of the batch
         depending on it depends on the holder instead."""
 
-    def claim(
-        self,
-        worker: str,
-        *,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        queues: Sequence[str] | None = None,
-        pools: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> list[Decision]:
-        """Take up to `limit` jobs for `worker`, as `core.claim.pick` orders them, each
+    def claim(self, request: ClaimRequest) -> list[Decision]:
+        """Take up to `request.limit` jobs for its worker, as `core.claim.pick` orders them, each
         through `decide` (Claim or Adopt) in the same transaction; returns the applied
         decisions, whose external effects the caller carries out. Only jobs of `queues`
         are taken, of jobs that need a pool only those of `pools`, and only jobs of `kinds`
@@ -309,17 +298,7 @@ class ApplyThenClaim(Protocol):
     are taken at once. A store without it gets the two calls."""
 
     def apply_then_claim(
-        self,
-        decisions: Sequence[Decision],
-        worker: str,
-        *,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        queues: Sequence[str] | None = None,
-        pools: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
+        self, decisions: Sequence[Decision], request: ClaimRequest
     ) -> tuple[list[ApplyResult], list[Decision]]: ...
 
 

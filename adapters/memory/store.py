@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from returns.result import Success
 
-from qrun.core import Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Policy, Status, decide
+from qrun.core import ClaimRequest, Decision, EnqueueJob, Heartbeat, Job, LeaseExpired, Status, decide
 from qrun.core.batch import BatchSummary, clear_refusal, summarize
 from qrun.core.claim import decide_picks, pick
 from qrun.core.daemons import FORGOTTEN_AFTER, DaemonSeen
@@ -69,18 +69,9 @@ class MemoryStore:
                 self._put(job)
             return ids
 
-    def claim(
-        self,
-        worker: str,
-        *,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        queues: Sequence[str] | None = None,
-        pools: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> list[Decision]:
+    def claim(self, request: ClaimRequest) -> list[Decision]:
+        worker, limit, now, lease_until = request.worker, request.limit, request.now, request.lease_until
+        policy, queues, pools, kinds = request.policy, request.queues, request.pools, request.kinds
         with self._lock:
             live = [self._jobs[i] for i in self._open]
             running = Counter(
@@ -140,31 +131,10 @@ class MemoryStore:
             return out
 
     def apply_then_claim(
-        self,
-        decisions: Sequence[Decision],
-        worker: str,
-        *,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        queues: Sequence[str] | None = None,
-        pools: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
+        self, decisions: Sequence[Decision], request: ClaimRequest
     ) -> tuple[list[ApplyResult], list[Decision]]:
         with self._lock:
-            results = self.apply_many(decisions)
-            claimed = self.claim(
-                worker,
-                limit=limit,
-                now=now,
-                lease_until=lease_until,
-                policy=policy,
-                queues=queues,
-                pools=pools,
-                kinds=kinds,
-            )
-            return results, claimed
+            return self.apply_many(decisions), self.claim(request)
 
     def heartbeat(
         self,

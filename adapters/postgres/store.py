@@ -25,7 +25,7 @@ import psycopg
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from qrun.core import Decision, EnqueueJob, Job, Policy
+from qrun.core import ClaimRequest, Decision, EnqueueJob, Job, Policy
 from qrun.core.ports import (
     Applied,
     ApplyResult,
@@ -178,12 +178,7 @@ class PostgresStore(SqlStore):
             try:
                 with pool.connection() as conn:
                     found = _read_version(conn, self.schema)
-                check_version(
-                    found,
-                    VERSION,
-                    f"schema {self.schema!r}",
-                    "PostgresStore.migrate(conninfo, schema=...) or `qrun migrate`",
-                )
+                check_version(found, VERSION, f"schema {self.schema!r}", _HOW_TO_MIGRATE)
                 with pool.connection() as conn:
                     # Column types, read from the table itself, for the batched writes' arrays.
                     self._types = dict(
@@ -308,8 +303,6 @@ class PostgresStore(SqlStore):
         return _codec.job(row) if row else None
 
     async def _async_pool(self) -> AsyncConnectionPool:
-        if self._opened is None:  # the schema checked first, off the event loop
-            await asyncio.to_thread(self.open)
         loop = asyncio.get_running_loop()
         pool = self._async_pools.get(loop)
         if pool is None:
@@ -325,6 +318,15 @@ class PostgresStore(SqlStore):
             )
             self._async_pools[loop] = pool  # before the first await: one pool per loop
             await pool.open(wait=True, timeout=self._connect_timeout_s)
+            if self._opened is None:  # not opened yet: its schema checked here, on the loop
+                try:
+                    async with pool.connection() as conn:
+                        found = await _aread_version(conn, self.schema)
+                    check_version(found, VERSION, f"schema {self.schema!r}", _HOW_TO_MIGRATE)
+                except BaseException:
+                    self._async_pools.pop(loop, None)
+                    await pool.close()
+                    raise
         return pool
 
     async def aclose(self) -> None:
@@ -333,18 +335,9 @@ class PostgresStore(SqlStore):
         if pool is not None:
             await pool.close()
 
-    def claim(
-        self,
-        worker: str,
-        *,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        queues: Sequence[str] | None = None,
-        pools: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> list[Decision]:
+    def claim(self, request: ClaimRequest) -> list[Decision]:
+        worker, limit, now, lease_until = request.worker, request.limit, request.now, request.lease_until
+        policy, queues, pools, kinds = request.policy, request.queues, request.pools, request.kinds
         if limit <= 0:
             return []
         qsql, qargs = _scope_filter(queues, pools, kinds)
@@ -460,35 +453,18 @@ class PostgresStore(SqlStore):
         return cas.results(decisions, won, self._rows(conn, lost, lock=False) if lost else {})
 
     def apply_then_claim(
-        self,
-        decisions: Sequence[Decision],
-        worker: str,
-        *,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        queues: Sequence[str] | None = None,
-        pools: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
+        self, decisions: Sequence[Decision], request: ClaimRequest
     ) -> tuple[list[ApplyResult], list[Decision]]:
         """BEGIN, the batch's UPDATEs, the one-statement claim and COMMIT in one pipeline:
         one round trip and one commit where `apply_many` and `claim` take two. Anything
         off the common path (a job named twice, follow-ups, a claim that needs the
         general path) is done as the two calls."""
+        worker, limit, now, lease_until = request.worker, request.limit, request.now, request.lease_until
+        policy, queues, pools, kinds = request.policy, request.queues, request.pools, request.kinds
         ids = [d.job.id for d in decisions]
         plain = ids and len(set(ids)) == len(ids) and not any(d.durable for d in decisions)
         if not plain or limit <= 0 or lease_until <= now:
-            return self.apply_many(decisions), self.claim(
-                worker,
-                limit=limit,
-                now=now,
-                lease_until=lease_until,
-                policy=policy,
-                queues=queues,
-                pools=pools,
-                kinds=kinds,
-            )
+            return self.apply_many(decisions), self.claim(request)
         qsql, qargs = _scope_filter(queues, pools, kinds)
         writes = self._cas_groups(decisions)
         with self._pool.connection() as conn:
@@ -665,6 +641,18 @@ class Listener:
             for _ in self._conn.notifies(timeout=0):
                 pass
         return got
+
+
+_HOW_TO_MIGRATE = "PostgresStore.migrate(conninfo, schema=...) or `qrun migrate`"
+
+
+async def _aread_version(conn: psycopg.AsyncConnection[Any], schema: str) -> int | None:
+    row = await (await conn.execute("SELECT to_regclass(%s)", (f"{schema}.meta",))).fetchone()
+    if not row or row[0] is None:
+        return None
+    cur = await conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'")
+    found = await cur.fetchone()
+    return int(found[0]) if found else None
 
 
 def _read_version(conn: psycopg.Connection[Any], schema: str) -> int | None:

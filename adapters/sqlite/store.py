@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from qrun.core import Decision, EnqueueJob, Job, Policy
+from qrun.core import ClaimRequest, Decision, EnqueueJob, Job, Policy
 from qrun.core.dependents import at_submit
 from qrun.core.errors import InvalidInput
 from qrun.core.ports import (
@@ -254,18 +254,9 @@ class SqliteStore(SqlStore):
         row = c.execute(f"SELECT id FROM {self._t} WHERE unique_slot = ?", (slot,)).fetchone()
         return str(row[0]) if row else None
 
-    def claim(
-        self,
-        worker: str,
-        *,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        queues: Sequence[str] | None = None,
-        pools: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> list[Decision]:
+    def claim(self, request: ClaimRequest) -> list[Decision]:
+        worker, limit, now, lease_until = request.worker, request.limit, request.now, request.lease_until
+        policy, queues, pools, kinds = request.policy, request.queues, request.pools, request.kinds
         if limit <= 0:
             return []
         with self._tx() as c:
@@ -345,19 +336,11 @@ class SqliteStore(SqlStore):
         return self._atomically(decisions, None)[0]
 
     def apply_then_claim(
-        self,
-        decisions: Sequence[Decision],
-        worker: str,
-        *,
-        limit: int,
-        now: datetime,
-        lease_until: datetime,
-        policy: Policy,
-        queues: Sequence[str] | None = None,
-        pools: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
+        self, decisions: Sequence[Decision], request: ClaimRequest
     ) -> tuple[list[ApplyResult], list[Decision]]:
         """Both under one write lock, one commit."""
+        worker, limit, now, lease_until = request.worker, request.limit, request.now, request.lease_until
+        policy, queues, pools, kinds = request.policy, request.queues, request.pools, request.kinds
         claim = (worker, limit, now, lease_until, policy, queues, pools, kinds) if limit > 0 else None
         return self._atomically(decisions, claim)
 

@@ -7,7 +7,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 
 from qrun.adapters.ids import new_id
-from qrun.core import Finished, Job, Policy, decide
+from qrun.core import ClaimRequest, Finished, Job, Policy, decide
 
 from .pg_common import fresh_database
 
@@ -57,11 +57,13 @@ class System:
         while True:
             now = datetime.now(UTC)
             claimed = store.claim(
-                f"w{index}",
-                limit=self.per_claim,
-                now=now,
-                lease_until=now + timedelta(seconds=60),
-                policy=POLICY,
+                ClaimRequest(
+                    f"w{index}",
+                    limit=self.per_claim,
+                    now=now,
+                    lease_until=now + timedelta(seconds=60),
+                    policy=POLICY,
+                )
             )
             if not claimed:
                 break

@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import cast
 
 from qrun.adapters.crashpoints import CrashHook, never
-from qrun.core import Decision, Failed, Finished, Policy, Recover, Release, Spawned, Status
+from qrun.core import ClaimRequest, Decision, Failed, Finished, Policy, Recover, Release, Spawned, Status
 from qrun.core.claim import Healed
 from qrun.core.ports import ApplyResult, ApplyThenClaim, Clock, JobStore, PoolResource, Runner
 
@@ -207,14 +207,16 @@ class Worker:
         now = self.clock.now()
         idle = not self.inflight
         claimed = self.store.claim(
-            self.id,
-            limit=free,
-            now=now,
-            lease_until=now + timedelta(seconds=self.settings.lease_s),
-            policy=self.policy,
-            queues=self.settings.queues,
-            pools=self.settings.serve_pools,
-            kinds=tuple(self.runners),  # only what it can run: a task needs its app (R-A1)
+            ClaimRequest(
+                self.id,
+                limit=free,
+                now=now,
+                lease_until=now + timedelta(seconds=self.settings.lease_s),
+                policy=self.policy,
+                queues=self.settings.queues,
+                pools=self.settings.serve_pools,
+                kinds=tuple(self.runners),  # only what it can run: a task needs its app (R-A1)
+            )
         )
         self._start(claimed, idle)
 
@@ -275,14 +277,16 @@ class Worker:
             def write(decisions: Sequence[Decision]) -> list[ApplyResult]:
                 results, claimed = store.apply_then_claim(
                     decisions,
-                    self.id,
-                    limit=claim,
-                    now=now,
-                    lease_until=until,
-                    policy=self.policy,
-                    queues=self.settings.queues,
-                    pools=self.settings.serve_pools,
-                    kinds=tuple(self.runners),
+                    ClaimRequest(
+                        self.id,
+                        limit=claim,
+                        now=now,
+                        lease_until=until,
+                        policy=self.policy,
+                        queues=self.settings.queues,
+                        pools=self.settings.serve_pools,
+                        kinds=tuple(self.runners),
+                    ),
                 )
                 taken.append(claimed)
                 return results

@@ -71,7 +71,7 @@ class TinyStore:
     def _holder(self, slot):
         return next((j.id for j in self.jobs.values() if j.unique_slot == slot), None)
 
-    def claim(self, worker, *, limit, now, lease_until, policy, queues=None, pools=None, kinds=None):
+    def claim(self, request):  # a ClaimRequest: who, how many, when, and of what
         with self.lock:
             running = Counter(
                 j.concurrency_key
@@ -79,20 +79,21 @@ class TinyStore:
                 if j.status is Status.RUNNING and j.concurrency_key
             )
             done = {i for i, j in self.jobs.items() if j.status is Status.DONE}
+            r = request
             chosen = pick(
                 self.jobs.values(),
-                now=now,
-                limit=limit,
+                now=r.now,
+                limit=r.limit,
                 running_per_key=running,
                 is_done=done.__contains__,
-                queues=frozenset(queues) if queues is not None else None,
+                queues=frozenset(r.queues) if r.queues is not None else None,
                 paused=frozenset(self.paused_queues),
                 pools=states(self.pool_sizes, holders(self.jobs.values())),
-                served_pools=frozenset(pools) if pools is not None else None,
-                kinds=frozenset(kinds) if kinds is not None else None,
+                served_pools=frozenset(r.pools) if r.pools is not None else None,
+                kinds=frozenset(r.kinds) if r.kinds is not None else None,
             )
             # Claims the coherent picks, heals the impossible ones (R-C1): what to write.
-            out = decide_picks(chosen, worker, lease_until, now, policy)
+            out = decide_picks(chosen, r.worker, r.lease_until, r.now, r.policy)
             for decision in out.writes:
                 self._write(decision)
             carry_down(out.writes, Rows(self))  # a heal may end a job its dependents wait for
@@ -131,9 +132,9 @@ class TinyStore:
         finally:
             self.names.discard(name)
 
-    def apply_then_claim(self, decisions, worker, **claim):
+    def apply_then_claim(self, decisions, request):
         # Optional (ApplyThenClaim): the two calls, one after the other, are enough.
-        return self.apply_many(decisions), self.claim(worker, **claim)
+        return self.apply_many(decisions), self.claim(request)
 
     def heartbeat(self, worker, job_ids, *, lease_until, now, ran_s=0.0):
         with self.lock:

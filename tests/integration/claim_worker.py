@@ -19,6 +19,8 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]
 from processes import open_store
 from returns.result import Success
 
+from qrun.core import ClaimRequest
+
 
 def main():
     kind, target, name = sys.argv[1:4]
@@ -28,7 +30,9 @@ def main():
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < 2.0:
         now = datetime.now(UTC)
-        claimed = store.claim(name, limit=2, now=now, lease_until=now + timedelta(seconds=60), policy=policy)
+        claimed = store.claim(
+            ClaimRequest(name, limit=2, now=now, lease_until=now + timedelta(seconds=60), policy=policy)
+        )
         if not claimed:
             time.sleep(0.01)
             continue

@@ -1,6 +1,7 @@
 """PostgreSQL-only behaviour: transactional submit, LISTEN/NOTIFY, schema versions,
 schemas shared by apps, and real processes claiming from one database."""
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -14,7 +15,7 @@ from processes import run_workers
 
 from qrun.adapters.postgres import VERSION, PostgresStore
 from qrun.contract.builders import new_job
-from qrun.core import Job, Status
+from qrun.core import ClaimRequest, Job, Status
 from qrun.core.ports import DuplicateJob, SchemaVersionError
 
 pytestmark = pytest.mark.postgres
@@ -159,6 +160,15 @@ def test_a_store_made_closed_connects_on_first_use_and_again_after_a_failure(pos
     store = PostgresStore(postgres_url, schema=schema, open=False)
     with pytest.raises(SchemaVersionError, match="no qrun schema"):
         store.get("x")
+
+    async def read_async():
+        try:
+            return await store.get_async("x")
+        finally:
+            await store.aclose()
+
+    with pytest.raises(SchemaVersionError, match="no qrun schema"):  # async code is refused alike
+        asyncio.run(read_async())
     PostgresStore.migrate(postgres_url, schema=schema)
     job = new_job()
     store.submit([job])
@@ -294,7 +304,9 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(postgres_url
     # It keeps waiting if a dependency fails, as it was submitted to (schema 12).
     assert store.get(kept.id) == attrs.evolve(kept, on_dependency_failure=DependencyFailure.WAIT)
     kept = store.get(kept.id)
-    claimed = store.claim("w", limit=1, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
+    claimed = store.claim(
+        ClaimRequest("w", limit=1, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
+    )
     assert (
         [s.event for s in claimed[0].job.history]
         == ["Claim"]

@@ -9,6 +9,7 @@ import pytest
 from qrun.adapters.sql.codec import COLUMNS
 from qrun.adapters.sqlite import VERSION, SqliteStore
 from qrun.contract.builders import new_job
+from qrun.core import ClaimRequest
 from qrun.core.ports import SchemaVersionError, StoreUnreachable
 
 
@@ -82,7 +83,9 @@ def test_migrate_brings_an_older_schema_up_to_date_keeping_its_jobs(tmp_path):
     # It keeps waiting if a dependency fails, as it was submitted to (schema 12).
     assert store.get(kept.id) == attrs.evolve(kept, on_dependency_failure=DependencyFailure.WAIT)
     kept = store.get(kept.id)
-    claimed = store.claim("w", limit=1, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
+    claimed = store.claim(
+        ClaimRequest("w", limit=1, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
+    )
     assert (
         [s.event for s in claimed[0].job.history]
         == ["Claim"]
@@ -138,7 +141,9 @@ def test_moving_the_large_columns_last_keeps_every_job_as_it_was(tmp_path):
     assert [store.get(j.id) for j in (plain, claimed, finished)] == old
     again = new_job(queue="q", unique=Unique("u"))
     assert store.submit([again]) == [claimed.id]  # the unique key is still held
-    got = store.claim("w", limit=5, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
+    got = store.claim(
+        ClaimRequest("w", limit=5, now=T0, lease_until=T0 + timedelta(seconds=30), policy=Policy())
+    )
     assert [d.job.id for d in got] == [plain.id, finished.id]  # by priority; the running job stays
     store.close()
 

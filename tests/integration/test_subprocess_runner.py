@@ -14,7 +14,7 @@ from qrun.adapters.runners.command import InvalidPayload
 from qrun.adapters.runners.procs import ProcessId, identify, liveness
 from qrun.adapters.runners.subprocess_runner import SubprocessRunner
 from qrun.contract.builders import new_job
-from qrun.core import Liveness, Run
+from qrun.core import ClaimRequest, Liveness, Run
 from qrun.core.ports import Adopted, Gone
 
 
@@ -226,7 +226,9 @@ def test_r_b1_a_run_whose_monitor_and_command_died_is_reaped_after_dead_ticks(ru
     job, _run, handle, go = _orphaned_command(runner, tmp_path)
     store, clock = MemoryStore(), FakeClock(T0)
     store.submit([job])
-    [claimed] = store.claim("w1", limit=1, now=T0, lease_until=T0.replace(year=2031), policy=policy)
+    [claimed] = store.claim(
+        ClaimRequest("w1", limit=1, now=T0, lease_until=T0.replace(year=2031), policy=policy)
+    )
     step(store, claimed.job, Spawned(handle))
     reaper = Reaper(store, {"command": runner}, policy=policy, clock=clock)
     for _ in range(3):  # the command lives: never reaped, never retried

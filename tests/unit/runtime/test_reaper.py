@@ -10,7 +10,7 @@ from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.reaper import Reaper, Sanitizer
 from qrun.contract.base import step
 from qrun.contract.builders import T0, new_job
-from qrun.core import Decision, Exited, Finished, FollowUp, Gate, Policy, Spawned, Status
+from qrun.core import ClaimRequest, Decision, Exited, Finished, FollowUp, Gate, Policy, Spawned, Status
 
 P = Policy(dead_ticks=2, finalize_grace_s=60, max_running_s=3600)
 
@@ -24,7 +24,9 @@ def _env():
 def running(store, runner, clock, **kw):
     """A job claimed under a long lease and spawned on the fake runner."""
     store.submit([new_job(**kw)])
-    d = store.claim("w1", limit=1, now=clock.now(), lease_until=clock.now().replace(year=2031), policy=P)[0]
+    d = store.claim(
+        ClaimRequest("w1", limit=1, now=clock.now(), lease_until=clock.now().replace(year=2031), policy=P)
+    )[0]
     handle = runner.spawn(d.job, d.job.run)
     return step(store, d.job, Spawned(handle), clock.now())
 
@@ -211,7 +213,9 @@ def test_r_b10_the_reaper_exposes_its_counters_for_the_status_endpoint(env):
 def test_r_c3_a_running_job_without_a_handle_is_left_to_the_ceiling(env):
     store, clock, runner = env
     store.submit([new_job()])
-    d = store.claim("w1", limit=1, now=clock.now(), lease_until=clock.now().replace(year=2031), policy=P)
+    d = store.claim(
+        ClaimRequest("w1", limit=1, now=clock.now(), lease_until=clock.now().replace(year=2031), policy=P)
+    )
     assert d[0].job.run.handle is None  # its worker lives, but its spawn never returned
     r = reaper(store, runner, clock)
     for _ in range(5):

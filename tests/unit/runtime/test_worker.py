@@ -12,7 +12,7 @@ from qrun.adapters.memory import MemoryStore
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.worker import Worker, WorkerSettings
 from qrun.contract.builders import T0, new_job, ok
-from qrun.core import Cancel, OrphanPolicy, Policy, Status
+from qrun.core import Cancel, ClaimRequest, OrphanPolicy, Policy, Status
 
 
 @pytest.fixture(name="env")
@@ -210,7 +210,7 @@ def _orphan_without_handle(store, clock, runner, job, started):
     """A worker claimed `job` and died before stamping the handle; `started`: whether its
     spawn had already started the execution."""
     until = clock.now() + timedelta(seconds=30)
-    [d] = store.claim("dead", limit=1, now=clock.now(), lease_until=until, policy=Policy())
+    [d] = store.claim(ClaimRequest("dead", limit=1, now=clock.now(), lease_until=until, policy=Policy()))
     if started:
         runner.spawn(d.job, d.job.run)  # started, never stamped
     clock.advance(31)
