@@ -103,7 +103,7 @@ class Fail:
     error: str
 
 
-Step = RunHandler | Complete | Fail
+SessionStep = RunHandler | Complete | Fail
 
 
 def next_step(
@@ -113,7 +113,7 @@ def next_step(
     pending: int,
     *,
     known: frozenset[str] | None = None,
-) -> Step:
+) -> SessionStep:
     """What the session does next."""
     if problems := spec.problems(known):
         return Fail(f"workflow {spec.name}: invalid handler configuration: {'; '.join(problems)}")  # R-D1

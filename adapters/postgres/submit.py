@@ -42,8 +42,8 @@ class Insert:
     deps: Sequence[tuple[str, str]]
 
 
-Step = Query | Insert
-Steps = Generator[Step, Any, list[str]]
+SubmitStep = Query | Insert
+SubmitSteps = Generator[SubmitStep, Any, list[str]]
 
 
 @attrs.frozen
@@ -55,7 +55,7 @@ class Submission:
     row: Callable[[Job], Sequence[Any]]
     copy_row: Callable[[Job], Sequence[Any]]
 
-    def steps(self, jobs: Sequence[Job]) -> Steps:
+    def steps(self, jobs: Sequence[Job]) -> SubmitSteps:
         """Insert `jobs`, all or none (the driver's transaction or savepoint); returns one
         id per job: its own, or the holder's for a job whose unique key is held."""
         ids = [j.id for j in jobs]
@@ -73,7 +73,7 @@ class Submission:
         yield Query("SELECT pg_notify(%s, '')", (self.channel,))
         return ids
 
-    def _unique(self, jobs: Sequence[Job]) -> Steps:
+    def _unique(self, jobs: Sequence[Job]) -> SubmitSteps:
         """A batch with unique keys (R-F1): each keyed job is inserted with `ON CONFLICT DO
         NOTHING`, so the database decides who holds a key among concurrent submitters; a
         job that lost resolves to the holder (`core.submission`, the same answers)."""
@@ -116,7 +116,7 @@ class Submission:
             yield Query("SELECT pg_notify(%s, '')", (self.channel,))
         return ids
 
-    def _insert_keyed(self, job: Job) -> Generator[Step, Any, str | None]:
+    def _insert_keyed(self, job: Job) -> Generator[SubmitStep, Any, str | None]:
         """Insert `job`, or return the id of the job holding its unique slot."""
         for _ in range(100):
             # No conflict target: a clash on the id or the slot does nothing (and aborts
@@ -135,7 +135,7 @@ class Submission:
             # The holder left the slot between the two statements: try again.
         raise StoreError(f"unique key of job {job.id} kept changing hands; submit it again")
 
-    def _statuses(self, ids: Sequence[str]) -> Generator[Step, Any, dict[str, Status]]:
+    def _statuses(self, ids: Sequence[str]) -> Generator[SubmitStep, Any, dict[str, Status]]:
         """The status of each stored job of `ids`, its row share-locked to commit: a
         dependency cannot end between this read and the insert of its dependents unseen
         (its end waits for this commit, then finds them)."""
@@ -155,14 +155,14 @@ class Submission:
                 "submit those first or in the same batch"
             )
 
-    def _existing(self, ids: Sequence[str]) -> Generator[Step, Any, set[str]]:
+    def _existing(self, ids: Sequence[str]) -> Generator[SubmitStep, Any, set[str]]:
         if not ids:
             return set()
         rows = yield Query(f"SELECT id FROM {self.jobs} WHERE id = ANY(%s)", (list(ids),))
         return {r[0] for r in rows}
 
     # -- the drivers ---------------------------------------------------------------------
-    def run(self, cur: psycopg.Cursor[Any], steps: Steps) -> list[str]:
+    def run(self, cur: psycopg.Cursor[Any], steps: SubmitSteps) -> list[str]:
         reply: Any = None
         try:
             while True:
@@ -185,7 +185,7 @@ class Submission:
         except psycopg.errors.UniqueViolation as exc:
             raise duplicate(exc) from exc
 
-    async def run_async(self, cur: psycopg.AsyncCursor[Any], steps: Steps) -> list[str]:
+    async def run_async(self, cur: psycopg.AsyncCursor[Any], steps: SubmitSteps) -> list[str]:
         reply: Any = None
         try:
             while True:

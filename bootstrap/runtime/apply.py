@@ -38,7 +38,7 @@ log = logging.getLogger("qrun.apply")
 
 
 @attrs.frozen
-class Step:
+class Change:
     """`event` for `job` as the caller holds it. With `fence`, a lost write is decided
     again from the stored version while the fence still holds it (R-G2); without, a
     lost write is dropped (the reaper acts only on the version it judged)."""
@@ -123,7 +123,7 @@ class Applier:
 
     def apply(
         self,
-        steps: Sequence[Step],
+        changes: Sequence[Change],
         *,
         now: datetime | None = None,
         tries: int = 5,
@@ -131,9 +131,9 @@ class Applier:
         point: str | None = None,
         carried: Sequence[Decision] = (),
     ) -> list[Outcome]:
-        """Decide every step, write the decisions in one `apply_many` (or the first round
+        """Decide every change, write the decisions in one `apply_many` (or the first round
         with `write`, which must do the same), retry the fenced losers from the stored
-        version, then carry out the winners' effects. One outcome per step, in order.
+        version, then carry out the winners' effects. One outcome per change, in order.
         `point` names the crash point between a winning write and its effects.
         `carried`: decisions the store wrote itself (a claim's), whose effects are
         carried out first."""
@@ -141,11 +141,11 @@ class Applier:
             self.effects.carry_out(decision)
         now = now or self.clock.now()
         first = write
-        out: list[Outcome | None] = [None] * len(steps)
-        todo = list(enumerate(steps))
+        out: list[Outcome | None] = [None] * len(changes)
+        todo = list(enumerate(changes))
         stopped: set[int] = set()  # ids of the decisions whose Kill went before their write
         for _ in range(tries):
-            pending: list[tuple[int, Step, Decision]] = []
+            pending: list[tuple[int, Change, Decision]] = []
             deciding, todo = todo, []
             for i, s in deciding:
                 result = decide(s.job, s.event, now, self.policy)
@@ -168,7 +168,7 @@ class Applier:
                 assert isinstance(w, Conflict)
                 current = w.current
                 if s.fence is not None and current is not None and current.fenced_by(s.fence):
-                    todo.append((i, Step(current, s.event, s.fence)))
+                    todo.append((i, Change(current, s.event, s.fence)))
                 else:
                     why = "lease lost (fenced out)" if s.fence is not None else "changed meanwhile"
                     status = current.status if current is not None else s.job.status
@@ -188,8 +188,8 @@ class Applier:
                 self.effects.carry_out(o.decision, stopped=id(o.decision) in stopped)
         return done
 
-    def one(self, step: Step, *, now: datetime | None = None, point: str | None = None) -> Outcome:
-        return self.apply([step], now=now, point=point)[0]
+    def one(self, change: Change, *, now: datetime | None = None, point: str | None = None) -> Outcome:
+        return self.apply([change], now=now, point=point)[0]
 
     def event(self, job_id: str, event: Event, *, fence: Fence | None = None) -> Outcome:
         """Apply `event` to the stored job (a by-hand action: cancel, retry, recover); a
@@ -202,7 +202,7 @@ class Applier:
                 return Outcome(
                     None, Rejection(job.id, job.status, type(event).__name__, "lease lost (fenced out)")
                 )
-            got = self.one(Step(job, event, fence))
+            got = self.one(Change(job, event, fence))
             if not got.lost:
                 return got
         return Outcome(None)

@@ -29,7 +29,7 @@ from qrun.core import (
 from qrun.core.pools import Placement, place
 from qrun.core.ports import Adopted, PoolResource, RunnerUnavailable
 
-from .apply import Step
+from .apply import Change
 from .clock import monotonic
 from .inflight import InFlight
 from .runners import Runners
@@ -42,7 +42,7 @@ class Launched:
     """What launching one claimed job came to."""
 
     item: InFlight | None = None  # the run now in flight, if one is
-    step: Step | None = None  # the write it needs (a stamp, a failure), if any
+    change: Change | None = None  # the write it needs (a stamp, a failure), if any
 
 
 class Launcher:
@@ -73,24 +73,24 @@ class Launcher:
         if runner is None:
             known = ", ".join(sorted(self.runners)) or "none"
             error = f"no runner for job kind {job.kind!r} on worker {self.worker} (kinds it runs: {known})"
-            return Launched(step=_step(job, Failed(error)))
+            return Launched(change=_change(job, Failed(error)))
         assert job.run is not None
         try:
             placed = self._placed(job)
             self.crash("prepare")
             handle = runner.spawn(placed, job.run)
         except InvalidPayload as exc:
-            return Launched(step=_step(job, Failed(f"invalid payload: {exc}")))
+            return Launched(change=_change(job, Failed(f"invalid payload: {exc}")))
         except RunnerUnavailable as exc:  # engine down, image missing: later, no attempt spent
             self._failed(job, exc)
-            return Launched(step=_step(job, SpawnFailed(str(exc), transient=True)))
+            return Launched(change=_change(job, SpawnFailed(str(exc), transient=True)))
         except Exception as exc:  # the spawn failed before a handle existed (R-C5)
             self._failed(job, exc)
-            return Launched(step=_step(job, SpawnFailed(str(exc))))
+            return Launched(change=_change(job, SpawnFailed(str(exc))))
         self.crash("spawn")
         item = InFlight(job, runner, handle, fresh=True)
         # Stamped before it counts as started (R-C2); a lost stamp kills the run.
-        stamp = None if self.runners.in_process(runner) else _step(job, Spawned(handle))
+        stamp = None if self.runners.in_process(runner) else _change(job, Spawned(handle))
         return Launched(item, stamp)
 
     def adopt(self, job: Job) -> Launched:
@@ -99,7 +99,7 @@ class Launcher:
         self.crash("adopt")
         found = runner.adopt(job, job.run) if runner is not None else None
         if not isinstance(found, Adopted) or runner is None:
-            return Launched(step=_step(job, NothingToAdopt()))
+            return Launched(change=_change(job, NothingToAdopt()))
         self.crash("adopted")
         item = InFlight(job, runner, found.handle)
         if job.orphan_policy is not OrphanPolicy.ADOPT:
@@ -111,7 +111,7 @@ class Launcher:
                 item.orphan_stop = True
         stamp = None
         if job.run.handle is None and not self.runners.in_process(runner):
-            stamp = _step(job, Spawned(found.handle))  # found by its run id: stamp what the dead could not
+            stamp = _change(job, Spawned(found.handle))  # found by its run id: stamp what the dead could not
         return Launched(item, stamp)
 
     def _placed(self, job: Job) -> Job:
@@ -139,5 +139,5 @@ class Launcher:
         )
 
 
-def _step(job: Job, event: Failed | SpawnFailed | Spawned | NothingToAdopt) -> Step:
-    return Step(job, event, Fence.of(job))
+def _change(job: Job, event: Failed | SpawnFailed | Spawned | NothingToAdopt) -> Change:
+    return Change(job, event, Fence.of(job))

@@ -29,7 +29,7 @@ from qrun.core import (
 )
 from qrun.core.ports import Clock, ExitPeek, JobStore, Runner
 
-from .apply import Applier, Effects, Step
+from .apply import Applier, Change, Effects
 from .failures import log_failure
 from .paging import all_jobs
 from .runners import Runners
@@ -130,7 +130,7 @@ class Reaper:
             if code is not None:
                 # The execution ended but nobody recorded it: record it (R-B5); tier 2
                 # finalizes once the grace has passed, unless its worker does first.
-                self.applier.one(Step(job, Exited(code)), now=now, point="record")
+                self.applier.one(Change(job, Exited(code)), now=now, point="record")
                 return None
         liveness = runner.observe(run.handle) if runner is not None and run.handle else Liveness.UNKNOWN
         gate = self.gate(job) if needs_gate(job, now, self.policy) else None
@@ -139,7 +139,7 @@ class Reaper:
         self.streaks[key] = judged.dead_streak
         if judged.reap is None:
             return None
-        applied = self.applier.one(Step(job, judged.reap), now=now, point="reap").decision
+        applied = self.applier.one(Change(job, judged.reap), now=now, point="reap").decision
         if applied is None:
             return None  # another actor moved it first: no side effect, nothing counted (R-B6)
         self.streaks.pop(key, None)
@@ -186,7 +186,7 @@ class Sanitizer:
                 found = violations(job)
                 if not found:
                     continue
-                written = self.applier.one(Step(job, Sanitize()), now=now).decision
+                written = self.applier.one(Change(job, Sanitize()), now=now).decision
                 if written is None:
                     continue
                 done.append(self._record(job, written.job, "; ".join(found), now))

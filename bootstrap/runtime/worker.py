@@ -32,7 +32,7 @@ from qrun.core import ClaimRequest, Decision, Failed, Finished, Policy, Recover,
 from qrun.core.claim import Healed
 from qrun.core.ports import ApplyResult, ApplyThenClaim, Clock, JobStore, PoolResource, Runner
 
-from .apply import Applier, Effects, Outcome, Step
+from .apply import Applier, Change, Effects, Outcome
 from .clock import SystemClock, monotonic
 from .completions import Completions, event_of
 from .inflight import InFlight, WorkerSettings
@@ -172,7 +172,7 @@ class Worker:
             self.tick()
             if self.inflight:
                 self.wake.wait(min(self._idle_wait(), max(0.0, deadline - self._mono())))
-        self.applier.apply([Step(i.job, Release(self.id), i.fence) for i in self.inflight.values()])
+        self.applier.apply([Change(i.job, Release(self.id), i.fence) for i in self.inflight.values()])
         self.inflight.clear()
 
     def recover(self, name: str, dead: Callable[[str], bool]) -> int:
@@ -188,7 +188,7 @@ class Worker:
             and name_of(job.lease.worker) == name
             and dead(job.lease.worker)
         ]
-        done = self.applier.apply([Step(job, Recover(job.lease.worker)) for job in held if job.lease])
+        done = self.applier.apply([Change(job, Recover(job.lease.worker)) for job in held if job.lease])
         return sum(o.decision is not None for o in done)
 
     # -- steps ------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ class Worker:
         self.crash("claim")
         if idle:
             self.leases.fresh()
-        steps: list[Step] = []
+        steps: list[Change] = []
         for decision in claimed:
             self.inflight.pop(decision.job.id, None)  # a hold it had before (re-adopted) is over
             try:
@@ -245,11 +245,11 @@ class Worker:
             if launched.item is not None:
                 self.inflight[decision.job.id] = launched.item
                 self.completions.watch(launched.item)
-            if launched.step is not None:
-                steps.append(launched.step)
+            if launched.change is not None:
+                steps.append(launched.change)
         self._settle(steps, self.applier.apply(steps, point="stamp", carried=claimed))
 
-    def _settle(self, steps: Sequence[Step], outcomes: Sequence[Outcome]) -> None:
+    def _settle(self, steps: Sequence[Change], outcomes: Sequence[Outcome]) -> None:
         """What the launches' writes mean for the runs in flight."""
         for step, outcome in zip(steps, outcomes, strict=True):
             item = self.inflight.get(step.job.id)
@@ -265,7 +265,7 @@ class Worker:
                 del self.inflight[step.job.id]
 
     def _write_exits(self, items: list[InFlight], *, claim: int = 0) -> None:
-        steps = [Step(i.job, event_of(i), i.fence) for i in items if i.exit is not None]
+        steps = [Change(i.job, event_of(i), i.fence) for i in items if i.exit is not None]
         idle = len(self.inflight) == len(items)
         taken: list[list[Decision]] = []
         write = None
@@ -306,7 +306,7 @@ class Worker:
                 and current.fenced_by(step.fence)  # type: ignore[arg-type]
             ):
                 # The result itself was refused (not plain JSON): the run failed.
-                retry.append(Step(current, Failed(f"result refused: {rejected.reason}"), step.fence))
+                retry.append(Change(current, Failed(f"result refused: {rejected.reason}"), step.fence))
         if retry:
             self.applier.apply(retry)
         if taken:

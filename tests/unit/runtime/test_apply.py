@@ -7,7 +7,7 @@ from datetime import timedelta
 from fakes import CountingStore, FakeRunner
 
 from qrun.adapters.memory import MemoryStore
-from qrun.bootstrap.runtime.apply import Applier, Effects, Step
+from qrun.bootstrap.runtime.apply import Applier, Change, Effects
 from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.contract.base import claim_one, step
 from qrun.contract.builders import T0, new_job
@@ -43,7 +43,7 @@ def test_many_steps_are_one_batched_write_and_each_winner_notifies():
     store, _clock, notes, applier = _env()
     jobs = _running(store, 3)
     store.batches.clear()
-    got = applier.apply([Step(j, Finished(i), Fence.of(j)) for i, j in enumerate(jobs)])
+    got = applier.apply([Change(j, Finished(i), Fence.of(j)) for i, j in enumerate(jobs)])
     assert store.batches == [3]
     assert [o.decision.job.status for o in got] == [Status.DONE] * 3
     assert sorted(n.job_id for n in notes if n.topic == "done") == sorted(j.id for j in jobs)
@@ -54,7 +54,7 @@ def test_a_fenced_step_that_lost_is_decided_again_from_the_stored_version():
     store, _clock, _notes, applier = _env()
     (job,) = _running(store)
     moved = step(store, job, Heartbeat("w1", T0 + timedelta(seconds=90)))
-    [got] = applier.apply([Step(job, Finished("r"), Fence.of(job))])
+    [got] = applier.apply([Change(job, Finished("r"), Fence.of(job))])
     assert got.decision is not None and got.decision.job.version == moved.version + 1
     assert store.get(job.id).status is Status.DONE and store.get(job.id).result == "r"
 
@@ -64,7 +64,7 @@ def test_a_fenced_step_is_dropped_once_its_fence_no_longer_holds():
     store, _clock, notes, applier = _env()
     (job,) = _running(store)
     taken = step(store, job, Cancel())  # no handle yet: cancelled at once
-    [got] = applier.apply([Step(job, Failed("late"), Fence.of(job))])
+    [got] = applier.apply([Change(job, Failed("late"), Fence.of(job))])
     assert got.decision is None and got.current == taken
     assert store.get(job.id) == taken and notes == []
 
@@ -74,7 +74,7 @@ def test_an_unfenced_step_that_lost_is_dropped_not_retried():
     store, _clock, notes, applier = _env()
     (job,) = _running(store)
     moved = step(store, job, Heartbeat("w1", T0 + timedelta(seconds=90)))
-    [got] = applier.apply([Step(job, Finished(None))])
+    [got] = applier.apply([Change(job, Finished(None))])
     assert got.decision is None and got.rejection.reason == "changed meanwhile"
     assert store.get(job.id) == moved and notes == []
 
@@ -85,11 +85,11 @@ def test_a_rejected_step_writes_nothing_and_says_why():
     store.batches.clear()
     [got] = applier.apply(
         [
-            Step(job, Spawned(Handle("fake", "x")), Fence.of(job)),
+            Change(job, Spawned(Handle("fake", "x")), Fence.of(job)),
         ]
     )
     assert got.decision is not None
-    [again] = applier.apply([Step(got.decision.job, Spawned(Handle("fake", "y")), Fence.of(job))])
+    [again] = applier.apply([Change(got.decision.job, Spawned(Handle("fake", "y")), Fence.of(job))])
     assert again.decision is None and "already stamped" in again.rejection.reason
     assert store.batches == [1]  # the rejected one never reached the store
 
@@ -111,7 +111,7 @@ def test_an_effect_that_raises_never_undoes_the_write():
     store = MemoryStore()
     applier = Applier(store, Effects({}, notify=broken), policy=P, clock=FakeClock(T0))
     (job,) = _running(store)
-    [got] = applier.apply([Step(job, Finished(None), Fence.of(job))])
+    [got] = applier.apply([Change(job, Finished(None), Fence.of(job))])
     assert got.decision is not None and store.get(job.id).status is Status.DONE
 
 
