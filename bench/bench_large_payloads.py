@@ -27,7 +27,7 @@ from qrun.adapters.ids import new_id
 from qrun.bootstrap.app import App
 from qrun.bootstrap.config import load
 from qrun.bootstrap.wiring import bootstrap, migrate
-from qrun.core import ClaimRequest, Finished, Job, Policy, Status, decide
+from qrun.core import Finished, Job, Policy, Status, decide
 from qrun.core.ports import JobStore
 
 POLICY = Policy()
@@ -40,6 +40,8 @@ def payload(size: int) -> dict[str, str]:
 
 def fill(store: JobStore, big: int, size: int) -> None:
     """`big` jobs with `size`-byte payloads: half queued in a paused queue, half run to done."""
+    from qrun.core import ClaimRequest  # here: bench_versions imports this module on older checkouts
+
     now = datetime.now(UTC)
     store.pause("bulk")
     for _ in range(big // 2):

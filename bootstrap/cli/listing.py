@@ -35,7 +35,8 @@ def ls(
     oldest_first: bool,
     as_json: bool,
 ) -> None:
-    """List jobs, the newest submitted first (by submit time, then id)."""
+    """List jobs, the newest submitted first (by submit time, then id). A queued job
+    that cannot run now is marked `queued*`, with why (all reasons: `qrun show ID`)."""
     where = JobFilter(
         status=Status(status) if status else None,
         queue=queue,
@@ -44,29 +45,39 @@ def ls(
         newest_first=not oldest_first,
         oldest_first=oldest_first,
     )
+    app = app_for(ctx)
     try:
-        jobs = app_for(ctx).jobs(where)
+        jobs = app.jobs(where)
+        waiting = app.waiting_page(jobs)  # why each queued job of the page waits
     except REFUSED as exc:
         raise refused(exc) from None
     if as_json:
-        click.echo(json.dumps([job_view(j) for j in jobs], indent=2))
+        click.echo(json.dumps([{**job_view(j), "waiting": list(waiting[j.id])} for j in jobs], indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("id", "status", "queue", "kind", "attempts", "submitted", "error"):
-        table.add_column(column, overflow="fold" if column == "id" else "ellipsis", no_wrap=column != "error")
+    last = "error, or why it waits"
+    for column in ("id", "status", "queue", "kind", "attempts", "submitted", last):
+        table.add_column(column, overflow="fold" if column == "id" else "ellipsis", no_wrap=column != last)
     for j in jobs:
-        error = (j.error or "").splitlines()[0] if j.error else ""
+        error = ((j.error or "").splitlines()[0] if j.error else "")[:60]
+        why = waiting[j.id]
+        if (
+            why and j.status is Status.QUEUED
+        ):  # blocked: the first reason; all, with what to do, in `qrun show`
+            error = f"waiting: {why[0].split(': `')[0]}" + (
+                f" (+{len(why) - 1} more)" if len(why) > 1 else ""
+            )
         table.add_row(
             j.id,
-            j.status.value,
+            f"{j.status.value}*" if why and j.status is Status.QUEUED else j.status.value,
             j.queue,
             j.kind,
             f"{j.attempts}/{j.max_attempts}",
             f"{j.requested_at:%Y-%m-%d %H:%M:%S}",
-            error[:60],
+            error,
         )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 

@@ -273,30 +273,38 @@ class JobCases(Parts):
         return any(d.kinds is None or kind in d.kinds for d in seen)
 
     def waiting(self, job: Job) -> tuple[str, ...]:
-        """Why `job` is not running now (`core.waiting`), read with a query per
-        dependency, one for its key's holders (the running jobs), one each for the
-        paused queues, the pools and the daemons' reports: never a scan of every job."""
+        """Why `job` is not running now (`core.waiting`); see `waiting_page`."""
+        return self.waiting_page([job])[job.id]
+
+    def waiting_page(self, jobs: Sequence[Job]) -> dict[str, tuple[str, ...]]:
+        """Why each of `jobs` (a page of a listing) is not running now, read with one
+        query per distinct dependency, one for the running jobs (the key holders, only if
+        a job has a key) and one each for the paused queues, the pools and the daemons'
+        reports: for the whole page, never a scan of every job."""
         now = self.clock.now()
-        if job.status is not Status.QUEUED:
-            return why_waiting(job, Surroundings(now=now))
-        deps = {dep: (found.status if (found := self.store.get(dep)) else None) for dep in job.depends_on}
-        key = job.concurrency_key
-        holders = (
-            tuple(j.id for j in all_jobs(self.store, Status.RUNNING) if j.concurrency_key == key)
-            if key is not None
-            else ()
-        )
+        queued = [j for j in jobs if j.status is Status.QUEUED]
+        out = {j.id: why_waiting(j, Surroundings(now=now)) for j in jobs if j.status is not Status.QUEUED}
+        if not queued:
+            return out
+        deps = {dep: None for j in queued for dep in j.depends_on}
+        statuses = {dep: (found.status if (found := self.store.get(dep)) else None) for dep in deps}
+        keys = {j.concurrency_key for j in queued if j.concurrency_key is not None}
+        running = list(all_jobs(self.store, Status.RUNNING)) if keys else []
+        paused, pools = self.store.paused(), self.store.pools()
         live = self.config.live_since(now)
         daemons = tuple(self.store.daemons(live)) if isinstance(self.store, DaemonRegistry) else None
-        around = Surroundings(
-            now=now,
-            paused=self.store.paused(),
-            dependencies=deps,
-            key_holders=holders,
-            pool=self.store.pools().get(job.pool) if job.pool is not None else None,
-            daemons=daemons,
-        )
-        return why_waiting(job, around)
+        for job in queued:
+            key = job.concurrency_key
+            around = Surroundings(
+                now=now,
+                paused=paused,
+                dependencies={dep: statuses[dep] for dep in job.depends_on},
+                key_holders=tuple(j.id for j in running if key is not None and j.concurrency_key == key),
+                pool=pools.get(job.pool) if job.pool is not None else None,
+                daemons=daemons,
+            )
+            out[job.id] = why_waiting(job, around)
+        return out
 
     def jobs(self, where: JobFilter) -> list[Job]:
         return self.store.list(where)

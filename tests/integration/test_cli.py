@@ -188,6 +188,11 @@ def test_a_failed_dependency_cancels_its_dependent_and_a_waiting_one_says_why(qr
     said = json.loads(qrun("show", waiter, "--json").stdout)["waiting"]
     assert said[0].startswith(f"it depends on {parent}, which ended failed")
     assert "no daemon has reported lately" in said[-1]  # and none serves it now
+    listed = qrun("ls").stdout
+    row = next(line for line in listed.splitlines() if line.startswith(waiter))
+    assert "queued*" in row and "waiting: it depends on" in row
+    listed_json = {j["id"]: j["waiting"] for j in json.loads(qrun("ls", "--json").stdout)}
+    assert listed_json[waiter] == said and listed_json[parent] == []
     assert f"{parent} queued again" in qrun("retry", parent).stderr
     assert status(qrun, child) == "queued"  # revived with its dependency
 
