@@ -45,6 +45,13 @@ def claim_one(store: JobStore, worker: str = "w1", now: datetime = T0, **kw: obj
     return got[0]
 
 
+def stored(store: JobStore, job_id: str) -> Job:
+    """The stored job `job_id`, which must exist."""
+    job = store.get(job_id)
+    assert job is not None, f"job {job_id} is not in the store"
+    return job
+
+
 def step(store: JobStore, job: Job, event: Event, now: datetime = T0) -> Job:
     """Decide `event` on the stored `job` and apply it, expecting both to succeed."""
     result = store.apply(ok(job, event, now, POLICY))

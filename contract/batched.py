@@ -29,7 +29,7 @@ from qrun.core import (
 )
 from qrun.core.ports import Applied, ApplyResult, ApplyThenClaim, Conflict, JobStore, UniqueConflict
 
-from .base import POLICY, StoreFixtures, claim_one, lease, step
+from .base import POLICY, StoreFixtures, claim_one, lease, step, stored
 from .builders import T0, at, new_job, ok
 from .races import together
 
@@ -56,9 +56,9 @@ class StoreBatchedWrites(StoreFixtures):
         )
         assert [type(r) for r in got] == [Applied, Conflict, Applied]
         assert got[1] == Conflict(b_now)
-        assert store.get(a.id).status is Status.DONE and store.get(a.id).result == "a"  # type: ignore[union-attr]
+        assert stored(store, a.id).status is Status.DONE and stored(store, a.id).result == "a"
         assert store.get(b.id) == b_now
-        assert store.get(c.id) == got[2].job  # type: ignore[union-attr]
+        assert isinstance(got[2], Applied) and stored(store, c.id) == got[2].job
 
     def test_it_is_the_same_as_applying_one_after_another(self, store: JobStore) -> None:
         """Two decisions for one job in one batch: the second is made from the first's
@@ -190,7 +190,7 @@ class StoreApplyThenClaim(StoreFixtures):
         )
         assert [type(r) for r in results] == [Applied]
         assert [d.job.id for d in claimed] == [left]
-        assert store.get(pooled.id).status is Status.QUEUED  # type: ignore[union-attr]
+        assert stored(store, pooled.id).status is Status.QUEUED
 
     def test_with_nothing_to_write_it_is_a_claim(self, both: ApplyThenClaim) -> None:
         store: JobStore = both  # type: ignore[assignment]

@@ -28,7 +28,7 @@ from qrun.core import (
 )
 from qrun.core.ports import JobStore
 
-from .base import POLICY, StoreFixtures, claim_one, lease, step
+from .base import POLICY, StoreFixtures, claim_one, lease, step, stored
 from .builders import T0, at, new_job
 from .races import together
 
@@ -122,7 +122,7 @@ class StorePools(StoreFixtures):
         store.submit([first, waiting, other])
         got = store.claim(ClaimRequest("w1", limit=3, now=T0, lease_until=lease(), policy=POLICY))
         assert [d.job.id for d in got] == [first.id, other.id]
-        assert store.get(waiting.id).status is Status.QUEUED  # type: ignore[union-attr]
+        assert stored(store, waiting.id).status is Status.QUEUED
 
     def test_r_e3_a_job_of_an_undeclared_pool_waits_until_the_pool_is_declared(self, store: JobStore) -> None:
         job = new_job(pool="gpu")
@@ -148,7 +148,7 @@ class StorePools(StoreFixtures):
             ClaimRequest("w1", limit=5, now=T0, lease_until=lease(), policy=POLICY, pools=["wt"])
         )
         assert [d.job.id for d in got] == [wt.id, plain.id]
-        assert store.get(gpu.id).status is Status.QUEUED  # type: ignore[union-attr]
+        assert stored(store, gpu.id).status is Status.QUEUED
         later = store.claim(
             ClaimRequest("w2", limit=5, now=at(1), lease_until=lease(at(1)), policy=POLICY, pools=None)
         )
@@ -173,7 +173,7 @@ class StorePools(StoreFixtures):
             if got:
                 break
         assert [d.job.id for d in got] == [plain.id]
-        assert store.get(pooled.id).status is Status.QUEUED  # type: ignore[union-attr]
+        assert stored(store, pooled.id).status is Status.QUEUED
 
     def test_r_e3_an_orphaned_run_is_adopted_only_by_a_worker_serving_its_pool(self, store: JobStore) -> None:
         store.set_pool("wt", 1)

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from qrun.core.ports import DuplicateEvent, JobStore
+from qrun.core.ports import DuplicateEvent, EventStore
 from qrun.core.topics import EventStatus, Settle, TopicEvent
 
 from .base import StoreFixtures
@@ -29,82 +29,84 @@ def event(topic: str = "t", **kw: object) -> TopicEvent:
 
 
 class StoreTopics(StoreFixtures):
-    def test_r_d4_published_events_are_pending_and_reserved_oldest_first(self, store: JobStore) -> None:
+    def test_r_d4_published_events_are_pending_and_reserved_oldest_first(self, store: EventStore) -> None:
         es = [event(published_at=at(i), payload={"n": i}) for i in (3, 1, 2)]
-        store.publish(es)  # type: ignore[attr-defined]
-        assert store.available("t", at(5)) == 3  # type: ignore[attr-defined]
-        got = store.reserve("t", "c1", limit=2, now=at(5), until=at(65))  # type: ignore[attr-defined]
+        store.publish(es)
+        assert store.available("t", at(5)) == 3
+        got = store.reserve("t", "c1", limit=2, now=at(5), until=at(65))
         assert [e.payload["n"] for e in got] == [1, 2]
         assert all(
             e.status is EventStatus.RESERVED and e.reserved_by == "c1" and e.deliveries == 1 for e in got
         )
-        assert store.available("t", at(5)) == 1  # type: ignore[attr-defined]
+        assert store.available("t", at(5)) == 1
 
-    def test_r_d4_other_topics_are_untouched(self, store: JobStore) -> None:
-        store.publish([event("a"), event("b")])  # type: ignore[attr-defined]
-        [got] = store.reserve("a", "c1", limit=5, now=at(1), until=at(60))  # type: ignore[attr-defined]
+    def test_r_d4_other_topics_are_untouched(self, store: EventStore) -> None:
+        store.publish([event("a"), event("b")])
+        [got] = store.reserve("a", "c1", limit=5, now=at(1), until=at(60))
         assert got.topic == "a"
-        assert [e.status for e in store.events("b")] == [EventStatus.PENDING]  # type: ignore[attr-defined]
+        assert [e.status for e in store.events("b")] == [EventStatus.PENDING]
 
-    def test_r_d4_a_publish_is_all_or_nothing(self, store: JobStore) -> None:
+    def test_r_d4_a_publish_is_all_or_nothing(self, store: EventStore) -> None:
         first = event()
-        store.publish([first])  # type: ignore[attr-defined]
+        store.publish([first])
         with pytest.raises(DuplicateEvent):
-            store.publish([event(), event(id=first.id)])  # type: ignore[attr-defined]
-        assert len(store.events("t")) == 1  # type: ignore[attr-defined]
+            store.publish([event(), event(id=first.id)])
+        assert len(store.events("t")) == 1
 
-    def test_r_d4_the_lifecycle_pending_reserved_consumed(self, store: JobStore) -> None:
+    def test_r_d4_the_lifecycle_pending_reserved_consumed(self, store: EventStore) -> None:
         e = event(payload={"x": [1, "two"]})
-        store.publish([e])  # type: ignore[attr-defined]
-        [r] = store.reserve("t", "c1", limit=1, now=at(1), until=at(60))  # type: ignore[attr-defined]
-        assert store.settle([r.id], "c1", Settle.CONSUME, now=at(2)) == [e.id]  # type: ignore[attr-defined]
-        [done] = store.events("t")  # type: ignore[attr-defined]
+        store.publish([e])
+        [r] = store.reserve("t", "c1", limit=1, now=at(1), until=at(60))
+        assert store.settle([r.id], "c1", Settle.CONSUME, now=at(2)) == [e.id]
+        [done] = store.events("t")
         assert (done.status, done.settled_at, done.reserved_by, done.payload) == (
             EventStatus.CONSUMED,
             at(2),
             None,
             {"x": [1, "two"]},
         )
-        assert store.reserve("t", "c2", limit=1, now=at(999), until=at(1999)) == []  # type: ignore[attr-defined]
+        assert store.reserve("t", "c2", limit=1, now=at(999), until=at(1999)) == []
 
-    def test_r_d4_a_failed_handler_releases_the_event_for_the_next_try(self, store: JobStore) -> None:
+    def test_r_d4_a_failed_handler_releases_the_event_for_the_next_try(self, store: EventStore) -> None:
         e = event()
-        store.publish([e])  # type: ignore[attr-defined]
-        store.reserve("t", "c1", limit=1, now=at(1), until=at(60))  # type: ignore[attr-defined]
-        assert store.settle([e.id], "c1", Settle.RELEASE, now=at(2), note="boom") == [e.id]  # type: ignore[attr-defined]
-        [again] = store.reserve("t", "c2", limit=1, now=at(3), until=at(60))  # type: ignore[attr-defined]
+        store.publish([e])
+        store.reserve("t", "c1", limit=1, now=at(1), until=at(60))
+        assert store.settle([e.id], "c1", Settle.RELEASE, now=at(2), note="boom") == [e.id]
+        [again] = store.reserve("t", "c2", limit=1, now=at(3), until=at(60))
         assert (again.id, again.deliveries, again.note) == (e.id, 2, "boom")
 
-    def test_r_d4_a_skipped_event_is_kept_with_its_reason_and_not_handed_out(self, store: JobStore) -> None:
+    def test_r_d4_a_skipped_event_is_kept_with_its_reason_and_not_handed_out(self, store: EventStore) -> None:
         e = event()
-        store.publish([e])  # type: ignore[attr-defined]
-        store.reserve("t", "c1", limit=1, now=at(1), until=at(60))  # type: ignore[attr-defined]
-        store.settle([e.id], "c1", Settle.SKIP, now=at(2), note="malformed")  # type: ignore[attr-defined]
-        [kept] = store.events("t", EventStatus.SKIPPED)  # type: ignore[attr-defined]
+        store.publish([e])
+        store.reserve("t", "c1", limit=1, now=at(1), until=at(60))
+        store.settle([e.id], "c1", Settle.SKIP, now=at(2), note="malformed")
+        [kept] = store.events("t", EventStatus.SKIPPED)
         assert (kept.id, kept.note, kept.settled_at) == (e.id, "malformed", at(2))
-        assert store.available("t", at(999)) == 0  # type: ignore[attr-defined]
+        assert store.available("t", at(999)) == 0
 
-    def test_r_d4_an_event_whose_consumer_died_is_handed_out_again(self, store: JobStore) -> None:
+    def test_r_d4_an_event_whose_consumer_died_is_handed_out_again(self, store: EventStore) -> None:
         e = event()
-        store.publish([e])  # type: ignore[attr-defined]
-        store.reserve("t", "dead", limit=1, now=at(1), until=at(30))  # type: ignore[attr-defined]
-        assert store.reserve("t", "c2", limit=1, now=at(29), until=at(90)) == []  # type: ignore[attr-defined]
-        [r] = store.reserve("t", "c2", limit=1, now=at(30), until=at(90))  # type: ignore[attr-defined]
+        store.publish([e])
+        store.reserve("t", "dead", limit=1, now=at(1), until=at(30))
+        assert store.reserve("t", "c2", limit=1, now=at(29), until=at(90)) == []
+        [r] = store.reserve("t", "c2", limit=1, now=at(30), until=at(90))
         assert (r.id, r.reserved_by, r.deliveries) == (e.id, "c2", 2)
 
-    def test_r_d4_only_the_current_holder_settles_so_nothing_is_consumed_twice(self, store: JobStore) -> None:
+    def test_r_d4_only_the_current_holder_settles_so_nothing_is_consumed_twice(
+        self, store: EventStore
+    ) -> None:
         e = event()
-        store.publish([e])  # type: ignore[attr-defined]
-        store.reserve("t", "slow", limit=1, now=at(1), until=at(30))  # type: ignore[attr-defined]
-        store.reserve("t", "fast", limit=1, now=at(31), until=at(90))  # type: ignore[attr-defined]
-        assert store.settle([e.id], "slow", Settle.CONSUME, now=at(32)) == []  # type: ignore[attr-defined]
-        assert store.settle([e.id], "fast", Settle.CONSUME, now=at(33)) == [e.id]  # type: ignore[attr-defined]
-        assert store.settle([e.id], "fast", Settle.CONSUME, now=at(34)) == []  # type: ignore[attr-defined]
-        assert store.settle(["nope"], "fast", Settle.SKIP, now=at(34)) == []  # type: ignore[attr-defined]
+        store.publish([e])
+        store.reserve("t", "slow", limit=1, now=at(1), until=at(30))
+        store.reserve("t", "fast", limit=1, now=at(31), until=at(90))
+        assert store.settle([e.id], "slow", Settle.CONSUME, now=at(32)) == []
+        assert store.settle([e.id], "fast", Settle.CONSUME, now=at(33)) == [e.id]
+        assert store.settle([e.id], "fast", Settle.CONSUME, now=at(34)) == []
+        assert store.settle(["nope"], "fast", Settle.SKIP, now=at(34)) == []
 
-    def test_r_d4_concurrent_consumers_consume_every_event_exactly_once(self, store: JobStore) -> None:
+    def test_r_d4_concurrent_consumers_consume_every_event_exactly_once(self, store: EventStore) -> None:
         events = [event(published_at=T0 + timedelta(microseconds=i)) for i in range(80)]
-        store.publish(events)  # type: ignore[attr-defined]
+        store.publish(events)
         seen: list[str] = []
         guard = threading.Lock()
 
@@ -112,7 +114,7 @@ class StoreTopics(StoreFixtures):
             mine: list[str] = []
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                got = store.reserve("t", f"c{i}", limit=3, now=at(1), until=at(60))  # type: ignore[attr-defined]
+                got = store.reserve("t", f"c{i}", limit=3, now=at(1), until=at(60))
                 if not got:
                     with guard:
                         if len(seen) == len(events):
@@ -121,9 +123,9 @@ class StoreTopics(StoreFixtures):
                     continue
                 ids = [e.id for e in got]
                 if i % 3 == 0 and ids:  # some handlers fail once: release, someone retries
-                    store.settle(ids[:1], f"c{i}", Settle.RELEASE, now=at(1))  # type: ignore[attr-defined]
+                    store.settle(ids[:1], f"c{i}", Settle.RELEASE, now=at(1))
                     ids = ids[1:]
-                settled = store.settle(ids, f"c{i}", Settle.CONSUME, now=at(2))  # type: ignore[attr-defined]
+                settled = store.settle(ids, f"c{i}", Settle.CONSUME, now=at(2))
                 assert settled == ids
                 mine += settled
                 with guard:
@@ -132,10 +134,10 @@ class StoreTopics(StoreFixtures):
 
         consumed = [e for ids in together(self.race_threads, consume) for e in ids]
         assert Counter(consumed) == Counter(e.id for e in events)
-        assert {e.status for e in store.events("t")} == {EventStatus.CONSUMED}  # type: ignore[attr-defined]
+        assert {e.status for e in store.events("t")} == {EventStatus.CONSUMED}
 
-    def test_r_d4_a_reservation_that_ends_before_it_starts_takes_nothing(self, store: JobStore) -> None:
-        store.publish([event()])  # type: ignore[attr-defined]
-        assert store.reserve("t", "c1", limit=1, now=at(5), until=at(5)) == []  # type: ignore[attr-defined]
-        assert store.reserve("t", "c1", limit=0, now=at(5), until=at(9)) == []  # type: ignore[attr-defined]
-        assert store.available("t", at(5)) == 1  # type: ignore[attr-defined]
+    def test_r_d4_a_reservation_that_ends_before_it_starts_takes_nothing(self, store: EventStore) -> None:
+        store.publish([event()])
+        assert store.reserve("t", "c1", limit=1, now=at(5), until=at(5)) == []
+        assert store.reserve("t", "c1", limit=0, now=at(5), until=at(9)) == []
+        assert store.available("t", at(5)) == 1

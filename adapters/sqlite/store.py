@@ -167,8 +167,10 @@ class SqliteStore(SqlStore):
 
     # -- connections -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        if not self._checked:
-            self.open()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._checked:  # every statement comes here: the short way first
+            return conn
+        self.open()
         return self._connection()
 
     def _connection(self) -> sqlite3.Connection:
