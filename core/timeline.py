@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import events as ev
-from .job import Job, Step
+from .job import Job, Status, Step
 
 KEPT = 100
 NOTE_CHARS = 200
@@ -44,11 +44,17 @@ def note(event: ev.Event) -> str | None:
 def step(before: Job, after: Job, event: ev.Event, now: datetime) -> Step:
     """The step `event` at `now` took `before` to `after`. Its worker is the one who took
     the job (a claim, an adoption) or else the one whose lease it came under."""
+    return step_to(before, after.status, after.attempts, event, now)
+
+
+def step_to(before: Job, status: Status, attempts: int, event: ev.Event, now: datetime) -> Step:
+    """`step`, from the status and attempts `event` leads `before` to (so `decide` makes
+    the job once, its step on it)."""
     taker = event.worker if isinstance(event, (ev.Claim, ev.Adopt)) else None
     holder = before.lease.worker if before.lease is not None else None
     if isinstance(event, ev.Recover):
         holder = event.previous_worker
-    return Step(now, type(event).__name__, after.status, after.attempts, taker or holder, note(event))
+    return Step(now, type(event).__name__, status, attempts, taker or holder, note(event))
 
 
 def recorded(history: tuple[Step, ...], new: Step) -> tuple[Step, ...]:
