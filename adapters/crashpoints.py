@@ -17,8 +17,6 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 
-from qrun.core.errors import InvalidInput
-
 ENV = "QRUN_TEST_CRASH_AT"
 ONCE_ENV = "QRUN_TEST_CRASH_ONCE"
 
@@ -55,6 +53,8 @@ def from_env(environ: Mapping[str, str] = os.environ) -> CrashHook:
         return never
     point, _, nth = spec.partition(":")
     if point not in POINTS or not (nth or "1").isdigit() or int(nth or "1") < 1:
+        from qrun.core.errors import InvalidInput  # here: every command's monitor imports this module
+
         known = ", ".join(POINTS)
         raise InvalidInput(f"{ENV}={spec!r}: expected POINT or POINT:N (N >= 1), POINT one of {known}")
     left = int(nth or "1")

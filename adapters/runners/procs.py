@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import ctypes
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-import attrs
+if TYPE_CHECKING:
+    from qrun.core import Liveness
 
-from qrun.core import Liveness
+# Every command's monitor imports this module: it stays free of attrs and of qrun.core,
+# whose imports would cost each command more than its fork and exec (issue 31).
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _PR_GET_DUMPABLE, _PR_SET_DUMPABLE = 3, 4
 
 
-@attrs.frozen
-class ProcessId:
+class ProcessId(NamedTuple):
     boot: str
     pid: int
     start: int
@@ -57,6 +59,8 @@ def identify(pid: int) -> ProcessId | None:
 
 
 def liveness(who: ProcessId) -> Liveness:
+    from qrun.core import Liveness
+
     if not Path("/proc/self/stat").exists():
         return Liveness.UNKNOWN  # no procfs: we cannot tell, so we do not guess
     if who.boot != boot_id():

@@ -1,0 +1,77 @@
+"""What a command job costs: N `true` commands run by qrun's own worker at the default
+settings (submitted as one batch, drained by `app.serve(burst=True)` as a daemon runs
+them, each through its monitor, R-A6), against a plain `subprocess.run(["true"])` loop
+in the same run. Rounds alternate the two, so a noisy machine slows both alike.
+
+    python bench/bench_commands.py [--jobs N] [--rounds R] [--store sqlite|postgres]
+
+The figure is qrun's rate over the loop's (issue 31's target: at least 0.25).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+
+def loop_rate(jobs: int) -> float:
+    started = time.perf_counter()
+    for _ in range(jobs):
+        subprocess.run(["true"], check=True)
+    return jobs / (time.perf_counter() - started)
+
+
+def qrun_rate(jobs: int, folder: Path, database: dict[str, str]) -> float:
+    from qrun.bootstrap.config import load
+    from qrun.bootstrap.wiring import bootstrap, migrate
+
+    config = load(
+        env={}, runs_dir=str(folder / "runs"), inputs_dir=str(folder / "inputs"), http_port=0, **database
+    )
+    migrate(config)
+    app = bootstrap(config)
+    app.submit_batch([{"kind": "command", "payload": {"argv": ["true"]}} for _ in range(jobs)])
+    started = time.perf_counter()
+    app.serve(threading.Event(), handle_signals=False, burst=True)
+    took = time.perf_counter() - started
+    done = sum(n for (_, status), n in app.store.counts().items() if status.value == "done")
+    app.close()
+    if done != jobs:
+        raise SystemExit(f"only {done} of {jobs} commands ended done")
+    return jobs / took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    args = parser.parse_args()
+    qrun, loop = [], []
+    for r in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            if args.store == "sqlite":
+                database = {"database_url": str(folder / "q.db")}
+            else:
+                sys.path.insert(0, str(Path(__file__).resolve().parent))
+                from systems.pg_common import fresh_database
+
+                database = {"database_url": fresh_database(f"bench_commands_{r}")}
+            loop.append(loop_rate(args.jobs))
+            qrun.append(qrun_rate(args.jobs, folder, database))
+    q, b = statistics.median(qrun), statistics.median(loop)
+    print("| commands (`true`) | qrun /s | subprocess.run loop /s | ratio |")
+    print("|---|---|---|---|")
+    print(f"| {args.store}, {args.jobs} a round, {args.rounds} rounds | {q:,.0f} | {b:,.0f} | {q / b:.3f} |")
+    print(f"qrun: {[round(x) for x in qrun]}, loop: {[round(x) for x in loop]}")
+
+
+if __name__ == "__main__":
+    main()
