@@ -6,7 +6,7 @@ other actor (R-B6) and never act twice."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 
 import attrs
@@ -27,7 +27,7 @@ from qrun.core import (
     needs_gate,
     violations,
 )
-from qrun.core.ports import Clock, ExitPeek, JobStore, Runner
+from qrun.core.ports import Clock, Examinable, ExitPeek, JobStore, Runner
 
 from .apply import Applier, Change, Effects
 from .failures import log_failure
@@ -35,6 +35,9 @@ from .paging import all_jobs
 from .runners import Runners
 
 log = logging.getLogger("qrun.reaper")
+
+#: Jobs a page of the sanitizer's `Examinable.suspects` reads.
+SUSPECTS_PAGE = 500
 
 
 @attrs.frozen
@@ -181,16 +184,30 @@ class Sanitizer:
         now = self.clock.now()
         self.last_run = now
         done: list[Repair] = []
-        for status in statuses:
-            for job in all_jobs(self.store, status):
-                found = violations(job)
-                if not found:
-                    continue
-                written = self.applier.one(Change(job, Sanitize()), now=now).decision
-                if written is None:
-                    continue
-                done.append(self._record(job, written.job, "; ".join(found), now))
+        for job in self._to_judge(statuses, now):
+            found = violations(job)
+            if not found:
+                continue
+            written = self.applier.one(Change(job, Sanitize()), now=now).decision
+            if written is None:
+                continue
+            done.append(self._record(job, written.job, "; ".join(found), now))
         return done
+
+    def _to_judge(self, statuses: tuple[Status, ...], now: datetime) -> Iterator[Job]:
+        """The jobs of `statuses` that may be impossible. A store that can pick out the
+        open jobs needing care (`Examinable`, in pages a query each) is asked only for
+        those: a tick never reads every queued job of a large table."""
+        open_ = (Status.QUEUED, Status.RUNNING)
+        rest = statuses
+        if isinstance(self.store, Examinable) and any(s in open_ for s in statuses):
+            rest = tuple(s for s in statuses if s not in open_)
+            after = None
+            while page := self.store.suspects(now, SUSPECTS_PAGE, after):
+                yield from (job for job in page if job.status in statuses)
+                after = page[-1].id
+        for status in rest:
+            yield from all_jobs(self.store, status)
 
     def count(self, healed: Healed) -> None:
         """A row a claim met, and healed instead of handing out (R-C1): counted and

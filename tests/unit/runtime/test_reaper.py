@@ -249,6 +249,31 @@ def test_r_c4_the_sanitizer_heals_and_counts_an_impossible_queued_job(env):
     assert Sanitizer(store, policy=P, clock=clock, enabled=False).tick() == []
 
 
+class ReadCounting(MemoryStore):
+    """The memory store, counting the jobs its listings hand out."""
+
+    listed = 0
+
+    def list(self, where=None, **kw):
+        got = super().list(where, **kw) if where is not None else super().list(**kw)
+        self.listed += len(got)
+        return got
+
+
+def test_a_tick_of_the_sanitizer_reads_only_the_open_jobs_that_may_need_care():
+    """With thousands of healthy queued jobs, a tick asks the store for suspects
+    (`Examinable`) and reads none of the healthy ones; start-up still reads the ended."""
+    store, clock = ReadCounting(), FakeClock(T0)
+    store.submit([new_job() for _ in range(2000)])
+    job = store.list()[0]
+    store.apply(Decision(attrs.evolve(job, started_at=T0, version=job.version + 1)))
+    store.listed = 0
+    s = Sanitizer(store, policy=P, clock=clock)
+    [repair] = s.tick()
+    assert repair.job_id == job.id and store.listed == 0
+    assert s.tick(statuses=tuple(Status)) == [] and store.listed == 0  # nothing has ended yet
+
+
 def test_r_c4_a_row_a_claim_heals_is_counted_and_recorded_as_the_sanitizers_own(env):
     from qrun.bootstrap.runtime.worker import Worker
 
