@@ -80,6 +80,8 @@ class JobCases(Parts):
         if got != job.id:
             self.inputs.delete(job.id)  # an existing job holds the key: nothing was added
             return got
+        if inputs and job.depends_on and (stored := self.store.get(job.id)) and stored.status.terminal:
+            self.inputs.delete(job.id)  # born cancelled (its dependency ended badly): never run
         self._submitted([job], [got])
         return got
 

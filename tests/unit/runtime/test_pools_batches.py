@@ -12,7 +12,7 @@ from qrun.bootstrap.runtime.clock import FakeClock
 from qrun.bootstrap.runtime.worker import Worker
 from qrun.bootstrap.testing import app_for_tests
 from qrun.contract.builders import T0, new_job
-from qrun.core import Policy, Status
+from qrun.core import Cancel, Policy, Status
 from qrun.core.pools import Placement
 
 
@@ -182,3 +182,16 @@ def test_building_an_app_writes_nothing_pools_are_declared_by_migrate_and_by_a_s
     assert app.store.pools()["gpu"].size == 2
     migrate(load(env={}, database_url=db, pools={"gpu": {"size": 3}}))
     assert app.store.pools()["gpu"].size == 3
+
+
+def test_a_job_born_cancelled_after_its_dependency_keeps_no_inputs(tmp_path):
+    """Submitted after a dependency that was cancelled, a job is born cancelled and never
+    runs: the files submitted with it are not kept."""
+    app = app_for_tests(inputs_dir=str(tmp_path / "inputs"))
+    parent = app.submit("command", {"argv": ["true"]})
+    app.act(parent, Cancel())
+    child = app.submit("command", {"argv": ["cat", "x"]}, inputs={"x": b"data"}, depends_on=(parent,))
+    assert app.store.get(child).status is Status.CANCELLED
+    assert app.inputs.names(child) == []
+    free = app.submit("command", {"argv": ["cat", "x"]}, inputs={"x": b"data"})
+    assert app.inputs.names(free) == ["x"]  # a job that will run keeps them
