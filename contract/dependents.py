@@ -10,8 +10,8 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from qrun.core import Cancel, ClaimRequest, Decision, Failed, Job, Retry, Status
-from qrun.core.ports import ApplyThenClaim, JobStore
+from qrun.core import Cancel, ClaimRequest, Decision, DeleteInputs, Failed, Job, Retry, Status
+from qrun.core.ports import Applied, ApplyThenClaim, JobStore
 
 from .base import POLICY, StoreFixtures, claim_one, step
 from .builders import at, new_job, ok
@@ -138,3 +138,21 @@ class StoreDependents(StoreFixtures):
             store.claim(ClaimRequest("w1", limit=5, now=at(3), lease_until=at(30), policy=POLICY))
         assert _get(store, "a").status is Status.FAILED
         assert _summary(store, "b") == {"b": (Status.CANCELLED, "a", "dependency a ended failed")}
+
+    def test_the_write_that_ends_a_job_returns_what_it_did_to_its_dependents(self, store: JobStore) -> None:
+        """`Applied.then`: the decisions written down the chain, so the caller carries
+        out their effects (each dependent's notification, its inputs deleted)."""
+        store.submit(
+            [new_job(id="a"), new_job(id="b", depends_on=("a",)), new_job(id="c", depends_on=("b",))]
+        )
+        [got] = store.apply_many([ok(_get(store, "a"), Cancel(), at(1), POLICY)])
+        assert isinstance(got, Applied)
+        assert [(d.job.id, d.job.status) for d in got.then] == [
+            ("b", Status.CANCELLED),
+            ("c", Status.CANCELLED),
+        ]
+        assert all(any(isinstance(e, DeleteInputs) for e in d.effects) for d in got.then)
+        assert [d.job for d in got.then] == [_get(store, "b"), _get(store, "c")]
+        again = store.apply(ok(_get(store, "a"), Retry(), at(2), POLICY))
+        assert isinstance(again, Applied) and [d.job.id for d in again.then] == ["b", "c"]
+        assert all(d.job.status is Status.QUEUED for d in again.then)

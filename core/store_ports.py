@@ -24,9 +24,14 @@ from .workflow import HandlerRun
 # -- store results ---------------------------------------------------------------------
 @attrs.frozen
 class Applied:
-    """The decision was written; `job` is what is stored now."""
+    """The decision was written; `job` is what is stored now. `then`: what the store
+    decided and wrote in the same transaction because of it (the jobs that depend on it,
+    ended or revived: `adapters.dependents.settle`), whose external effects (their
+    notifications, their inputs deleted) the caller carries out like the decision's own.
+    It is not part of equality: a result is the write."""
 
     job: Job
+    then: tuple[Decision, ...] = attrs.field(default=(), eq=False)
 
 
 @attrs.frozen

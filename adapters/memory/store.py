@@ -127,8 +127,7 @@ class MemoryStore:
             won = [d for d, result in zip(decisions, out, strict=True) if isinstance(result, Applied)]
             for decision in won:
                 self._write(decision)
-            dependents.settle(won, _Rows(self))
-            return out
+            return dependents.attached(decisions, out, dependents.settle(won, _Rows(self)))
 
     def apply_then_claim(
         self, decisions: Sequence[Decision], request: ClaimRequest

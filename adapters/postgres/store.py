@@ -433,6 +433,7 @@ class PostgresStore(SqlStore):
                     return self._in_order(conn, decisions)
                 writes = self._cas_groups(decisions)
                 follow = any(d.durable for d in decisions)
+                cascade: dict[str, list[Decision]] = {}
                 if len(writes) == 1 and not follow:
                     won = {r[0] for r in conn.execute(*writes[0]).fetchall()}  # autocommit: one statement
                 else:
@@ -441,10 +442,10 @@ class PostgresStore(SqlStore):
                             curs = [conn.execute(sql, args) for sql, args in writes]
                         won = {r[0] for c in curs for r in c.fetchall()}
                         if follow:
-                            self._follow_ups(conn, [d for d in decisions if d.job.id in won])
+                            cascade = self._follow_ups(conn, [d for d in decisions if d.job.id in won])
             except psycopg.errors.UniqueViolation as exc:
                 raise self._unique_conflict(conn, decisions) from exc
-            return self._results(conn, decisions, won)
+            return dependents.attached(decisions, self._results(conn, decisions, won), cascade)
 
     def _results(
         self, conn: psycopg.Connection[Any], decisions: Sequence[Decision], won: set[str]
@@ -500,8 +501,8 @@ class PostgresStore(SqlStore):
                 stored[d.job.id] = d.job
                 winners.append(d)
                 out.append(Applied(d.job))
-            self._follow_ups(conn, winners)
-        return out
+            cascade = self._follow_ups(conn, winners)
+        return dependents.attached(decisions, out, cascade)
 
     def _rows(self, conn: psycopg.Connection[Any], ids: Sequence[str], *, lock: bool) -> dict[str, Job]:
         sql = f"SELECT {_COLS} FROM {self._t} WHERE id = ANY(%s) ORDER BY id" + (
@@ -538,7 +539,9 @@ class PostgresStore(SqlStore):
             out.append((sql, tuple(list(col) for col in zip(*rows, strict=True))))
         return out
 
-    def _follow_ups(self, conn: psycopg.Connection[Any], winners: Sequence[Decision]) -> None:
+    def _follow_ups(
+        self, conn: psycopg.Connection[Any], winners: Sequence[Decision]
+    ) -> dict[str, list[Decision]]:
         """The winners' durable effects, in their transaction: follow-up jobs inserted, and
         the ends and revivals of dependencies carried down to the jobs waiting on them."""
         jobs = [e.job for d in winners for e in d.durable if isinstance(e, EnqueueJob)]
@@ -547,7 +550,7 @@ class PostgresStore(SqlStore):
             with conn.cursor() as cur:
                 cur.executemany(insert, [_codec.row(j) for j in jobs])
                 cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
-        dependents.settle(winners, DependentRows(conn, _DIALECT, self._t, self._d))
+        return dependents.settle(winners, DependentRows(conn, _DIALECT, self._t, self._d))
 
     def _unique_conflict(self, conn: psycopg.Connection[Any], decisions: Sequence[Decision]) -> Exception:
         for decision in decisions:

@@ -375,8 +375,8 @@ class SqliteStore(SqlStore):
             lost = [i for i in ids if i not in won]
             results = cas.results(decisions, won, self._rows(c, lost) if lost else {})
         winners = [d for d, r in zip(decisions, results, strict=True) if isinstance(r, Applied)]
-        dependents.settle(winners, DependentRows(c, _DIALECT, self._t, self._d))
-        return results
+        cascade = dependents.settle(winners, DependentRows(c, _DIALECT, self._t, self._d))
+        return dependents.attached(decisions, results, cascade)
 
     def _write_groups(self, c: sqlite3.Connection, decisions: Sequence[Decision]) -> set[str]:
         """One UPDATE ... FROM (VALUES ...) per set of changed columns (and per chunk of

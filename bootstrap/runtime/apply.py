@@ -144,6 +144,7 @@ class Applier:
         out: list[Outcome | None] = [None] * len(changes)
         todo = list(enumerate(changes))
         stopped: set[int] = set()  # ids of the decisions whose Kill went before their write
+        then: list[Decision] = []  # what the store wrote because of the winners
         for _ in range(tries):
             pending: list[tuple[int, Change, Decision]] = []
             deciding, todo = todo, []
@@ -164,6 +165,7 @@ class Applier:
             for (i, s, d), w in zip(pending, written, strict=True):
                 if isinstance(w, Applied):
                     out[i] = Outcome(d)
+                    then.extend(w.then)  # its dependents, ended or revived with it
                     continue
                 assert isinstance(w, Conflict)
                 current = w.current
@@ -186,6 +188,8 @@ class Applier:
         for o in done:
             if o.decision is not None:
                 self.effects.carry_out(o.decision, stopped=id(o.decision) in stopped)
+        for decision in then:
+            self.effects.carry_out(decision)
         return done
 
     def one(self, change: Change, *, now: datetime | None = None, point: str | None = None) -> Outcome:

@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 from returns.result import Success
 
+from qrun.adapters.dependents import attached
 from qrun.adapters.dependents import settle as carry_down
 from qrun.contract import JobStoreContract
 from qrun.core import EnqueueJob, Heartbeat, LeaseExpired, Status, decide
@@ -118,8 +119,8 @@ class TinyStore:
                 self._write(decision)
                 out.append(Applied(decision.job))
             # The end (or retry) of a job carried down to the jobs that depend on it.
-            carry_down([d for d, r in zip(decisions, out, strict=True) if isinstance(r, Applied)], Rows(self))
-            return out
+            won = [d for d, r in zip(decisions, out, strict=True) if isinstance(r, Applied)]
+            return attached(decisions, out, carry_down(won, Rows(self)))  # what it did to dependents
 
     @contextlib.contextmanager
     def lock_name(self, name):

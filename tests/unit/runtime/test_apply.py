@@ -135,3 +135,17 @@ def test_a_by_hand_event_that_lost_is_decided_again_from_the_newer_version():
     got = applier.event(job.id, Cancel())
     assert got.decision is not None and store.get(job.id).status is Status.CANCELLED
     assert got.decision.job.version == job.version + 2
+
+
+def test_the_dependents_a_write_ended_get_their_effects_carried_out_too():
+    """A cancel ends the jobs that wait for it in the store's transaction; their own
+    notifications and input deletions come back with the write and are carried out."""
+    notes, deleted = [], []
+    store = MemoryStore()
+    effects = Effects({}, notify=notes.append, delete_inputs=deleted.append)
+    applier = Applier(store, effects, policy=P, clock=FakeClock(T0))
+    store.submit([new_job(id="a"), new_job(id="b", depends_on=("a",))])
+    assert applier.event("a", Cancel()).decision is not None
+    assert store.get("b").status is Status.CANCELLED
+    assert [n.message for n in notes if n.job_id == "b"] == ["job b cancelled: dependency a ended cancelled"]
+    assert deleted == ["a", "b"]
