@@ -339,10 +339,12 @@ def test_a_concurrency_key_of_one_never_runs_two_at_once_and_never_wedges(qrun):
     second = None
     try:
         deadline = time.monotonic() + 30
-        while not any(stored(qrun, i).status.value == "running" for i in ids):
-            assert time.monotonic() < deadline, "daemon a never took a job"
+        # Mid-job: started and stamped (killed between its claim and its spawn, nothing
+        # would have run, and the retry that follows would spend an attempt).
+        while not any((j := stored(qrun, i)).status.value == "running" and j.run.handle for i in ids):
+            assert time.monotonic() < deadline, "daemon a never started a job"
             time.sleep(0.02)
-        first.kill()  # mid-job, without a goodbye
+        first.kill()  # without a goodbye
         first.wait()
         second = qrun.serve("--name", "b", extra_env=fast)
         for job_id in ids:
