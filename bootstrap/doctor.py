@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
 import attrs
 
-from qrun.core import Job, Status, violations
-from qrun.core.ports import Examinable, JobStore
+from qrun.core import Status, violations
+from qrun.core.ports import JobStore
 
-from .runtime.paging import all_jobs
+from .runtime.paging import open_suspects
 
 PAGE = 1000
 
@@ -24,7 +23,7 @@ class Finding:
 
 def examine(store: JobStore, now: datetime) -> list[Finding]:
     found: list[Finding] = []
-    for job in _candidates(store, now):
+    for job in open_suspects(store, now, PAGE):
         for problem in violations(job):
             found.append(
                 Finding(job.id, f"impossible state: {problem}", "the sanitizer of `qrun serve` heals it")
@@ -49,16 +48,3 @@ def examine(store: JobStore, now: datetime) -> list[Finding]:
                     )
                 )
     return found
-
-
-def _candidates(store: JobStore, now: datetime) -> Iterator[Job]:
-    """The open jobs to judge: those the database picks out, page by page, where the
-    store can (`Examinable`); else every queued and running job."""
-    if not isinstance(store, Examinable):
-        for status in (Status.QUEUED, Status.RUNNING):
-            yield from all_jobs(store, status)
-        return
-    after = None
-    while page := store.suspects(now, PAGE, after):
-        yield from page
-        after = page[-1].id

@@ -17,6 +17,7 @@ A job submitted after a dependency that has already ended so is born cancelled
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 
 from returns.result import Success
 
@@ -27,6 +28,21 @@ from .events import DependencyEnded, DependencyRetried
 from .job import DependencyFailure, Job, Status
 
 StatusOf = Callable[[str], Status | None]
+
+
+def _accepted(job: Job, event: DependencyEnded | DependencyRetried, at: datetime) -> Decision | None:
+    """`decide`'s decision, or None where the event does not apply (a job that waits)."""
+    result = decide(job, event, at)
+    return result.unwrap() if isinstance(result, Success) else None
+
+
+def _ended_badly(job: Job, status_of: StatusOf) -> DependencyEnded | None:
+    """The end of `job`'s first dependency that ended failed or cancelled, if one did."""
+    for dep in job.depends_on:
+        status = status_of(dep)
+        if status is not None and status in ENDS_DEPENDENTS:
+            return DependencyEnded(dep, status)
+    return None
 
 
 def pending(decisions: Iterable[Decision]) -> tuple[dict[str, EndDependents], dict[str, ReviveDependents]]:
@@ -50,9 +66,8 @@ def ended(dependents: Iterable[Job], ends: Mapping[str, EndDependents]) -> list[
         if dep is None:
             continue
         end = ends[dep]
-        result = decide(job, DependencyEnded(dep, end.status), end.at)
-        if isinstance(result, Success):
-            out.append(result.unwrap())
+        if d := _accepted(job, DependencyEnded(dep, end.status), end.at):
+            out.append(d)
     return out
 
 
@@ -71,9 +86,8 @@ def revived(
             for dep in job.depends_on
             if dep != revive.job_id and (status := status_of(dep)) in ENDS_DEPENDENTS and status is not None
         )
-        result = decide(job, DependencyRetried(revive.job_id, others), revive.at)
-        if isinstance(result, Success):
-            out.append(result.unwrap())
+        if d := _accepted(job, DependencyRetried(revive.job_id, others), revive.at):
+            out.append(d)
     return out
 
 
@@ -88,13 +102,9 @@ def still_blocked(
         revive = revives.get(job.id)
         if revive is None or job.status is not Status.QUEUED:
             continue
-        for dep in job.depends_on:
-            status = status_of(dep)
-            if status in ENDS_DEPENDENTS and status is not None:
-                result = decide(job, DependencyEnded(dep, status), revive.at)
-                if isinstance(result, Success):
-                    out.append(result.unwrap())
-                break
+        end = _ended_badly(job, status_of)
+        if end is not None and (d := _accepted(job, end, revive.at)):
+            out.append(d)
     return out
 
 
@@ -113,12 +123,8 @@ def at_submit(fresh: Sequence[Job], status_of: StatusOf) -> list[Job]:
         for i, job in enumerate(out):
             if job.status is not Status.QUEUED or job.on_dependency_failure is DependencyFailure.WAIT:
                 continue
-            for dep in job.depends_on:
-                status = out[mine[dep]].status if dep in mine else status_of(dep)
-                if status in ENDS_DEPENDENTS and status is not None:
-                    result = decide(job, DependencyEnded(dep, status), job.requested_at)
-                    if isinstance(result, Success):
-                        out[i] = result.unwrap().job
-                        changed = True
-                    break
+            end = _ended_badly(job, lambda dep: out[mine[dep]].status if dep in mine else status_of(dep))
+            if end is not None and (d := _accepted(job, end, job.requested_at)):
+                out[i] = d.job
+                changed = True
     return out

@@ -27,11 +27,11 @@ from qrun.core import (
     needs_gate,
     violations,
 )
-from qrun.core.ports import Clock, Examinable, ExitPeek, JobStore, Runner
+from qrun.core.ports import Clock, ExitPeek, JobStore, Runner
 
 from .apply import Applier, Change, Effects
 from .failures import log_failure
-from .paging import all_jobs
+from .paging import all_jobs, open_suspects
 from .runners import Runners
 
 log = logging.getLogger("qrun.reaper")
@@ -195,19 +195,17 @@ class Sanitizer:
         return done
 
     def _to_judge(self, statuses: tuple[Status, ...], now: datetime) -> Iterator[Job]:
-        """The jobs of `statuses` that may be impossible. A store that can pick out the
-        open jobs needing care (`Examinable`, in pages a query each) is asked only for
-        those: a tick never reads every queued job of a large table."""
+        """The jobs of `statuses` that may be impossible: of the open ones, only those a
+        store that can pick them out names (`open_suspects`), so a tick never reads every
+        queued job of a large table."""
         open_ = (Status.QUEUED, Status.RUNNING)
-        rest = statuses
-        if isinstance(self.store, Examinable) and any(s in open_ for s in statuses):
-            rest = tuple(s for s in statuses if s not in open_)
-            after = None
-            while page := self.store.suspects(now, SUSPECTS_PAGE, after):
-                yield from (job for job in page if job.status in statuses)
-                after = page[-1].id
-        for status in rest:
-            yield from all_jobs(self.store, status)
+        if any(s in open_ for s in statuses):
+            yield from (
+                job for job in open_suspects(self.store, now, SUSPECTS_PAGE) if job.status in statuses
+            )
+        for status in statuses:
+            if status not in open_:
+                yield from all_jobs(self.store, status)
 
     def count(self, healed: Healed) -> None:
         """A row a claim met, and healed instead of handing out (R-C1): counted and
