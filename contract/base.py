@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
-from qrun.core import ClaimRequest, Decision, Event, Job, Policy
+from qrun.core import Claim, ClaimRequest, Decision, Event, Finished, Handle, Job, Policy, Spawned
 from qrun.core.ports import Applied, JobStore
 
-from .builders import T0, ok
+from .builders import T0, at, new_job, ok
 
 MakeStore = Callable[[], JobStore]
 POLICY = Policy(dead_ticks=2, finalize_grace_s=30, max_running_s=600)
+#: A runner handle for a run that no test really starts.
+H = Handle("subprocess", "4242:99")
 
 
 class StoreFixtures:
@@ -39,8 +42,8 @@ def lease(now: datetime = T0, seconds: float = 30) -> datetime:
     return now + timedelta(seconds=seconds)
 
 
-def claim_one(store: JobStore, worker: str = "w1", now: datetime = T0, **kw: object) -> Decision:
-    got = store.claim(ClaimRequest(worker, limit=1, now=now, lease_until=lease(now), policy=POLICY, **kw))  # type: ignore[arg-type]
+def claim_one(store: JobStore, worker: str = "w1", now: datetime = T0, **kw: Any) -> Decision:
+    got = store.claim(ClaimRequest(worker, limit=1, now=now, lease_until=lease(now), policy=POLICY, **kw))
     assert len(got) == 1, f"expected one claimed job, got {len(got)}"
     return got[0]
 
@@ -57,3 +60,17 @@ def step(store: JobStore, job: Job, event: Event, now: datetime = T0) -> Job:
     result = store.apply(ok(job, event, now, POLICY))
     assert isinstance(result, Applied), f"apply of {event} conflicted: {result}"
     return result.job
+
+
+def claimed_elsewhere(job: Job | None = None) -> Job:
+    """A running job as `decide` would make it, never stored anywhere."""
+    job = job or new_job()
+    return ok(job, Claim("w1", f"{job.id}/x", lease()), T0).job
+
+
+def finish(store: JobStore, now_s: float = 1) -> str:
+    """Claim, spawn and finish the next job at `at(now_s)`; returns its id."""
+    job = claim_one(store, now=at(now_s)).job
+    job = step(store, job, Spawned(H), at(now_s))
+    step(store, job, Finished("worker"), at(now_s))
+    return job.id

@@ -6,7 +6,7 @@ atomic write (a refused batch leaves nothing behind)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -29,11 +29,9 @@ from qrun.core import (
 )
 from qrun.core.ports import Applied, ApplyResult, ApplyThenClaim, Conflict, JobStore, UniqueConflict
 
-from .base import POLICY, StoreFixtures, claim_one, lease, step, stored
+from .base import POLICY, H, StoreFixtures, claim_one, lease, step, stored
 from .builders import T0, at, new_job, ok
 from .races import together
-
-H = Handle("subprocess", "4242:99")
 
 
 def _running(store: JobStore, n: int, **kw: Any) -> list[Job]:
@@ -123,17 +121,21 @@ class StoreBatchedWrites(StoreFixtures):
             assert (store.get(f"{job.id}.next") is not None) == (job.id in batch_won)
 
 
+class BatchingStore(JobStore, ApplyThenClaim, Protocol):
+    """A store that offers the optional `ApplyThenClaim`."""
+
+
 class StoreApplyThenClaim(StoreFixtures):
     """The optional `ApplyThenClaim`: the same results as `apply_many` then `claim`."""
 
     @pytest.fixture
-    def both(self, store: JobStore) -> ApplyThenClaim:
+    def both(self, store: JobStore) -> BatchingStore:
         if not isinstance(store, ApplyThenClaim):
             pytest.skip(f"{type(store).__name__} does not offer ApplyThenClaim (optional)")
         return store
 
-    def test_the_writes_land_first_so_the_claim_sees_the_freed_key(self, both: ApplyThenClaim) -> None:
-        store: JobStore = both  # type: ignore[assignment]
+    def test_the_writes_land_first_so_the_claim_sees_the_freed_key(self, both: BatchingStore) -> None:
+        store: JobStore = both
         store.submit([new_job(concurrency_key="k") for _ in range(2)])
         first = claim_one(store).job
         (plain,) = _running(store, 1)
@@ -157,9 +159,9 @@ class StoreApplyThenClaim(StoreFixtures):
         assert second.job.lease.worker == "w2" and store.get(second.job.id) == second.job
 
     def test_a_batch_naming_a_job_twice_writes_the_first_and_refuses_the_second(
-        self, both: ApplyThenClaim
+        self, both: BatchingStore
     ) -> None:
-        store: JobStore = both  # type: ignore[assignment]
+        store: JobStore = both
         store.submit([new_job(), new_job()])
         job = step(store, claim_one(store).job, Spawned(Handle("subprocess", "1:1")), at(1))
         first, second = ok(job, Finished("a"), at(2), POLICY), ok(job, Failed("b"), at(2), POLICY)
@@ -169,8 +171,8 @@ class StoreApplyThenClaim(StoreFixtures):
         assert results == [Applied(first.job), Conflict(first.job)]
         assert store.get(job.id) == first.job and len(claimed) == 1
 
-    def test_the_claim_takes_only_the_pools_it_serves(self, both: ApplyThenClaim) -> None:
-        store: JobStore = both  # type: ignore[assignment]
+    def test_the_claim_takes_only_the_pools_it_serves(self, both: BatchingStore) -> None:
+        store: JobStore = both
         store.set_pool("wt", 1)
         pooled, plain, other = new_job(pool="wt", priority=5), new_job(), new_job()
         store.submit([pooled, plain, other])
@@ -192,14 +194,75 @@ class StoreApplyThenClaim(StoreFixtures):
         assert [d.job.id for d in claimed] == [left]
         assert stored(store, pooled.id).status is Status.QUEUED
 
-    def test_with_nothing_to_write_it_is_a_claim(self, both: ApplyThenClaim) -> None:
-        store: JobStore = both  # type: ignore[assignment]
+    def test_with_nothing_to_write_it_is_a_claim(self, both: BatchingStore) -> None:
+        store: JobStore = both
         store.submit([new_job(), new_job()])
         results, claimed = both.apply_then_claim(
             [], ClaimRequest("w1", limit=1, now=T0, lease_until=lease(), policy=POLICY)
         )
         assert results == [] and len(claimed) == 1
         assert store.get(claimed[0].job.id) == claimed[0].job
+
+    def test_apply_then_claim_whose_lease_is_over_before_it_starts_claims_nothing(
+        self, both: BatchingStore
+    ) -> None:
+        both.submit([new_job(), new_job()])
+        job = claim_one(both).job
+        for i, until in enumerate((at(4), at(5))):  # before now, and at it
+            results, claimed = both.apply_then_claim(
+                [ok(job, Heartbeat("w1", lease(at(5), 60)), at(5), POLICY)]
+                if i
+                else [ok(job, Spawned(H), at(5), POLICY)],
+                ClaimRequest(
+                    "w1",
+                    limit=5,
+                    now=at(5),
+                    lease_until=until,
+                    policy=POLICY,
+                ),
+            )
+            assert isinstance(results[0], Applied) and claimed == []
+            job = results[0].job
+        assert sorted(j.status.value for j in both.list()) == ["queued", "running"]
+
+    def test_apply_then_claim_with_a_negative_limit_writes_and_claims_nothing(
+        self, both: BatchingStore
+    ) -> None:
+        both.submit([new_job(), new_job()])
+        job = claim_one(both).job
+        results, claimed = both.apply_then_claim(
+            [ok(job, Spawned(H), at(1), POLICY)],
+            ClaimRequest(
+                "w1",
+                limit=-1,
+                now=at(1),
+                lease_until=lease(at(1)),
+                policy=POLICY,
+            ),
+        )
+        assert isinstance(results[0], Applied) and claimed == []
+        assert sorted(j.status.value for j in both.list()) == ["queued", "running"]
+
+    def test_apply_then_claim_writes_a_winners_follow_up_and_claims_in_one_call(
+        self, both: BatchingStore
+    ) -> None:
+        from qrun.core import Finished, FollowUp
+
+        both.submit([new_job(follow_up=FollowUp("next"))])
+        job = step(both, claim_one(both).job, Spawned(H))
+        results, claimed = both.apply_then_claim(
+            [ok(job, Finished(), at(1), POLICY)],
+            ClaimRequest(
+                "w1",
+                limit=1,
+                now=at(1),
+                lease_until=lease(at(1)),
+                policy=POLICY,
+            ),
+        )
+        assert isinstance(results[0], Applied)
+        follow = both.get(f"{job.id}.next")
+        assert follow is not None and [d.job.id for d in claimed] == [follow.id]
 
 
 def _seen_past_the_ceiling(store: JobStore, job: Job) -> Job:

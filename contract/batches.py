@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from qrun.core import ClaimRequest, Durations, Failed, Finished, Handle, Job, Spawned, Status
+from qrun.core import Cancel, ClaimRequest, Durations, Failed, Finished, Handle, Job, Spawned, Status
 from qrun.core.ports import BatchNotFinished, DuplicateJob, JobFilter, JobStore
 
 from .base import POLICY, StoreFixtures, lease, step
-from .builders import T0, at, new_job
+from .builders import T0, at, built, new_job
 
 H = Handle("subprocess", "88:1")
 
@@ -104,4 +104,13 @@ class StoreBatches(StoreFixtures):
         done = run(store, job, 3600, 3601)
         assert done.status is Status.DONE and done.attempts == 2
         assert store.batch("b1").succeeded
-        assert done.started_at > T0  # type: ignore[operator]
+        assert done.started_at is not None and done.started_at > T0
+
+    def test_a_batch_whose_jobs_depend_on_each_other_is_cleared_by_a_name_built_at_run_time(
+        self, store: JobStore
+    ) -> None:
+        first = new_job(batch="b1", max_attempts=1)
+        second = new_job(batch="b1", depends_on=(first.id,), max_attempts=1)
+        store.submit([first, second])
+        step(store, first, Cancel(), at(1))  # and its dependent with it
+        assert store.clear_batch(built("b", "1")) == 2

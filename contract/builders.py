@@ -18,6 +18,11 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+def built(*parts: str) -> str:
+    """A string made at run time, never the interned literal the test wrote."""
+    return "".join(list(parts))
+
+
 def new_job(**kw: Any) -> Job:
     kw.setdefault("id", f"job-{next(_ids):06d}")
     kw.setdefault("kind", "test")
@@ -28,20 +33,14 @@ def new_job(**kw: Any) -> Job:
 def ok(job: Job, event: Event, now: datetime = T0, policy: Policy = Policy()) -> Decision:
     """`decide`, expecting Success."""
     result = decide(job, event, now, policy)
-    match result:
-        case Success(decision):
-            return decision  # type: ignore[no-any-return]
-        case Failure(rejection):
-            raise AssertionError(f"expected success, got rejection: {rejection}")
-    raise AssertionError("unreachable")
+    if isinstance(result, Failure):
+        raise AssertionError(f"expected success, got rejection: {result.failure()}")
+    return result.unwrap()
 
 
 def rejected(job: Job, event: Event, now: datetime = T0, policy: Policy = Policy()) -> Rejection:
     """`decide`, expecting Failure."""
     result = decide(job, event, now, policy)
-    match result:
-        case Failure(rejection):
-            return rejection  # type: ignore[no-any-return]
-        case Success(decision):
-            raise AssertionError(f"expected a rejection, got {decision}")
-    raise AssertionError("unreachable")
+    if isinstance(result, Success):
+        raise AssertionError(f"expected a rejection, got {result.unwrap()}")
+    return result.failure()

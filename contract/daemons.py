@@ -4,6 +4,7 @@ back as written, the newest report of each daemon only, old reports dropped."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -15,7 +16,7 @@ from .base import StoreFixtures
 from .builders import T0, at
 
 
-def seen(daemon_id: str, when: int, **kw: object) -> DaemonSeen:
+def seen(daemon_id: str, when: int, **kw: Any) -> DaemonSeen:
     values: dict[str, object] = {
         "id": daemon_id,
         "name": "box",
@@ -27,7 +28,7 @@ def seen(daemon_id: str, when: int, **kw: object) -> DaemonSeen:
         "started_at": T0 + timedelta(microseconds=123457),
         "seen_at": at(when),
     }
-    return DaemonSeen(**{**values, **kw})  # type: ignore[arg-type]
+    return DaemonSeen(**{**values, **kw})
 
 
 class StoreDaemons(StoreFixtures):

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import cast
 
 import pytest
 
@@ -261,7 +262,7 @@ class StorePools(StoreFixtures):
                 for d in got:
                     spawned = step(store, d.job, Spawned(H), now)
                     with guard:  # give it up in our books before the store does
-                        del in_use[d.job.pool_slot]  # type: ignore[arg-type]
+                        in_use.pop(cast(int, d.job.pool_slot))
                         ran.append(d.job.id)
                     step(store, spawned, Finished(), now)
 

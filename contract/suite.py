@@ -2,33 +2,45 @@
 
 from __future__ import annotations
 
+from .apply import StoreApply
 from .base import MakeStore
 from .batched import StoreApplyThenClaim, StoreBatchedWrites
 from .batches import StoreBatches
+from .cancel import StoreCancellation
+from .claim import StoreClaim
 from .daemons import StoreDaemons
 from .dependents import StoreDependents
-from .edges import StoreEdges
-from .features import StoreFeatures
 from .impossible import StoreImpossibleRows
+from .keys import StoreUniqueKeys
+from .leases import StoreLeases
 from .names import StoreNameLocks
-from .obligations import StoreObligations
 from .pools import StorePools
+from .queues import StoreQueuePause
 from .races import StoreRaces
+from .reads import StoreReads
+from .retention import StoreRetention
 from .sessions import StoreSessions
 from .stateful import run_against_reference
+from .submit import StoreSubmit
 from .suspects import StoreSuspects
 from .timeline import StoreTimeline
 from .topics import StoreTopics
 
 
 class JobStoreContract(
-    StoreObligations,
+    StoreSubmit,
+    StoreClaim,
+    StoreApply,
+    StoreLeases,
+    StoreReads,
     StoreImpossibleRows,
-    StoreEdges,
     StoreDependents,
     StoreBatchedWrites,
     StoreApplyThenClaim,
-    StoreFeatures,
+    StoreUniqueKeys,
+    StoreCancellation,
+    StoreRetention,
+    StoreQueuePause,
     StoreNameLocks,
     StorePools,
     StoreBatches,

@@ -9,7 +9,7 @@ import pytest
 from qrun.core import Adopt, Exited, Failed, Finished, Handle, Job, Spawned, Status, Step, timeline
 from qrun.core.ports import Applied, Conflict, JobStore
 
-from .base import POLICY, StoreFixtures, claim_one, lease, step
+from .base import POLICY, StoreFixtures, claim_one, lease, step, stored
 from .builders import at, new_job, ok
 
 
@@ -63,7 +63,7 @@ class StoreTimeline(StoreFixtures):
         lost = ok(job, Failed("late"), at(2))
         assert isinstance(store.apply(won), Applied)
         assert isinstance(store.apply(lost), Conflict)
-        assert [s.event for s in store.get(job.id).history] == ["Claim", "Spawned"]  # type: ignore[union-attr]
+        assert [s.event for s in stored(store, job.id).history] == ["Claim", "Spawned"]
 
     @pytest.mark.parametrize("how", ["claim", "sweep"])
     def test_r_f4_a_full_timeline_drops_its_oldest_step(self, store: JobStore, how: str) -> None:

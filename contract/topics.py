@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -16,16 +17,16 @@ from qrun.core.ports import DuplicateEvent, EventStore
 from qrun.core.topics import EventStatus, Settle, TopicEvent
 
 from .base import StoreFixtures
-from .builders import T0, at
+from .builders import T0, at, built
 from .races import together
 
 _n = iter(range(10**9))
 
 
-def event(topic: str = "t", **kw: object) -> TopicEvent:
+def event(topic: str = "t", **kw: Any) -> TopicEvent:
     kw.setdefault("id", f"ev-{next(_n):06d}")
     kw.setdefault("published_at", T0)
-    return TopicEvent(topic=topic, **kw)  # type: ignore[arg-type]
+    return TopicEvent(topic=topic, **kw)
 
 
 class StoreTopics(StoreFixtures):
@@ -141,3 +142,31 @@ class StoreTopics(StoreFixtures):
         assert store.reserve("t", "c1", limit=1, now=at(5), until=at(5)) == []
         assert store.reserve("t", "c1", limit=0, now=at(5), until=at(9)) == []
         assert store.available("t", at(5)) == 1
+
+    def test_reserve_reads_only_its_own_topic_whichever_name_sorts_last(self, store: EventStore) -> None:
+        store.publish([event("alpha", id="e1"), event("omega", id="e2")])
+        got = store.reserve(built("ome", "ga"), "c", limit=5, now=T0, until=at(60))
+        assert [e.id for e in got] == ["e2"]
+        assert store.available(built("al", "pha"), T0) == 1
+        mine = store.reserve(topic=built("alpha"), consumer="c", limit=1, now=T0, until=at(60))
+        assert [e.id for e in mine] == ["e1"]
+
+    def test_a_reserve_with_a_negative_limit_or_a_past_deadline_takes_nothing(
+        self, store: EventStore
+    ) -> None:
+        # SQL reads LIMIT -1 as "no limit"; a reservation over before it starts is none.
+        store.publish([event("t", id="e1"), event("t", id="e2")])
+        assert store.reserve("t", "c", limit=-1, now=at(10), until=at(60)) == []
+        assert store.reserve("t", "c", limit=5, now=at(10), until=at(5)) == []
+        pending = store.events(topic="t", status=EventStatus.PENDING, limit=10)
+        assert [e.id for e in pending] == ["e1", "e2"]
+
+    def test_an_event_id_twice_in_one_publish_is_refused_whole(self, store: EventStore) -> None:
+        with pytest.raises(DuplicateEvent):
+            store.publish([event(id="x1"), event(id="x2"), event(id="x1")])
+        assert store.events("t") == []
+
+    def test_events_lists_at_most_a_thousand_unless_asked(self, store: EventStore) -> None:
+        store.publish([event(id=f"n{i:04d}") for i in range(1001)])
+        assert len(store.events("t")) == 1000
+        assert len(store.events("t", limit=1001)) == 1001
