@@ -15,7 +15,7 @@ from qrun.adapters.memory import MemoryStore
 from qrun.core import FollowUp, Job, Status
 from qrun.core.errors import QrunError
 
-from .config import Config
+from .config import of
 from .wiring import bootstrap
 
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="qrun-demo-")
     app = bootstrap(
-        Config(http_port=0, slots=args.workers, state_dir=root, runs_dir=root, inputs_dir=root),
+        of(http_port=0, slots=args.workers, state_dir=root, runs_dir=root, inputs_dir=root),
         store=MemoryStore(),
     )
 

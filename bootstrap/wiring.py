@@ -45,26 +45,31 @@ def open_store(config: Config, *, migrate: bool = False, lazy: bool = False) -> 
     """The configured store. `migrate=True` creates or updates its schema first (the
     embedded SQLite file on demand; a PostgreSQL schema only through `qrun migrate`).
     `lazy`: it connects on first use (or `open()`), not now."""
-    if config.is_postgres:
+    if config.database.is_postgres:
         from qrun.adapters.postgres import PostgresStore
 
-        timeout = config.connect_timeout_s
+        timeout = config.database.connect_timeout_s
         if migrate:
-            PostgresStore.migrate(config.database_url, schema=config.schema, connect_timeout_s=timeout)
+            PostgresStore.migrate(
+                config.database.url, schema=config.database.schema, connect_timeout_s=timeout
+            )
         return PostgresStore(
-            config.database_url, schema=config.schema, connect_timeout_s=timeout, open=not lazy
+            config.database.url, schema=config.database.schema, connect_timeout_s=timeout, open=not lazy
         )
     from qrun.adapters.sqlite import SqliteStore
 
-    if config.database_url.startswith(("sqlite:", "mysql:", "http:")) or "://" in config.database_url:
+    if config.database.url.startswith(("sqlite:", "mysql:", "http:")) or "://" in config.database.url:
         raise ConfigError(
-            f"database_url {mask(config.database_url)!r} is neither a SQLite file path "
+            f"database_url {mask(config.database.url)!r} is neither a SQLite file path "
             "nor a postgresql:// URL"
         )
     if migrate:
-        SqliteStore.migrate(config.database_url, prefix=f"{config.schema}_")
+        SqliteStore.migrate(config.database.url, prefix=f"{config.database.schema}_")
     return SqliteStore(
-        config.database_url, prefix=f"{config.schema}_", synchronous=config.sqlite_synchronous, open=not lazy
+        config.database.url,
+        prefix=f"{config.database.schema}_",
+        synchronous=config.database.sqlite_synchronous,
+        open=not lazy,
     )
 
 
@@ -137,9 +142,9 @@ def pool_resources(pools: Mapping[str, PoolConfig]) -> dict[str, PoolResource]:
 
 
 def _notifier(config: Config) -> Callable[[Notify], None]:
-    notifiers: list[Any] = [LogNotifier(done=config.log_done)]
-    if config.webhook_url:
-        notifiers.append(WebhookNotifier(config.webhook_url))
+    notifiers: list[Any] = [LogNotifier(done=config.notify.log_done)]
+    if config.notify.webhook_url:
+        notifiers.append(WebhookNotifier(config.notify.webhook_url))
 
     def notify(note: Notify) -> None:
         for notifier in notifiers:
@@ -149,17 +154,19 @@ def _notifier(config: Config) -> Callable[[Notify], None]:
 
 
 def _runners(config: Config, tasks: TaskRegistry, inputs: FsInputStore) -> Runners:
-    python = PythonRunner(tasks, threads=config.slots, async_slots=config.async_slots)
+    python = PythonRunner(tasks, threads=config.daemon.slots, async_slots=config.daemon.async_slots)
     built = Runners(
         {
-            "command": SubprocessRunner(config.runs_dir, inputs=inputs, env_allow=config.job_env),
+            "command": SubprocessRunner(config.jobs.runs_dir, inputs=inputs, env_allow=config.jobs.job_env),
             "python": python,
         }
     )
     if importlib.util.find_spec("docker") is not None:
         from qrun.adapters.docker import ContainerRunner
 
-        built["container"] = ContainerRunner(config.runs_dir, base_url=config.docker_host, inputs=inputs)
+        built["container"] = ContainerRunner(
+            config.jobs.runs_dir, base_url=config.jobs.docker_host, inputs=inputs
+        )
     built.update(dict.fromkeys(tasks.names(), python))
     return built
 
@@ -182,13 +189,13 @@ def bootstrap(
     store = store or open_store(config, lazy=True)
     tasks = tasks or TaskRegistry()
     clock = clock or SystemClock()
-    inputs = inputs or FsInputStore(config.inputs_dir)
+    inputs = inputs or FsInputStore(config.jobs.inputs_dir)
     notify = notify or _notifier(config)
     policy = Policy(
-        dead_ticks=config.dead_ticks,
-        max_spawn_failures=config.max_spawn_failures,
-        finalize_grace_s=config.finalize_grace_s,
-        max_running_s=config.max_running_s,
+        dead_ticks=config.recovery.dead_ticks,
+        max_spawn_failures=config.daemon.max_spawn_failures,
+        finalize_grace_s=config.recovery.finalize_grace_s,
+        max_running_s=config.recovery.max_running_s,
     )
     built = _runners(config, tasks, inputs) if runners is None else Runners(runners)
     crash = crashpoints.from_env()  # tests only (QRUN_TEST_CRASH_AT); else it never fires
@@ -206,13 +213,13 @@ def bootstrap(
         store,
         built,
         settings=WorkerSettings(
-            name=config.worker_name or own_name(),
-            slots=config.slots,
-            lease_s=config.lease_s,
-            poll_s=config.poll_s,
-            complete_batch=config.complete_batch,
-            complete_ms=config.complete_ms,
-            queues=config.queues,
+            name=config.daemon.name or own_name(),
+            slots=config.daemon.slots,
+            lease_s=config.daemon.lease_s,
+            poll_s=config.daemon.poll_s,
+            complete_batch=config.daemon.complete_batch,
+            complete_ms=config.daemon.complete_ms,
+            queues=config.daemon.queues,
             serve_pools=tuple(config.pools),
         ),
         applier=applier,
@@ -221,19 +228,21 @@ def bootstrap(
         pools=pool_resources(config.pools),
         crash=crash,
     )
-    reaper = Reaper(store, built, policy=policy, clock=clock, enabled=config.reaper_enabled, applier=applier)
+    reaper = Reaper(
+        store, built, policy=policy, clock=clock, enabled=config.recovery.reaper_enabled, applier=applier
+    )
     sanitizer = Sanitizer(
-        store, policy=policy, clock=clock, enabled=config.sanitizer_enabled, applier=applier
+        store, policy=policy, clock=clock, enabled=config.recovery.sanitizer_enabled, applier=applier
     )
     worker.healed = sanitizer.count  # a claim that heals a row counts it as the sanitizer does
-    scheduler = Scheduler(store, clock, grace_s=config.schedule_grace_s)
-    pruner = Pruner(store, clock, keep=config.retention, batch=config.prune_batch)
+    scheduler = Scheduler(store, clock, grace_s=config.scheduler.grace_s)
+    pruner = Pruner(store, clock, keep=config.retention.keep, batch=config.retention.prune_batch)
     workflows = Workflows()
 
     def api() -> Any:
         from .http import create_api
 
-        return create_api(app, token=config.api_token)
+        return create_api(app, token=config.http.api_token)
 
     daemon = Daemon(
         config,
@@ -267,11 +276,11 @@ def bootstrap(
         workflows,
     )
     if isinstance(store, WorkflowStore):
-        app.triggers = Triggers(workflows, store, clock, grace_s=config.schedule_grace_s)
+        app.triggers = Triggers(workflows, store, clock, grace_s=config.scheduler.grace_s)
         if runners is None or SESSION_KIND not in built:
             sessions = SessionRunner(workflows, store, clock)
             built[SESSION_KIND] = sessions
-    for name, spec in config.schedules.items():
+    for name, spec in config.scheduler.schedules.items():
         kind, payload = spec.kind_and_payload()
         app.schedule(
             name,
@@ -292,13 +301,13 @@ def open_app(config: Config, *, create: bool, wait: bool) -> App:
     (the daemon): a database that is down is waited for, `startup_wait_s` at most (R-H2)."""
 
     def opened() -> App:
-        if create and not config.is_postgres:
+        if create and not config.database.is_postgres:
             migrate(config)
         app = load_app(config.app, config) if config.app else bootstrap(config)
         app.open()  # here, so that an outage is waited for (or refused) now
         return app
 
-    return until_up(opened, "opening the database", wait_s=config.startup_wait_s if wait else 0.0)
+    return until_up(opened, "opening the database", wait_s=config.database.startup_wait_s if wait else 0.0)
 
 
 def become_daemon() -> None:

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 
 from qrun.adapters.ids import new_id
-from qrun.bootstrap.config import Config
+from qrun.bootstrap.config import Config, load
 from qrun.bootstrap.wiring import bootstrap
 from qrun.core import Job
 
@@ -31,7 +31,8 @@ class System:
 
     def _config(self, index: int) -> Config:
         root = self.root
-        return Config(
+        return load(
+            env={},  # these settings alone, as every version of qrun reads them
             database_url=self.url,
             sqlite_synchronous=self.synchronous,
             http_port=0,

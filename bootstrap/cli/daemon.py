@@ -22,7 +22,7 @@ def migrate(ctx: click.Context) -> None:
         migrate_schema(config)
     except REFUSED as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"schema is current in {without_password(config.database_url)}", err=True)
+    click.echo(f"schema is current in {without_password(config.database.url)}", err=True)
 
 
 @click.command()
@@ -54,7 +54,7 @@ def serve(
     if app_ref:
         ctx.obj["app"] = app_ref
     app = app_for(ctx, create=True, wait=True, slots=slots, worker_name=worker_name, queues=queues)
-    click.echo(f"qrun serving {without_password(app.config.database_url)} as {app.worker.id}", err=True)
+    click.echo(f"qrun serving {without_password(app.config.database.url)} as {app.worker.id}", err=True)
     try:
         app.serve(burst=burst)
     except QrunError as exc:  # another live daemon has this name (R-G1), the port is taken, ...

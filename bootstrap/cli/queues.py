@@ -101,7 +101,7 @@ def doctor(ctx: click.Context) -> None:
     app = app_for(ctx)  # opening the store checks the database and the schema version
     total, findings = app.doctor()
     click.echo(
-        f"database {without_password(app.config.database_url)}: reachable, schema current, {total} job(s)"
+        f"database {without_password(app.config.database.url)}: reachable, schema current, {total} job(s)"
     )
     for f in findings:
         click.echo(f"{f.job_id}: {f.problem} -> {f.fix}")

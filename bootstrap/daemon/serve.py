@@ -72,7 +72,7 @@ class Daemon:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-        wait_s = self.config.startup_wait_s
+        wait_s = self.config.database.startup_wait_s
         keeper = NameKeeper(
             self.worker.name,
             self.hold_name,
@@ -102,11 +102,11 @@ class Daemon:
         keeper = threading.Thread(target=self._keep, args=(stop, name), name="qrun-reaper", daemon=True)
         keeper.start()
         threading.Thread(target=self._keep_name, args=(stop, name), name="qrun-name", daemon=True).start()
-        if self.config.scheduler_enabled and (self.scheduler.schedules or self.workflows.workflows):
+        if self.config.scheduler.enabled and (self.scheduler.schedules or self.workflows.workflows):
             threading.Thread(target=self._fire, args=(stop,), name="qrun-scheduler", daemon=True).start()
         if http is not None:
             http.start()
-            log.info("HTTP API on http://%s:%d", self.config.http_host, self.config.http_port)
+            log.info("HTTP API on http://%s:%d", self.config.http.host, self.config.http.port)
         wake = self.worker.wake
 
         def wake_on_stop() -> None:
@@ -132,11 +132,11 @@ class Daemon:
                     break
             except Exception as exc:  # a failing pass (database down) must not end the daemon
                 # Backing off: a database that is down is not hammered by every daemon.
-                pause = min(self.config.poll_s * 2**failures, MAX_BACKOFF_S)
+                pause = min(self.config.daemon.poll_s * 2**failures, MAX_BACKOFF_S)
                 failures += 1
                 log_failure(log, "worker pass failed (retrying in %.1fs)", exc, pause)
                 stop.wait(pause)
-        self.worker.drain(self.config.drain_timeout_s)
+        self.worker.drain(self.config.daemon.drain_timeout_s)
         keeper.join(timeout=5)
         if isinstance(self.store, DaemonRegistry):
             try:
@@ -152,7 +152,7 @@ class Daemon:
         now = self.worker.clock.now()
         queued = list(all_jobs(self.store, Status.QUEUED))
         later = sorted(j.available_at for j in queued if j.available_at > now)
-        bound = self.config.burst_wait_s
+        bound = self.config.daemon.burst_wait_s
         if later and (later[0] - now).total_seconds() <= bound:
             wait = (later[0] - now).total_seconds()
             log.info("burst: a queued job is due in %.1fs; waiting for it", wait)
@@ -171,9 +171,9 @@ class Daemon:
         return False
 
     def _bind_http(self) -> HttpServer | None:
-        if not self.config.http_port:
+        if not self.config.http.port:
             return None
-        return HttpServer(self.api(), self.config.http_host, self.config.http_port)
+        return HttpServer(self.api(), self.config.http.host, self.config.http.port)
 
     def _listen(self, store: Listens, stop: threading.Event, wake: threading.Event) -> None:
         while not stop.is_set():
@@ -183,7 +183,9 @@ class Daemon:
                         if listener.wait(1.0):
                             wake.set()
             except Exception:
-                log.warning("LISTEN connection lost; polling every %ss until it is back", self.config.poll_s)
+                log.warning(
+                    "LISTEN connection lost; polling every %ss until it is back", self.config.daemon.poll_s
+                )
                 stop.wait(5.0)
 
     def _keep(self, stop: threading.Event, name: NameKeeper) -> None:
@@ -194,7 +196,7 @@ class Daemon:
         self._report(started)
         swept = self._sweep_all()
         next_prune = 0.0
-        while not stop.wait(self.config.reaper_interval_s):
+        while not stop.wait(self.config.recovery.reaper_interval_s):
             self._report(started)
             if not name.acting():
                 continue  # R-G1: without its name a daemon recovers nothing
@@ -205,7 +207,7 @@ class Daemon:
             except Exception as exc:
                 log_failure(log, "sanitizer tick failed", exc)
             if time.monotonic() >= next_prune:
-                next_prune = time.monotonic() + self.config.prune_interval_s
+                next_prune = time.monotonic() + self.config.retention.prune_interval_s
                 try:
                     if pruned := self.pruner.tick():
                         log.info("pruned %d finished job(s) past retention", pruned)
@@ -302,7 +304,7 @@ class Daemon:
         name = self.worker.name
         if isinstance(self.store, NameLocks):
             return self.store.lock_name(name)
-        state = Path(self.config.state_dir)
+        state = Path(self.config.daemon.state_dir)
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         return file_lock(
             state / f"{quote(name, safe='')}.lock",

@@ -26,7 +26,7 @@ from .limits import BodyLimit
 
 def create_api(app: App, *, token: str | None) -> Any:
     """The API's ASGI app, its bodies capped at the app's `max_body_bytes`."""
-    return BodyLimit(fastapi_app(app, token=token), app.config.max_body_bytes)
+    return BodyLimit(fastapi_app(app, token=token), app.config.http.max_body_bytes)
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -74,8 +74,8 @@ def fastapi_app(app: App, *, token: str | None) -> FastAPI:
     api.add_exception_handler(QrunError, _refused)
     api.state.qrun = app
     api.state.token = token
-    api.state.sessions = Sessions(token, ttl_s=app.config.session_ttl_s) if token else None
-    api.state.trusted_origins = tuple(o.lower().rstrip("/") for o in app.config.trusted_origins or ())
+    api.state.sessions = Sessions(token, ttl_s=app.config.http.session_ttl_s) if token else None
+    api.state.trusted_origins = tuple(o.lower().rstrip("/") for o in app.config.http.trusted_origins or ())
     api.add_exception_handler(Refused, dashboard.refused)
     api.state.metrics = metrics.registry_for(app)
     api.include_router(queues.health, responses=RESPONSES)

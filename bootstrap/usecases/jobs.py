@@ -188,7 +188,7 @@ class JobCases(Parts):
     def _check_size(self, payload: Mapping[str, Any] | None) -> None:
         """A payload is for arguments; data belongs in inputs (R-A8). A large one would
         slow every read of its row, the claim's among them."""
-        limit = self.config.max_payload_bytes
+        limit = self.config.jobs.max_payload_bytes
         try:
             size = len(json.dumps(payload or {}, separators=(",", ":")).encode())
         except (TypeError, ValueError):

@@ -39,7 +39,9 @@ def public_errors():
 
 def test_the_walk_finds_the_errors_it_should():
     found = public_errors()
-    assert "qrun.core.store_errors.StoreError" in found and "qrun.bootstrap.config.ConfigError" in found
+    assert (
+        "qrun.core.store_errors.StoreError" in found and "qrun.bootstrap.config.checks.ConfigError" in found
+    )
     assert len(found) >= 15
 
 

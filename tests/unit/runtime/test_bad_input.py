@@ -48,9 +48,9 @@ def test_without_a_token_the_api_only_reads_and_only_on_loopback(app):
     assert open_api.post("/jobs", json=CMD).status_code == 403
     with pytest.raises(ConfigError, match=r"http_host '0.0.0.0' is not a loopback address.*QRUN_API_TOKEN"):
         load(env={}, http_host="0.0.0.0")
-    assert load(env={}, http_host="0.0.0.0", api_token="t").http_host == "0.0.0.0"
-    assert load(env={}, http_host="::1").http_host == "::1"
-    assert load(env={}, http_host="0.0.0.0", http_port=0).http_port == 0  # no API at all
+    assert load(env={}, http_host="0.0.0.0", api_token="t").http.host == "0.0.0.0"
+    assert load(env={}, http_host="::1").http.host == "::1"
+    assert load(env={}, http_host="0.0.0.0", http_port=0).http.port == 0  # no API at all
 
 
 def test_the_openapi_document_declares_bearer_auth_and_the_error_body(client):

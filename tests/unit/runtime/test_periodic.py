@@ -104,7 +104,7 @@ def test_r_f3_the_pruner_deletes_past_retention_in_bounded_batches(tmp_path):
 
 
 def test_r_f3_retention_of_zero_keeps_a_status_forever_and_must_outlive_the_schedule_grace():
-    assert Status.DONE not in load(env={}, retention_done_s=0).retention
+    assert Status.DONE not in load(env={}, retention_done_s=0).retention.keep
     with pytest.raises(ConfigError, match=r"retention_failed_s .* must exceed schedule_grace_s"):
         load(env={}, retention_failed_s=10, schedule_grace_s=60)
 

@@ -114,7 +114,7 @@ def test_the_command_uses_the_apps_own_app_when_its_settings_are_the_commands(tm
 
         assert same is lazy_tasks.app and not lazy_tasks.closed
         other = load_app("lazy_tasks:app", load(env={}, app="lazy_tasks:app", slots=3))
-        assert other is not lazy_tasks.app and other.config.slots == 3
+        assert other is not lazy_tasks.app and other.config.daemon.slots == 3
         assert "hello" in other.tasks.names() and lazy_tasks.closed == [True]
     finally:
         sys.modules.pop("lazy_tasks", None)
