@@ -46,3 +46,20 @@ def test_a_third_party_store_runs_the_contract_from_an_installed_wheel(tmp_path)
         check=True,
     )
     assert str(env_dir) in where.stdout
+    # The dashboard's templates ship with it: every one loads and compiles from the wheel.
+    pages = sorted(p.name for p in (ROOT / "bootstrap/http/dashboard/templates").glob("*.html"))
+    loaded = subprocess.run(
+        [
+            py,
+            "-c",
+            "from qrun.bootstrap.http.dashboard.render import ENV\n"
+            "names = sorted(ENV.list_templates(extensions=['html']))\n"
+            "[ENV.get_template(n) for n in names]\n"
+            "print(' '.join(names))",
+        ],
+        cwd=outside,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert loaded.stdout.split() == pages, loaded.stderr[-3000:]

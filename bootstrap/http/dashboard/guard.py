@@ -12,7 +12,6 @@ from fastapi import Request
 
 from qrun.core.errors import QrunError
 
-from .html import CSRF_SLOT
 from .sessions import COOKIE, Session, Sessions
 
 
@@ -79,11 +78,3 @@ async def guard(request: Request) -> None:
         raise Refused(
             403, "Refused: this form's CSRF token is missing or stale; reload the page and try again."
         )
-
-
-def with_csrf(request: Request, html: str) -> str:
-    """`html` with each form's CSRF slot filled in for this request's session. The slot is
-    markup no escaped value can spell, so a job's data cannot place one."""
-    current = session(request)
-    field = f'<input type="hidden" name="csrf" value="{current.csrf}">' if current is not None else ""
-    return html.replace(CSRF_SLOT, field)
