@@ -27,15 +27,21 @@ def loop_rate(jobs: int) -> float:
     return jobs / (time.perf_counter() - started)
 
 
-def qrun_rate(jobs: int, folder: Path, database: dict[str, str]) -> float:
+def qrun_rate(jobs: int, folder: Path, database: dict[str, str], monitor: str | None) -> float:
     from qrun.bootstrap.config import load
     from qrun.bootstrap.wiring import bootstrap, migrate
 
+    chosen = {"command_monitor": monitor} if monitor else {}
+    runs = folder / f"runs-{monitor}"
     config = load(
-        env={}, runs_dir=str(folder / "runs"), inputs_dir=str(folder / "inputs"), http_port=0, **database
+        env={}, runs_dir=str(runs), inputs_dir=str(folder / "inputs"), http_port=0, **database, **chosen
     )
     migrate(config)
     app = bootstrap(config)
+    if monitor:  # built once per runs folder and kept, as a daemon restarted on it finds it
+        from qrun.adapters.runners.subprocess_runner import SubprocessRunner
+
+        SubprocessRunner(runs, monitor=monitor).monitor_command()
     app.submit_batch([{"kind": "command", "payload": {"argv": ["true"]}} for _ in range(jobs)])
     started = time.perf_counter()
     app.serve(threading.Event(), handle_signals=False, burst=True)
@@ -52,10 +58,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--monitors",
+        default="native,python",
+        help="command_monitor settings to run, comma-separated ('' for a checkout without the setting)",
+    )
+    parser.add_argument(
+        "--dir", default=None, help="where the runs folders go (default: the system's temporary folder)"
+    )
     args = parser.parse_args()
-    qrun, loop = [], []
+    monitors = [m or None for m in args.monitors.split(",")]
+    qrun: dict[str | None, list[float]] = {m: [] for m in monitors}
+    loop: list[float] = []
     for r in range(args.rounds):
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
             folder = Path(tmp)
             if args.store == "sqlite":
                 database = {"database_url": str(folder / "q.db")}
@@ -65,12 +81,20 @@ def main() -> None:
 
                 database = {"database_url": fresh_database(f"bench_commands_{r}")}
             loop.append(loop_rate(args.jobs))
-            qrun.append(qrun_rate(args.jobs, folder, database))
-    q, b = statistics.median(qrun), statistics.median(loop)
-    print("| commands (`true`) | qrun /s | subprocess.run loop /s | ratio |")
+            for m in monitors:
+                if args.store == "sqlite":
+                    database = {"database_url": str(folder / f"q-{m}.db")}
+                else:
+                    database = {"database_url": fresh_database(f"bench_commands_{r}_{m}")}
+                qrun[m].append(qrun_rate(args.jobs, folder, database, m))
+    b = statistics.median(loop)
+    print("| commands (`true`), monitor | qrun /s | subprocess.run loop /s | ratio |")
     print("|---|---|---|---|")
-    print(f"| {args.store}, {args.jobs} a round, {args.rounds} rounds | {q:,.0f} | {b:,.0f} | {q / b:.3f} |")
-    print(f"qrun: {[round(x) for x in qrun]}, loop: {[round(x) for x in loop]}")
+    for m, rates in qrun.items():
+        q = statistics.median(rates)
+        where = f"{args.store}, {m or 'default'}, {args.jobs} a round, {args.rounds} rounds"
+        print(f"| {where} | {q:,.0f} | {b:,.0f} | {q / b:.3f} |")
+    print(f"qrun: { {m: [round(x) for x in v] for m, v in qrun.items()} }, loop: {[round(x) for x in loop]}")
 
 
 if __name__ == "__main__":

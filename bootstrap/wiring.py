@@ -157,7 +157,12 @@ def _runners(config: Config, tasks: TaskRegistry, inputs: FsInputStore) -> Runne
     python = PythonRunner(tasks, threads=config.daemon.slots, async_slots=config.daemon.async_slots)
     built = Runners(
         {
-            "command": SubprocessRunner(config.jobs.runs_dir, inputs=inputs, env_allow=config.jobs.job_env),
+            "command": SubprocessRunner(
+                config.jobs.runs_dir,
+                inputs=inputs,
+                env_allow=config.jobs.job_env,
+                monitor=config.jobs.command_monitor,
+            ),
             "python": python,
         }
     )

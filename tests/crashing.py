@@ -41,11 +41,18 @@ class World:
         return daemon
 
     def orphan(self, job_id: str, name: str) -> None:
-        """A daemon named `name` starts the job's command and is killed with SIGKILL."""
+        """A daemon named `name` starts the job's command, stamps its handle, and is killed
+        with SIGKILL. (The command can start before the stamp lands: killed in between,
+        the run has no handle to reap by and is adopted once the lease ends instead.)"""
         first = self.serve(name)
         self.wait(lambda: self.lines() == [f"start {job_id}/2"], "the command to start")
+        self.wait(lambda: self._stamped(job_id), "the run's handle to be stamped")
         first.kill()
         first.wait()
+
+    def _stamped(self, job_id: str) -> bool:
+        job = self.store.get(job_id)
+        return job is not None and job.run is not None and job.run.handle is not None
 
     def lines(self) -> list[str]:
         return self.marker.read_text().splitlines() if self.marker.exists() else []

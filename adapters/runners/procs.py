@@ -35,11 +35,18 @@ class ProcessId(NamedTuple):
         return cls(boot, int(pid), int(start))
 
 
+_boot: str | None = None
+
+
 def boot_id() -> str:
-    try:
-        return _BOOT_ID.read_text().strip()
-    except OSError:
-        return "unknown-boot"
+    """This boot's id. Read once: a boot cannot change under a live process."""
+    global _boot
+    if _boot is None:
+        try:
+            _boot = _BOOT_ID.read_text().strip()
+        except OSError:
+            _boot = "unknown-boot"
+    return _boot
 
 
 def _stat(pid: int) -> tuple[str, int] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -30,10 +31,14 @@ from ..storage.fs import FsInputStore
 from ..storage.private import open_private, private_dir, write_private
 from .command import CommandSpec
 from .environment import INHERITED, job_environment, monitor_environment
+from .exits import ExitWatch
 from .monitor import create_once
+from .native import CHOICES, NoNativeMonitor, build
 from .procs import ProcessId, identify, liveness
 
 NAME = "subprocess"
+log = logging.getLogger("qrun.runner")
+_exits = ExitWatch()  # one per process: every runner's monitors, one thread
 _POLL_S = 0.05
 
 
@@ -52,13 +57,37 @@ class SubprocessRunner:
         python: str = sys.executable,
         inputs: FsInputStore | None = None,
         env_allow: Iterable[str] = INHERITED,
+        monitor: str = "auto",
     ) -> None:
+        if monitor not in CHOICES:
+            raise InvalidInput(f"monitor must be one of {', '.join(CHOICES)}, got {monitor!r}")
         self.runs_dir = Path(runs_dir).resolve()
         self.inputs = inputs
         self.env_allow = tuple(env_allow)
         private_dir(self.runs_dir)
         self._python = python
         self._monitors: dict[int, subprocess.Popen[bytes]] = {}
+        self._monitor = monitor
+        self._pidfds: dict[int, int] = {}  # a monitor's pidfd until on_exit hands it to _exits
+        self._command: list[str] | None = None  # found at the first spawn: building no I/O
+
+    def monitor_command(self) -> list[str]:
+        """How a run's monitor starts: the native one where it builds (`auto`), else
+        the Python one. Decided once, at the first spawn."""
+        if self._command is None:
+            native, why = (None, "") if self._monitor == "python" else build(self.runs_dir / ".monitor")
+            if native is not None:
+                self._command = [str(native)]
+            elif self._monitor == "native":
+                raise NoNativeMonitor(
+                    f"command_monitor = native, but the native monitor cannot be built: {why}; install a "
+                    "C compiler (apt-get install gcc) or set command_monitor = auto"
+                )
+            else:
+                if self._monitor == "auto":
+                    log.warning("commands use the Python monitor (about 50 ms of CPU each): %s", why)
+                self._command = [self._python, "-m", "qrun.adapters.runners.monitor"]
+        return self._command
 
     def run_dir(self, job_id: str, run_id: str) -> Path:
         path = (self.runs_dir / segment(job_id) / segment(run_id)).resolve()
@@ -69,6 +98,7 @@ class SubprocessRunner:
     # -- the Runner port -------------------------------------------------------------------
     def spawn(self, job: Job, run: Run) -> Handle:
         spec = CommandSpec.from_payload(job.payload)
+        start_monitor = self.monitor_command()
         root = self.run_dir(job.id, run.id)
         private_dir(root.parent)
         root.mkdir(mode=0o700, exist_ok=False)  # a run id is never spawned twice
@@ -83,7 +113,7 @@ class SubprocessRunner:
             json.dumps({"argv": list(spec.argv), "cwd": spec.cwd, "env": env, "timeout_s": spec.timeout_s}),
         )
         monitor = subprocess.Popen(
-            [self._python, "-m", "qrun.adapters.runners.monitor", str(root)],
+            [*start_monitor, str(root)],
             # Built for it: the command can read its parent's environment, and the
             # daemon's holds its token and its database password (R-I1).
             env=monitor_environment(),
@@ -94,6 +124,9 @@ class SubprocessRunner:
             close_fds=True,
         )
         self._monitors[monitor.pid] = monitor
+        pidfd = ExitWatch.open(monitor)
+        if pidfd is not None:
+            self._pidfds[monitor.pid] = pidfd
         who = identify(monitor.pid)  # the monitor writes the same into monitor.json itself
         if who is None:  # it ended before we could look: its exit.json tells the rest
             who = ProcessId("gone", monitor.pid, -1)
@@ -120,8 +153,12 @@ class SubprocessRunner:
         proc = self._monitors.get(who.pid)
         if proc is None:
             return False
+        pidfd = self._pidfds.pop(who.pid, None)
+        if pidfd is not None:
+            _exits.add(pidfd, proc, callback)
+            return True
 
-        def watch() -> None:
+        def watch() -> None:  # no pidfds here: a thread waits for this one
             proc.wait()
             callback()
 
@@ -196,6 +233,9 @@ class SubprocessRunner:
         for pid, proc in list(self._monitors.items()):
             if proc.poll() is not None:
                 del self._monitors[pid]
+                pidfd = self._pidfds.pop(pid, None)  # never handed to on_exit
+                if pidfd is not None:
+                    os.close(pidfd)
 
 
 def _parse(handle: Handle) -> tuple[ProcessId, Path]:

@@ -11,6 +11,13 @@ from typing import IO, Any
 def private_dir(path: Path) -> Path:
     """`path` and any missing parents made 0700; an existing folder is left as it is
     (an operator may have shared it on purpose)."""
+    try:  # the common case, a new folder in one that exists: one call
+        path.mkdir(mode=0o700)
+        return path
+    except FileExistsError:
+        return path
+    except FileNotFoundError:
+        pass
     missing = [p for p in (path, *path.parents) if not p.exists()]
     for p in reversed(missing):
         p.mkdir(mode=0o700, exist_ok=True)

@@ -10,6 +10,7 @@ import attrs
 
 from qrun.adapters.redact import mask
 from qrun.adapters.runners.environment import INHERITED
+from qrun.adapters.runners.native import CHOICES as MONITORS
 from qrun.core import Status
 
 from .checks import (
@@ -17,6 +18,7 @@ from .checks import (
     daemon_name,
     loopback,
     not_negative,
+    one_of,
     port,
     positive,
     setting,
@@ -91,6 +93,10 @@ class JobsConfig:
     docker_host: str | None = None  # the container runner's engine (default: DOCKER_HOST, the socket)
     # The largest payload a job may have, as JSON; refused at submit on every path.
     max_payload_bytes: int = setting(default=1024 * 1024, validator=positive)
+    # What watches each command: "native" (monitor.c, built once with the machine's C
+    # compiler: a fork and an exec a command), "python" (about 50 ms of CPU a command),
+    # or "auto": native where it builds, else python with a warning.
+    command_monitor: str = setting(default="auto", validator=one_of(*MONITORS))
 
 
 @attrs.frozen(kw_only=True)

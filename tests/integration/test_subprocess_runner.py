@@ -18,9 +18,10 @@ from qrun.core import ClaimRequest, Liveness, Run
 from qrun.core.ports import Adopted, Gone
 
 
-@pytest.fixture(name="runner")
-def _runner(tmp_path):
-    return SubprocessRunner(tmp_path / "runs")
+@pytest.fixture(name="runner", params=["native", "python"])
+def _runner(tmp_path, request):
+    """Both monitors keep one protocol: every test here runs on each."""
+    return SubprocessRunner(tmp_path / "runs", monitor=request.param)
 
 
 def command(payload, run_id="run-1"):
@@ -250,9 +251,7 @@ def test_a_run_given_up_before_its_monitor_claimed_it_never_starts(runner, tmp_p
     root.mkdir(parents=True)
     (root / "spec.json").write_text(json.dumps({"argv": ["sh", "-c", f"echo ran > {marker}"], "env": {}}))
     assert runner.adopt(job, run) == Gone()  # no monitor yet: given up
-    late = subprocess.run(
-        [sys.executable, "-m", "qrun.adapters.runners.monitor", str(root)], timeout=60, check=True
-    )
+    late = subprocess.run([*runner.monitor_command(), str(root)], timeout=60, check=True)
     assert late.returncode == 0
     assert not marker.exists() and not (root / "exit.json").exists()
     assert runner.adopt(job, run) == Gone()

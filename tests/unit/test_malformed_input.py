@@ -85,15 +85,15 @@ OPTIONS = [
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_the_cli_parser_takes_or_refuses_any_submit(options, command):
-    folder = tempfile.mkdtemp(prefix="qrun-cli-")
-    args = ["--db", f"{folder}/q.db", "submit"]
-    for name, value in options:
-        args += [name, value]
-    args += ["--", *command]
-    done = CliRunner().invoke(
-        main,
-        args,
-        env={"QRUN_HTTP_PORT": "0", "QRUN_RUNS_DIR": f"{folder}/runs", "QRUN_INPUTS_DIR": f"{folder}/in"},
-    )
-    assert done.exit_code in (0, 1, 2), (args, done.output, done.exception)
-    assert done.exception is None or isinstance(done.exception, SystemExit), (args, repr(done.exception))
+    with tempfile.TemporaryDirectory(prefix="qrun-cli-") as folder:  # one per example, none left behind
+        args = ["--db", f"{folder}/q.db", "submit"]
+        for name, value in options:
+            args += [name, value]
+        args += ["--", *command]
+        done = CliRunner().invoke(
+            main,
+            args,
+            env={"QRUN_HTTP_PORT": "0", "QRUN_RUNS_DIR": f"{folder}/runs", "QRUN_INPUTS_DIR": f"{folder}/in"},
+        )
+        assert done.exit_code in (0, 1, 2), (args, done.output, done.exception)
+        assert done.exception is None or isinstance(done.exception, SystemExit), (args, repr(done.exception))
