@@ -4,6 +4,7 @@ them, each through its monitor, R-A6), against a plain `subprocess.run(["true"])
 in the same run. Rounds alternate the two, so a noisy machine slows both alike.
 
     python bench/bench_commands.py [--jobs N] [--rounds R] [--store sqlite|postgres]
+        [--monitors native,python] [--dir FOLDER]
 
 The figure is qrun's rate over the loop's (issue 31's target: at least 0.25).
 """
@@ -11,6 +12,7 @@ The figure is qrun's rate over the loop's (issue 31's target: at least 0.25).
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -20,6 +22,11 @@ import time
 from pathlib import Path
 
 
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def loop_rate(jobs: int) -> float:
     started = time.perf_counter()
     for _ in range(jobs):
@@ -27,7 +34,11 @@ def loop_rate(jobs: int) -> float:
     return jobs / (time.perf_counter() - started)
 
 
-def qrun_rate(jobs: int, folder: Path, database: dict[str, str], monitor: str | None) -> float:
+def qrun_rate(
+    jobs: int, folder: Path, database: dict[str, str], monitor: str | None
+) -> tuple[float, tuple[float, float]]:
+    """Commands a second, and the CPU seconds per command of the daemon and of its
+    monitors and their commands."""
     from qrun.bootstrap.config import load
     from qrun.bootstrap.wiring import bootstrap, migrate
 
@@ -43,14 +54,15 @@ def qrun_rate(jobs: int, folder: Path, database: dict[str, str], monitor: str | 
 
         SubprocessRunner(runs, monitor=monitor).monitor_command()
     app.submit_batch([{"kind": "command", "payload": {"argv": ["true"]}} for _ in range(jobs)])
-    started = time.perf_counter()
+    started, cpu, kids = time.perf_counter(), time.process_time(), _children_cpu()
     app.serve(threading.Event(), handle_signals=False, burst=True)
     took = time.perf_counter() - started
+    used = ((time.process_time() - cpu) / jobs, (_children_cpu() - kids) / jobs)
     done = sum(n for (_, status), n in app.store.counts().items() if status.value == "done")
     app.close()
     if done != jobs:
         raise SystemExit(f"only {done} of {jobs} commands ended done")
-    return jobs / took
+    return jobs / took, used
 
 
 def main() -> None:
@@ -69,6 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     monitors = [m or None for m in args.monitors.split(",")]
     qrun: dict[str | None, list[float]] = {m: [] for m in monitors}
+    cpu: dict[str | None, list[tuple[float, float]]] = {m: [] for m in monitors}
     loop: list[float] = []
     for r in range(args.rounds):
         with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -86,7 +99,9 @@ def main() -> None:
                     database = {"database_url": str(folder / f"q-{m}.db")}
                 else:
                     database = {"database_url": fresh_database(f"bench_commands_{r}_{m}")}
-                qrun[m].append(qrun_rate(args.jobs, folder, database, m))
+                rate, used = qrun_rate(args.jobs, folder, database, m)
+                qrun[m].append(rate)
+                cpu[m].append(used)
     b = statistics.median(loop)
     print("| commands (`true`), monitor | qrun /s | subprocess.run loop /s | ratio |")
     print("|---|---|---|---|")
@@ -95,6 +110,11 @@ def main() -> None:
         where = f"{args.store}, {m or 'default'}, {args.jobs} a round, {args.rounds} rounds"
         print(f"| {where} | {q:,.0f} | {b:,.0f} | {q / b:.3f} |")
     print(f"qrun: { {m: [round(x) for x in v] for m, v in qrun.items()} }, loop: {[round(x) for x in loop]}")
+    for m, used in cpu.items():
+        daemon, children = (statistics.median(c[i] for c in used) * 1e3 for i in (0, 1))
+        print(
+            f"CPU a command, {m or 'default'}: daemon {daemon:.2f} ms, monitor and command {children:.2f} ms"
+        )
 
 
 if __name__ == "__main__":
