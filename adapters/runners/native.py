@@ -15,6 +15,8 @@ from pathlib import Path
 
 from qrun.core.errors import InvalidInput
 
+from ..storage.private import private_dir
+
 SOURCE = Path(__file__).with_name("monitor.c")
 #: `auto`: native where it builds, else Python; `native`: native or refuse; `python`.
 CHOICES = ("auto", "native", "python")
@@ -44,7 +46,7 @@ def build(folder: Path) -> tuple[Path | None, str]:
         compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
         if compiler is None:
             return None, "no C compiler (cc) on PATH"
-        folder.mkdir(mode=0o700, exist_ok=True)
+        private_dir(folder)
         if not _trusted(folder):
             return None, f"{folder} is not the daemon user's alone"
         tmp = folder / f".build-{os.getpid()}-{threading.get_ident()}"

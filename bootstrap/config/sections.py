@@ -227,14 +227,9 @@ class Config:
         return self.daemon.lease_s + self.recovery.reaper_interval_s + self.daemon.poll_s
 
 
-#: The sections of `Config`, by attribute name.
+#: The sections of `Config`, by attribute name: its fields whose type is a class of settings.
 SECTIONS: dict[str, type[Any]] = {
-    "database": DatabaseConfig,
-    "daemon": DaemonConfig,
-    "jobs": JobsConfig,
-    "recovery": RecoveryConfig,
-    "http": HttpConfig,
-    "retention": RetentionConfig,
-    "scheduler": SchedulerConfig,
-    "notify": NotifyConfig,
+    f.name: f.type
+    for f in attrs.fields(attrs.resolve_types(Config))
+    if isinstance(f.type, type) and attrs.has(f.type)
 }
